@@ -1,0 +1,118 @@
+"""Encoding: each image once, each prompt once, and prompt embeddings cached on disk by what determines them.
+
+Text is the expensive side of an IDIA (21 templates x 1,000 names). open_clip's text tower is causal and pools at
+the end-of-text token, so positions after a batch's longest prompt cannot change any embedding: we run each batch
+trimmed to its longest tokenized prompt instead of the full context (exact, and several times faster).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .io import atomic_write_bytes, canonical_json, sha256_text
+from .models import LoadedModel
+from .people import load_rgb
+
+TEXT_CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("IDIA_CACHE_DIR", Path.home() / ".cache" / "idia"))
+
+
+def _can_trim(model: torch.nn.Module) -> bool:
+    """Trimming is exact only for open_clip's own causal text tower pooled at the end-of-text token."""
+    import open_clip
+    return (isinstance(model, open_clip.CLIP) and getattr(model, "attn_mask", None) is not None
+            and getattr(model, "text_pool_type", "argmax") in ("argmax", "eos", "first"))
+
+
+def _encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
+    from open_clip.transformer import text_global_pool
+    length = int((tokens != 0).sum(dim=1).max())
+    tokens = tokens[:, :length]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = model.ln_final(x)
+    x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+    if model.text_projection is not None:
+        x = model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
+    return x
+
+
+@torch.no_grad()
+def encode_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 512, trim: bool = True,
+                 progress: bool = True, desc: str = "encode prompts") -> np.ndarray:
+    """L2-normalised text embeddings, float32, in input order. Batches of similar length share a pass."""
+    model = loaded.model
+    tokens = loaded.tokenizer(list(texts))
+    lengths = (tokens != 0).sum(dim=1)
+    order = torch.argsort(lengths, stable=True) if trim else torch.arange(len(texts))
+    out = torch.empty(len(texts), _embed_dim(loaded))
+    trim = trim and _can_trim(model)
+    device = next(model.parameters()).device
+    for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, unit="batch"):
+        idx = order[start:start + batch_size]
+        batch = tokens[idx].to(device)
+        feats = _encode_text_trimmed(model, batch) if trim else model.encode_text(batch)
+        out[idx] = torch.nn.functional.normalize(feats.float(), dim=-1).cpu()
+    return out.numpy()
+
+
+@torch.no_grad()
+def encode_images(loaded: LoadedModel, paths: Sequence[Path], batch_size: int = 64, progress: bool = True,
+                  desc: str = "encode photos") -> np.ndarray:
+    """L2-normalised image embeddings after the model's own open_clip preprocessing."""
+    out = np.empty((len(paths), _embed_dim(loaded)), dtype=np.float32)
+    device = next(loaded.model.parameters()).device
+    for start in tqdm(range(0, len(paths), batch_size), desc=desc, disable=not progress, unit="batch"):
+        chunk = paths[start:start + batch_size]
+        pixels = torch.stack([loaded.preprocess(load_rgb(Path(p))) for p in chunk]).to(device)
+        feats = loaded.model.encode_image(pixels)
+        out[start:start + len(chunk)] = torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+    return out
+
+
+def _embed_dim(loaded: LoadedModel) -> int:
+    return int(loaded.model_cfg["embed_dim"])
+
+
+class TextCache:
+    """Prompt embeddings on disk, keyed by (model weights, templates, candidates).
+
+    One .npy per key; written atomically, so an interrupted run leaves either a whole entry or none."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir() / "text"
+
+    def key(self, loaded: LoadedModel, templates: Sequence[str], names: Sequence[str]) -> str:
+        return sha256_text(canonical_json({"v": TEXT_CACHE_VERSION, "model": loaded.identity,
+                                           "config": loaded.config_sha256, "templates": list(templates),
+                                           "names": list(names)}))
+
+    def get_or_compute(self, loaded: LoadedModel, templates: Sequence[str], names: Sequence[str],
+                       progress: bool = True) -> tuple[np.ndarray, bool]:
+        """(embeddings [n_templates, n_names, dim], whether they came from the cache)."""
+        from .prompts import fill
+        path = self.directory / f"{self.key(loaded, templates, names)}.npy"
+        if path.is_file():
+            try:
+                cached = np.load(path, allow_pickle=False)
+                if cached.shape[:2] == (len(templates), len(names)):
+                    return cached, True
+            except (ValueError, OSError):
+                pass  # a damaged entry is recomputed and replaced
+        flat = encode_texts(loaded, fill(templates, names), progress=progress)
+        emb = flat.reshape(len(templates), len(names), -1)
+        import io
+        buf = io.BytesIO()
+        np.save(buf, emb, allow_pickle=False)
+        atomic_write_bytes(path, buf.getvalue())
+        return emb, False

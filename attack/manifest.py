@@ -1,0 +1,50 @@
+"""The one manifest builder: what anyone needs to reproduce a result and check it examined the same bytes."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+
+TOOL = "idia"
+LIBRARIES = ("torch", "torchvision", "open-clip-torch", "numpy", "scikit-learn", "scipy", "pillow", "safetensors")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    argv = list(sys.argv if argv is None else argv)
+    if argv and argv[0].endswith(("idia", "__main__.py")):
+        argv[0] = "idia"
+    return shlex.join(argv)
+
+
+def build_manifest(seed: int | None, inputs: dict, command: str | None = None, extra: dict | None = None) -> dict:
+    """`inputs` maps a role (checkpoint, images, candidates, templates, ...) to hashes or lists of {file, sha256}."""
+    return {
+        "tool": TOOL,
+        "tool_version": _version(TOOL) or "unknown",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "command": command if command is not None else command_line(),
+        "seed": seed,
+        "created_utc": utc_now(),
+        "inputs": inputs,
+        **(extra or {}),
+    }
+
+
+# Keys that change from run to run without the result changing; comparisons of reruns ignore them.
+VOLATILE_KEYS = ("created_utc", "command", "timings")

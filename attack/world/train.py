@@ -1,0 +1,144 @@
+"""Train the synthetic world's tiny CLIP contrastively on the CPU.
+
+The training set is fixed: each member's training photos (as many as the world says they occur) with captions
+naming them, plus captioned shape pictures. Non-members never appear. Captions are re-drawn from the caption
+variants every epoch, photos get a small random shift and zoom, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..models import instantiate, make_tokenizer
+from .world import World, training_pairs
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    steps: int = 1200
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 40
+    seed: int = 0
+    threads: int = 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_config() -> dict:
+    """The tiny CLIP's architecture: data, shipped as package data."""
+    text = resources.files("attack.world").joinpath("configs", "tiny-clip.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _tensorize(world: World, tokenizer, progress: bool):
+    images, captions = [], []
+    total = sum(p.n_train_images for p in world.members) + world.spec.n_shape_images
+    for image, variants in tqdm(training_pairs(world), total=total, desc="render training set", disable=not progress):
+        images.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1))
+        captions.append(variants)
+    n_var = max(len(v) for v in captions)
+    flat = [v[i % len(v)] for v in captions for i in range(n_var)]
+    tokens = tokenizer(flat).view(len(captions), n_var, -1)
+    return torch.stack(images), tokens
+
+
+def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A small random shift and zoom, per image."""
+    n = batch.shape[0]
+    scale = 1.0 + (torch.rand(n, generator=generator) - 0.5) * 0.12
+    shift = (torch.rand(n, 2, generator=generator) - 0.5) * 0.12
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    return F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
+
+
+def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: dict | None = None,
+                      progress: bool = True) -> tuple[torch.nn.Module, dict, dict]:
+    """Train a tiny CLIP on the world's members and shapes. Returns (model, model_cfg, training record)."""
+    torch.manual_seed(spec.seed)
+    torch.set_num_threads(spec.threads)
+    model_cfg = model_cfg or default_config()
+    tokenizer = make_tokenizer(model_cfg)
+    t0 = time.perf_counter()
+    images, tokens = _tensorize(world, tokenizer, progress)
+    render_s = time.perf_counter() - t0
+
+    model = instantiate(model_cfg)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=spec.lr, betas=(0.9, 0.98), eps=1e-6)
+
+    def lr_at(step):
+        if step < spec.warmup_steps:
+            return spec.lr * (step + 1) / spec.warmup_steps
+        progress_ = (step - spec.warmup_steps) / max(1, spec.steps - spec.warmup_steps)
+        return spec.lr * 0.5 * (1 + math.cos(math.pi * progress_))
+
+    mean = torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_STD).view(1, 3, 1, 1)
+    gen = torch.Generator().manual_seed(spec.seed)
+    n = images.shape[0]
+    order = torch.randperm(n, generator=gen)
+    cursor = 0
+    losses = []
+    t1 = time.perf_counter()
+    bar = tqdm(range(spec.steps), desc="train tiny CLIP", disable=not progress)
+    for step in bar:
+        if cursor + spec.batch_size > n:
+            order, cursor = torch.randperm(n, generator=gen), 0
+        idx = order[cursor:cursor + spec.batch_size]
+        cursor += spec.batch_size
+        variant = torch.randint(tokens.shape[1], (len(idx),), generator=gen)
+        text = tokens[idx, variant]
+        pixels = (images[idx].float() / 255.0 - mean) / std
+        pixels = _augment(pixels, gen)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        img_f, txt_f, logit_scale = model(pixels, text)[:3]
+        logits = logit_scale * img_f @ txt_f.t()
+        # Two photos of the same person in a batch share a caption's name: treat equal captions as positives.
+        target = torch.arange(len(idx))
+        loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        losses.append(float(loss.detach()))
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    train_s = time.perf_counter() - t1
+    model.eval()
+    record = {
+        "train_spec": spec.to_dict(),
+        "n_training_images": int(n),
+        "n_person_images": int(sum(p.n_train_images for p in world.members)),
+        "render_seconds": round(render_s, 1),
+        "train_seconds": round(train_s, 1),
+        "images_per_second": round(spec.steps * spec.batch_size / max(train_s, 1e-9), 1),
+        "loss_first": losses[0],
+        "loss_last": float(np.mean(losses[-20:])),
+        "loss_every_20_steps": [round(x, 4) for x in losses[::20]],
+        "torch_version": torch.__version__,
+    }
+    return model, model_cfg, record

@@ -1,0 +1,105 @@
+"""How much does an IDIA cost beyond asking the model? Ratios measured in one run, on this machine.
+
+    IDIA wall time (scan, hash, candidates, encode, decide, tables) / time to just encode the same images and
+    the same prompt texts with the same model
+
+cold (empty text cache) and warm (text embeddings from the cache), on the shipped world model and on a randomly
+initialised ViT-B-32 (no weights needed for timing). The encoder baseline uses our trimmed text encoding; the
+full-context encoding time is printed beside it, to show what trimming saves.
+
+    .venv/bin/python bench/bench_idia.py [--people 60] [--images 10] [--vit-people 8] [--vit-images 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from attack import names, prompts
+from attack.embed import encode_images, encode_texts
+from attack.models import load_clip
+from attack.people import scan_people
+from attack.run import AttackConfig, run_attack
+from attack.world import load_world, shipped_model_dir, write_photos
+from attack.world.world import World
+
+
+def _subset_photos(out: Path, n_people: int, n_images: int) -> Path:
+    world = load_world()
+    keep = [p for p in world.identities if p.role != "reference"][:n_people]
+    small = World(spec=world.spec, identities=keep)
+    write_photos(small, out, images_per_person=n_images, shapes_per_class=1)
+    return out / "people"
+
+
+def _time(fn):
+    t = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - t, value
+
+
+def measure(label: str, loaded, people: Path, n_candidates: int, cache: Path, full_context: bool) -> dict:
+    persons = scan_people(people)
+    cand = names.build_candidates([p.name for p in persons], n_candidates, seed=0)
+    texts = prompts.fill(prompts.PAPER_TEMPLATES, cand.names)
+    paths = [ph.path for p in persons for ph in p.photos]
+    t_img, _ = _time(lambda: encode_images(loaded, paths, progress=False))
+    t_txt, _ = _time(lambda: encode_texts(loaded, texts, progress=False))
+    t_full = _time(lambda: encode_texts(loaded, texts, trim=False, progress=False))[0] if full_context else None
+    cfg = AttackConfig(model=label, people=people, n_candidates=n_candidates, cache_dir=cache, progress=False)
+    t_cold, _ = _time(lambda: run_attack(cfg, loaded=loaded))
+    t_warm, _ = _time(lambda: run_attack(cfg, loaded=loaded))
+    encode = t_img + t_txt
+    row = {"model": label, "people": len(persons), "images": len(paths), "prompt_texts": len(texts),
+           "encode_images_s": round(t_img, 3), "encode_texts_trimmed_s": round(t_txt, 3),
+           "encode_texts_full_context_s": None if t_full is None else round(t_full, 3),
+           "idia_cold_s": round(t_cold, 3), "idia_warm_s": round(t_warm, 3),
+           "ratio_cold": round(t_cold / encode, 3), "ratio_warm": round(t_warm / encode, 3)}
+    if t_full is not None:
+        row["trim_speedup"] = round(t_full / t_txt, 2)
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--people", type=int, default=60)
+    ap.add_argument("--images", type=int, default=10)
+    ap.add_argument("--candidates", type=int, default=1000)
+    ap.add_argument("--vit-people", type=int, default=8)
+    ap.add_argument("--vit-images", type=int, default=4)
+    ap.add_argument("--vit-candidates", type=int, default=100)
+    ap.add_argument("--skip-vit", action="store_true")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "bench_idia.json")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        world_model = load_clip(str(shipped_model_dir()))
+        people = _subset_photos(tmp / "world", args.people, args.images)
+        rows.append(measure("world (tiny CLIP, 64 px)", world_model, people, args.candidates, tmp / "c1", True))
+        if not args.skip_vit:
+            torch.manual_seed(0)
+            vit = load_clip("ViT-B-32", allow_random=True)
+            people = _subset_photos(tmp / "vit", args.vit_people, args.vit_images)
+            rows.append(measure("ViT-B-32 (random init, 224 px)", vit, people, args.vit_candidates, tmp / "c2", True))
+    print(f"{'model':34s} {'imgs':>5s} {'texts':>6s} {'encode s':>9s} {'cold s':>8s} {'warm s':>8s} "
+          f"{'cold/enc':>9s} {'warm/enc':>9s} {'trim x':>7s}")
+    for r in rows:
+        enc = r["encode_images_s"] + r["encode_texts_trimmed_s"]
+        print(f"{r['model']:34s} {r['images']:5d} {r['prompt_texts']:6d} {enc:9.2f} {r['idia_cold_s']:8.2f} "
+              f"{r['idia_warm_s']:8.2f} {r['ratio_cold']:9.3f} {r['ratio_warm']:9.3f} {r.get('trim_speedup', 0):7.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

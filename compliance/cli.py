@@ -1,0 +1,193 @@
+"""The `idia` command line. Thin: each command parses options and calls a library function tests call too.
+
+Bad input ends in one line on stderr naming the file and the problem, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from attack.errors import InputError
+
+EXIT_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"idia: error: {message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def friendly_errors(fn):
+    """Turn InputError (and a missing file) into the one-line error and exit status 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            _fail(str(e))
+        except FileNotFoundError as e:
+            _fail(f"{e.filename}: no such file or folder")
+        except KeyboardInterrupt:
+            click.echo("idia: interrupted; finished steps are on disk and a rerun resumes", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def _warn(quiet: bool):
+    def warn(message: str) -> None:
+        click.echo(f"idia: warning: {message}", err=True)
+    return warn
+
+
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices (errors still print).")
+model_options = [
+    click.option("--model", "model", required=True,
+                 help="open_clip architecture name (with --checkpoint), a model folder in open_clip's hub layout "
+                      "(optionally 'local-dir:FOLDER'), or a JSON architecture config (with --checkpoint). "
+                      "'world' is the synthetic world's shipped model."),
+    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=str), default=None,
+                 help="Weights file (.safetensors preferred; .pt/.pth/.bin are read with weights_only=True)."),
+]
+
+
+def with_model(fn):
+    for opt in reversed(model_options):
+        fn = opt(fn)
+    return fn
+
+
+def resolve_model_arg(model: str) -> str:
+    if model == "world":
+        from attack.world import shipped_model_dir
+        return str(shipped_model_dir())
+    return model
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="idia", prog_name="idia")
+def main():
+    """idia: does this CLIP model know this person's face and name?
+
+    Identity inference audits of open_clip models (attack), defenses that make a model forget names (defend,
+    verify), and evidence reports (report, audit). `idia demo` runs all of it on the synthetic world."""
+    warnings.filterwarnings("ignore", message=".*QuickGELU.*")
+
+
+# --- world ---------------------------------------------------------------------------------------------------
+
+@main.group()
+def world():
+    """The synthetic identity world: its shipped model, and fresh photos to audit."""
+
+
+@world.command("build")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write the model folder (default: the shipped one inside the package).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The world's and the training's seed.")
+@click.option("--steps", type=int, default=None, help="Training steps (default: the shipped model's).")
+@click.option("--no-evaluate", is_flag=True, help="Skip measuring the attack's separation after training.")
+@quiet_option
+@friendly_errors
+def world_build(out, seed, steps, no_evaluate, quiet):
+    """Train the world's tiny CLIP from its seed and record its SHA-256 and measured separation."""
+    from attack.world import WorldSpec, build_world_model
+    from attack.world.train import TrainSpec
+    train = TrainSpec(seed=seed) if steps is None else TrainSpec(seed=seed, steps=steps)
+    record = build_world_model(out, WorldSpec(seed=seed), train, progress=not quiet, evaluate=not no_evaluate)
+    click.echo(f"checkpoint sha256 {record['checkpoint_sha256']}")
+    click.echo(f"trained in {record['training']['train_seconds']} s "
+               f"({record['training']['images_per_second']} images/s)")
+    if "evaluation" in record:
+        ev = record["evaluation"]
+        click.echo(f"paper rule: TPR {ev['paper_rule_tau1']['tpr']:.3f} FPR {ev['paper_rule_tau1']['fpr']:.3f}; "
+                   f"AUC continuous {ev['auc_continuous']:.3f}, paper score {ev['auc_paper_score']:.3f}")
+
+
+@world.command("photos")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write people/, reference/, shapes/ and labels.json into.")
+@click.option("--model-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="A world model folder (default: the shipped one); its world.json says who is who.")
+@click.option("--images", "images_per_person", type=int, default=10, show_default=True,
+              help="Fresh photos per person.")
+@click.option("--shapes", "shapes_per_class", type=int, default=10, show_default=True,
+              help="Pictures per shape class (the utility task).")
+@quiet_option
+@friendly_errors
+def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
+    """Render fresh, never-trained photos: people/<Full Name>/*.png, reference/..., shapes/..., labels.json."""
+    from attack.world import load_world, write_photos
+    labels = write_photos(load_world(model_dir), out, images_per_person, shapes_per_class)
+    if not quiet:
+        click.echo(f"{len(labels)} people to audit ({sum(labels.values())} members) in {out / 'people'}; "
+                   f"reference non-members in {out / 'reference'}; ground truth in {out / 'labels.json'}")
+
+
+# --- attack --------------------------------------------------------------------------------------------------
+
+@main.command()
+@with_model
+@click.option("--people", type=click.Path(path_type=Path), required=True,
+              help="Folder with one sub-folder of photos per person, named by the person's full name.")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="Folder of known non-members, same layout: calibrates p-values and the verdict threshold.")
+@click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Candidate names, one per line (default: everyone audited plus made-up distractors).")
+@click.option("--n-candidates", type=click.IntRange(2), default=1000, show_default=True,
+              help="Size of the generated candidate list.")
+@click.option("--prompts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Prompt templates, one per line with '{0}' for the name (default: the paper's 21).")
+@click.option("--tau", type=click.IntRange(1), default=None,
+              help="Paper rule: member if at least this many prompts vote the true name (default 1).")
+@click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="With --reference: the false-positive rate the calibrated threshold keeps (default 0.05).")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ground truth JSON (name -> member true/false): adds TPR, FPR, AUC, ...")
+@click.option("--max-images", type=click.IntRange(1), default=None, help="Use at most N photos per person.")
+@click.option("--perturbation", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Run through an inference-time defense saved by `idia defend perturb`.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the distractor names.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Text-embedding cache (default $IDIA_CACHE_DIR or ~/.cache/idia).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for results.json and scores.csv.")
+@quiet_option
+@friendly_errors
+def attack(model, checkpoint, people, reference, candidates, n_candidates, prompts, tau, target_fpr, labels,
+           max_images, perturbation, seed, cache_dir, out, quiet):
+    """Run the Identity Inference Attack (Hintersdorf et al., JAIR 2024) on people's photos."""
+    from attack.run import AttackConfig, run_attack, write_attack
+    cfg = AttackConfig(model=resolve_model_arg(model), checkpoint=checkpoint, people=people, reference=reference,
+                       candidates=candidates, n_candidates=n_candidates, prompts=prompts, tau=tau,
+                       target_fpr=target_fpr, labels=labels, max_images=max_images, seed=seed, cache_dir=cache_dir,
+                       progress=not quiet)
+    pert = None
+    if perturbation is not None:
+        from defense.perturb import load_perturbation
+        pert = load_perturbation(perturbation)
+    run = run_attack(cfg, perturbation=pert, warn=None if quiet else _warn(quiet))
+    path = write_attack(run, out)
+    if not quiet:
+        _print_summary(run.result)
+    click.echo(str(path))
+
+
+def _print_summary(result) -> None:
+    flagged = sum(p.member for p in result.persons)
+    click.echo(f"{len(result.persons)} people audited, {flagged} identified "
+               f"({result.rule['explanation']})", err=True)
+    if result.metrics:
+        m = result.metrics
+        line = f"against labels: TPR {m['tpr']:.3f} FPR {m['fpr']:.3f} accuracy {m['accuracy']:.3f}"
+        if m.get("roc"):
+            line += f" AUC {m['roc']['auc']:.3f}"
+        click.echo(line, err=True)
+
+
+if __name__ == "__main__":
+    main()

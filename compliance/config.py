@@ -1,0 +1,232 @@
+"""The YAML audit config: parsed strictly, so a typo is an error that names the key and its line, not a default.
+
+Example (paths are relative to the config file):
+
+    model: world                 # architecture name, model folder, JSON config, or 'world'
+    checkpoint: null             # weights file, with an architecture name or JSON config
+    people: photos/people        # one folder per person
+    reference: photos/reference  # known non-members (calibration); optional
+    labels: photos/labels.json   # ground truth; optional
+    candidates: null             # one name per line; default: audited people + made-up distractors
+    n_candidates: 1000
+    prompts: null                # templates file; default: the paper's 21
+    max_images: null
+    seed: 0
+    attack: {tau: null, target_fpr: 0.05}
+    utility: photos/shapes       # labelled folders for the defenses' utility check; optional
+    defenses:
+      - {kind: redact, names: redact.txt, neutral: a person, steps: null}
+      - {kind: perturb, names: redact.txt, method: project, strength: 8}
+    reports:
+      - {kind: audit}
+      - {kind: takedown, person: Alice Moreno, include_photos: false}
+      - {kind: mitigation, defense: 0}
+    output: audit-output
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attack.errors import InputError
+
+PATH, STR, INT, FLOAT, BOOL = "path", "str", "int", "float", "bool"
+
+ATTACK_KEYS = {"tau": (INT, None), "target_fpr": (FLOAT, None)}
+DEFENSE_KEYS = {
+    "kind": (STR, ...), "names": (PATH, ...), "neutral": (STR, "a person"), "steps": (INT, None),
+    "captions": (PATH, None), "keep_names": (PATH, None), "method": (STR, "project"), "strength": (FLOAT, None),
+}
+REPORT_KEYS = {"kind": (STR, ...), "person": (STR, None), "include_photos": (BOOL, False), "defense": (INT, 0)}
+TOP_KEYS = {
+    "model": (STR, ...), "checkpoint": (PATH, None), "people": (PATH, ...), "reference": (PATH, None),
+    "labels": (PATH, None), "candidates": (PATH, None), "n_candidates": (INT, 1000), "prompts": (PATH, None),
+    "max_images": (INT, None), "seed": (INT, 0), "attack": ("attack", {}), "utility": (PATH, None),
+    "defenses": ("defenses", []), "reports": ("reports", []), "output": (PATH, ...),
+}
+DEFENSE_KINDS = ("redact", "perturb")
+REPORT_KINDS = ("takedown", "audit", "mitigation")
+PERTURB_METHODS = ("noise", "project")
+
+
+@dataclass
+class DefenseSpec:
+    kind: str
+    names: Path
+    neutral: str = "a person"
+    steps: int | None = None
+    captions: Path | None = None
+    keep_names: Path | None = None
+    method: str = "project"
+    strength: float | None = None
+
+
+@dataclass
+class ReportSpec:
+    kind: str
+    person: str | None = None
+    include_photos: bool = False
+    defense: int = 0
+
+
+@dataclass
+class AuditConfig:
+    source: Path
+    model: str
+    people: Path
+    output: Path
+    checkpoint: Path | None = None
+    reference: Path | None = None
+    labels: Path | None = None
+    candidates: Path | None = None
+    n_candidates: int = 1000
+    prompts: Path | None = None
+    max_images: int | None = None
+    seed: int = 0
+    tau: int | None = None
+    target_fpr: float | None = None
+    utility: Path | None = None
+    defenses: list[DefenseSpec] = field(default_factory=list)
+    reports: list[ReportSpec] = field(default_factory=list)
+
+
+class _Reader:
+    """Walks the YAML node tree, so every error can name the line it is about."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.base = path.parent
+
+    def fail(self, node, message: str):
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise InputError(f"{self.path}:{line}: {message}")
+
+    def scalar(self, node, kind: str, where: str):
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, f"{where} must be a {kind}, not a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}")
+        value = yaml.safe_load(yaml.serialize(node))
+        if value is None:
+            return None
+        if kind == PATH:
+            if not isinstance(value, str):
+                self.fail(node, f"{where} must be a path (text), got {value!r}")
+            p = Path(value).expanduser()
+            return p if p.is_absolute() else (self.base / p)
+        if kind == STR:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                self.fail(node, f"{where} must be text, got {value!r}")
+            return str(value)
+        if kind == INT:
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.fail(node, f"{where} must be a whole number, got {value!r}")
+            return value
+        if kind == FLOAT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(node, f"{where} must be a number, got {value!r}")
+            return float(value)
+        if kind == BOOL:
+            if not isinstance(value, bool):
+                self.fail(node, f"{where} must be true or false, got {value!r}")
+            return value
+        raise AssertionError(kind)
+
+    def mapping(self, node, keys: dict, where: str) -> dict[str, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, f"{where} must be a mapping of keys to values")
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key not in keys:
+                known = ", ".join(sorted(keys))
+                self.fail(key_node, f"unknown key '{key}'{'' if where == 'config' else ' in ' + where} (known: {known})")
+            if key in out:
+                self.fail(key_node, f"key '{key}' appears twice")
+            kind = keys[key][0]
+            label = key if where == "config" else f"{where}.{key}"
+            if kind == "attack":
+                out[key] = self.mapping(value_node, ATTACK_KEYS, "attack")
+            elif kind in ("defenses", "reports"):
+                out[key] = self.sequence(value_node, kind)
+            else:
+                out[key] = self.scalar(value_node, kind, label)
+            out[f"__line_{key}"] = value_node
+        for key, (_, default) in keys.items():
+            if default is ... and out.get(key) is None:
+                self.fail(node, f"missing required key '{key}'{'' if where == 'config' else ' in ' + where}")
+        return out
+
+    def sequence(self, node, kind: str) -> list:
+        if isinstance(node, yaml.ScalarNode) and yaml.safe_load(yaml.serialize(node)) is None:
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, f"{kind} must be a list")
+        items = []
+        for i, item in enumerate(node.value):
+            if kind == "defenses":
+                d = self.mapping(item, DEFENSE_KEYS, f"defenses[{i}]")
+                if d["kind"] not in DEFENSE_KINDS:
+                    self.fail(d["__line_kind"], f"defenses[{i}].kind must be one of {', '.join(DEFENSE_KINDS)}, got '{d['kind']}'")
+                if d.get("method") is not None and d["method"] not in PERTURB_METHODS:
+                    self.fail(d["__line_method"], f"defenses[{i}].method must be one of {', '.join(PERTURB_METHODS)}")
+                items.append(DefenseSpec(**_clean(d, DEFENSE_KEYS)))
+            else:
+                r = self.mapping(item, REPORT_KEYS, f"reports[{i}]")
+                if r["kind"] not in REPORT_KINDS:
+                    self.fail(r["__line_kind"], f"reports[{i}].kind must be one of {', '.join(REPORT_KINDS)}, got '{r['kind']}'")
+                if r["kind"] == "takedown" and not r.get("person"):
+                    self.fail(item, f"reports[{i}]: a takedown report needs 'person'")
+                items.append(ReportSpec(**_clean(r, REPORT_KEYS)))
+        return items
+
+
+def _clean(d: dict, keys: dict) -> dict:
+    out = {k: v for k, v in d.items() if not k.startswith("__line_")}
+    for k, (_, default) in keys.items():
+        if k not in out or out[k] is None:
+            if default is not ...:
+                out[k] = default
+    return out
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Parse and validate an audit config; every error names the file, the line and the key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise InputError(f"{path}: not a UTF-8 YAML file") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    reader = _Reader(path)
+    if root is None:
+        raise InputError(f"{path}: the config is empty")
+    top = reader.mapping(root, TOP_KEYS, "config")
+    values = _clean(top, TOP_KEYS)
+    attack = values.pop("attack") or {}
+    attack = {k: v for k, v in attack.items() if not k.startswith("__line_")}
+    if attack.get("tau") is not None and attack.get("target_fpr") is not None:
+        reader.fail(top["__line_attack"], "attack: give either tau or target_fpr, not both")
+    for d in values["defenses"]:
+        if d.kind == "perturb" and d.strength is None:
+            d.strength = 8.0 if d.method == "project" else 0.5
+    for r in values["reports"]:
+        if r.kind == "mitigation" and not values["defenses"]:
+            reader.fail(top.get("__line_reports"), "a mitigation report needs at least one entry in defenses")
+        if r.kind == "mitigation" and not 0 <= r.defense < len(values["defenses"]):
+            reader.fail(top.get("__line_reports"), f"reports: defense {r.defense} does not exist")
+    model = values.pop("model")
+    if model != "world" and not model.startswith(("hf-hub:", "local-dir:")) and ("/" in model or model.endswith(".json")):
+        p = Path(model).expanduser()
+        model = str(p if p.is_absolute() else path.parent / p)
+    return AuditConfig(source=path, model=model, tau=attack.get("tau"), target_fpr=attack.get("target_fpr"),
+                       **values)

@@ -1,0 +1,120 @@
+"""The reports' figures: drawn with matplotlib from numbers the record holds, returned as PNG `data:` URIs.
+
+Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend switch) at fixed
+sizes, with PNG metadata left out, so the same record gives the same bytes. Nothing here computes a statistic:
+the histogram bins and draws the scores that are in the record, the curves join the points that are in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+WIDTH_IN, HEIGHT_IN, DPI = 6.8, 3.0, 150
+RC = {"svg.hashsalt": "idia", "font.family": "DejaVu Sans", "font.size": 8, "axes.titlesize": 9,
+      "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False}
+AUDITED, REFERENCE, OTHERS, UTILITY, GREY = "#b03a2e", "#2e6fb0", "#7d5ba6", "#2e8b57", "#777777"
+# The attack writes -1e30 for a person whose true name had probability 0 (an infinite log); such a value is not
+# a point on the axis and is counted in the caption instead.
+NOT_FINITE = -1e29
+
+
+def _png_uri(fig: Figure) -> str:
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig)
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(ncols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list]:
+    fig = Figure(figsize=(WIDTH_IN, height), layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, list(axes) if ncols > 1 else [axes]
+
+
+def _plottable(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > NOT_FINITE]
+
+
+def score_distribution(audited: list[float], reference: list[float] | None, threshold: float | None) -> str:
+    """Histogram of the continuous score: audited people against reference non-members, on shared bins."""
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure()
+        a = _plottable(audited)
+        r = _plottable(reference or [])
+        both = a + r
+        if both:
+            lo, hi = min(both), max(both)
+            if hi - lo < 1e-9:
+                lo, hi = lo - 0.5, hi + 0.5
+            bins = [lo + (hi - lo) * i / 40 for i in range(41)]
+            if a:
+                ax.hist(a, bins=bins, color=AUDITED, alpha=0.55, label=f"audited people ({len(a)})")
+            if r:
+                ax.hist(r, bins=bins, color=REFERENCE, alpha=0.55,
+                        label=f"reference people, known never seen ({len(r)})")
+        if threshold is not None and math.isfinite(threshold):
+            ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label="decision threshold")
+        ax.set_xlabel("continuous score: mean log-probability of the true name (right = named more confidently)")
+        ax.set_ylabel("people")
+        ax.legend(loc="upper left")
+        return _png_uri(fig)
+
+
+def roc_curve(fpr: list[float], tpr: list[float], auc: float) -> str:
+    """The ROC curve from the record's points, on a linear and on a logarithmic false-positive axis."""
+    with matplotlib.rc_context(RC):
+        fig, (lin, log) = _figure(ncols=2)
+        for ax in (lin, log):
+            ax.plot(fpr, tpr, color=AUDITED, linewidth=1.5, label=f"attack (AUC {auc:.3f})")
+            ax.set_xlabel("false-positive rate (non-members flagged)")
+            ax.set_ylabel("true-positive rate (members found)")
+            ax.set_ylim(-0.02, 1.02)
+        lin.plot([0, 1], [0, 1], color=GREY, linestyle=":", linewidth=1, label="guessing")
+        lin.set_xlim(-0.02, 1.02)
+        lin.set_title("ROC curve")
+        lin.legend(loc="lower right")
+        positive = [x for x in fpr if x > 0]
+        left = min(positive) / 2 if positive else 1e-3
+        log.set_xscale("log")
+        log.set_xlim(min(left, 1e-3), 1.0)
+        log.set_title("the same, low false-positive rates enlarged")
+        return _png_uri(fig)
+
+
+def training_curve(losses: list[dict]) -> str:
+    """The defense's losses per step, as recorded."""
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure()
+        steps = [row["step"] for row in losses]
+        for key, color in (("total", "black"), ("redaction", AUDITED), ("utility", UTILITY), ("drift", REFERENCE)):
+            ax.plot(steps, [row[key] for row in losses], color=color, linewidth=1.2, label=key,
+                    marker="o" if len(steps) < 30 else None, markersize=2.5)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("loss")
+        ax.legend(loc="upper right", ncols=4)
+        return _png_uri(fig)
+
+
+def sweep(rows: list[dict], kind: str) -> str:
+    """The perturbation trade-off: identification of redacted and other people, and utility, per strength."""
+    with matplotlib.rc_context(RC):
+        fig, (ax,) = _figure()
+        rows = sorted(rows, key=lambda r: r["strength"])
+        x = [r["strength"] for r in rows]
+        ax.plot(x, [r["redacted_rate"] for r in rows], color=AUDITED, marker="o", markersize=3,
+                label="redacted people still identified")
+        ax.plot(x, [r["others_rate"] for r in rows], color=OTHERS, marker="s", markersize=3,
+                label="other people identified")
+        ax.plot(x, [r["utility_top1"] for r in rows], color=UTILITY, marker="^", markersize=3,
+                label="utility: top-1 accuracy")
+        ax.set_xlabel(f"defense strength ({kind})")
+        ax.set_ylabel("rate")
+        ax.set_ylim(-0.03, 1.03)
+        ax.legend(loc="center right")
+        return _png_uri(fig)

@@ -1,0 +1,59 @@
+"""Shared fixtures: the shipped world model, fresh photos of its people, and attacks on them (computed once)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Tests never read or write the user's cache."""
+    cache = tmp_path_factory.mktemp("idia-cache")
+    old = os.environ.get("IDIA_CACHE_DIR")
+    os.environ["IDIA_CACHE_DIR"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("IDIA_CACHE_DIR", None)
+    else:
+        os.environ["IDIA_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def world_model_dir() -> Path:
+    from attack.world import shipped_model_dir
+    return shipped_model_dir()
+
+
+@pytest.fixture(scope="session")
+def world_model(world_model_dir):
+    from attack.models import load_clip
+    return load_clip(str(world_model_dir))
+
+
+@pytest.fixture(scope="session")
+def world_photos(tmp_path_factory, world_model_dir) -> Path:
+    """people/, reference/, shapes/ and labels.json for the shipped world: 10 fresh photos a person."""
+    from attack.world import load_world, write_photos
+    out = tmp_path_factory.mktemp("world-photos")
+    write_photos(load_world(world_model_dir), out, images_per_person=10, shapes_per_class=10)
+    return out
+
+
+@pytest.fixture(scope="session")
+def paper_run(world_model, world_photos, world_model_dir):
+    """The paper's rule (tau = 1, 1,000 candidates, 21 prompts) on the world's members and non-members."""
+    from attack.run import AttackConfig, run_attack
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+                       labels=world_photos / "labels.json", progress=False, command="pytest")
+    return run_attack(cfg, loaded=world_model)
+
+
+@pytest.fixture(scope="session")
+def calibrated_run(world_model, world_photos, world_model_dir):
+    """The continuous score calibrated on the reference non-members at a 1% target false-positive rate."""
+    from attack.run import AttackConfig, run_attack
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+                       reference=world_photos / "reference", target_fpr=0.01,
+                       labels=world_photos / "labels.json", progress=False, command="pytest")
+    return run_attack(cfg, loaded=world_model)

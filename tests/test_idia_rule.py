@@ -1,0 +1,116 @@
+"""The paper's rule, computed by hand on small constructed cases, must match `attack.idia` exactly."""
+
+import numpy as np
+import pytest
+
+from attack import calibrate
+from attack.idia import NO_VOTE, gather_evidence, majority_votes, paper_score
+
+
+def _onehot_text(n_prompts, n_candidates, dim):
+    """Prompt embeddings where candidate c under every prompt is the unit vector e_c (dim >= n_candidates)."""
+    text = np.zeros((n_prompts, n_candidates, dim), dtype=np.float32)
+    for c in range(n_candidates):
+        text[:, c, c] = 1.0
+    return text
+
+
+def test_majority_votes_ties_and_skips_by_hand():
+    # Two people, three prompts, four candidates. Rows are images, columns prompts, entries the argmax name.
+    owner = np.array([0, 0, 0, 1, 1])
+    prediction = np.array([
+        [2, 1, 3],   # person 0, image 0
+        [2, 3, 3],   # person 0, image 1
+        [0, 1, 0],   # person 0, image 2
+        [1, 1, 0],   # person 1, image 0
+        [1, 2, 3],   # person 1, image 1
+    ])
+    vote, count, tie = majority_votes(owner, prediction, n_people=2, n_candidates=4)
+    # Person 0: prompt 0 -> {2,2,0}: 2 wins with 2; prompt 1 -> {1,3,1}: 1 wins; prompt 2 -> {3,3,0}: 3 wins.
+    # Person 1: prompt 0 -> {1,1}: 1; prompt 1 -> {1,2}: tie, no vote; prompt 2 -> {0,3}: tie, no vote.
+    assert vote.tolist() == [[2, 1, 3], [1, NO_VOTE, NO_VOTE]]
+    assert count.tolist() == [[2, 2, 2], [2, 1, 1]]
+    assert tie.tolist() == [[False, False, False], [False, True, True]]
+    true_index = np.array([3, 1])
+    # Person 0's true name (3) wins prompt 2 only; person 1's (1) wins prompt 0 only; ties never count.
+    assert paper_score(vote, true_index).tolist() == [1, 1]
+    assert paper_score(vote, np.array([2, 2])).tolist() == [1, 0]
+
+
+def test_tau_decides_membership():
+    vote = np.array([[5, 5, 5, NO_VOTE], [5, 2, 2, 2], [1, 1, 1, 1]])
+    score = paper_score(vote, np.array([5, 5, 5]))
+    assert score.tolist() == [3, 1, 0]
+    assert (score >= 1).tolist() == [True, True, False]   # the paper's tau = 1
+    assert (score >= 2).tolist() == [True, False, False]
+
+
+def test_gather_evidence_matches_a_hand_computed_case():
+    # Candidates are orthogonal unit vectors; an image "points at" the names it resembles.
+    n_prompts, n_cand, dim = 2, 3, 4
+    text = _onehot_text(n_prompts, n_cand, dim)
+    # Make prompt 1 see candidate 2 a little more strongly, so argmax can differ between prompts.
+    text[1, 2] = np.array([0.0, 0.3, 0.95, 0.0]) / np.linalg.norm([0.0, 0.3, 0.95, 0.0])
+    images = np.array([
+        [0.9, 0.44, 0.0, 0.0],   # person 0: name 0 under both prompts
+        [0.0, 0.8, 0.6, 0.0],    # person 0: name 1 under prompt 0, name 2 under prompt 1
+        [0.85, 0.0, 0.53, 0.0],  # person 0: name 0 under both prompts
+        [0.0, 0.0, 0.0, 1.0],    # person 1: equidistant from all names -> argmax takes the first (0)
+    ], dtype=np.float32)
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    owner = np.array([0, 0, 0, 1])
+    ev = gather_evidence(images, owner, np.array([0, 2]), text, logit_scale=10.0, top_k=2)
+
+    sims = np.einsum("id,pcd->ipc", images, text)
+    assert ev.prediction.tolist() == sims.argmax(axis=2).tolist()
+    assert ev.prediction[:3].tolist() == [[0, 0], [1, 2], [0, 0]]
+    # Person 0: both prompts' majority is name 0 (2 of 3 images) = the true name -> score 2.
+    assert ev.vote[0].tolist() == [0, 0] and ev.score[0] == 2
+    # Person 1 (one image) votes name 0 under both prompts; the true name is 2 -> score 0.
+    assert ev.vote[1].tolist() == [0, 0] and ev.score[1] == 0
+    # Ranks and log-probabilities of the true name, by hand.
+    for i, p in enumerate(owner):
+        t = [0, 2][p]
+        for j in range(n_prompts):
+            assert ev.true_rank[i, j] == 1 + int((sims[i, j] > sims[i, j, t]).sum())
+            logits = 10.0 * sims[i, j]
+            expected = logits[t] - np.log(np.exp(logits).sum())
+            assert ev.true_log_prob[i, j] == pytest.approx(expected, abs=1e-5)
+    assert ev.mean_log_prob[0] == pytest.approx(ev.true_log_prob[:3].mean(), abs=1e-6)
+    assert ev.top_index[1].tolist() == list(np.argsort(-sims[1].mean(axis=0))[:2])
+
+
+def test_empirical_p_values_use_the_plus_one_correction():
+    null = np.array([0.0, 1.0, 1.0, 3.0])
+    p = calibrate.empirical_p_value(null, [4.0, 3.0, 1.0, -1.0])
+    assert p.tolist() == pytest.approx([1 / 5, 2 / 5, 4 / 5, 5 / 5])
+
+
+def test_calibrated_threshold_keeps_the_reference_fpr_at_or_below_target():
+    null = np.arange(100, dtype=float)  # 0..99
+    cal = calibrate.NullCalibration(target_fpr=0.05).fit(null)
+    # p(v) <= 0.05 needs at most floor(0.05 * 101 - 1) = 4 reference values >= v: v must exceed 95.
+    assert cal.threshold_ == 95.0
+    assert cal.reference_false_positives_ == 4 and cal.reference_fpr_ <= 0.05
+    assert cal.predict([95.0, 95.5, 200.0]).tolist() == [False, True, True]
+    assert np.all(cal.p_value([95.5, 200.0]) <= 0.05)
+    lo, hi = cal.reference_fpr_ci_
+    assert lo < 0.04 < hi
+
+
+def test_target_fpr_too_small_for_the_reference_set_is_refused():
+    from attack.errors import InputError
+    with pytest.raises(InputError, match="needs at least 99 reference people"):
+        calibrate.NullCalibration(target_fpr=0.01).fit(np.arange(20.0))
+
+
+def test_markov_bound():
+    p = calibrate.markov_p_value([0, 1, 21], n_prompts=21, n_candidates=1000)
+    assert p.tolist() == pytest.approx([1.0, 0.021, 0.001])
+
+
+def test_clopper_pearson_known_values():
+    lo, hi = calibrate.clopper_pearson(0, 100)
+    assert lo == 0.0 and hi == pytest.approx(0.03621669, abs=1e-6)
+    lo, hi = calibrate.clopper_pearson(5, 100)
+    assert lo == pytest.approx(0.01643, abs=1e-4) and hi == pytest.approx(0.11284, abs=1e-4)
