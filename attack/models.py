@@ -168,11 +168,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported global"
-            if "weights_only" in str(e) or "global" in str(e).lower():
+            detail = _unpickler_detail(str(e))
+            if "Unsupported global" in str(e):
                 raise InputError(f"{path}: refused: this pickle would need to run code to load "
-                                 f"(weights_only=True); {first}") from None
-            raise InputError(f"{path}: not a checkpoint (unpickling failed: {first})") from None
+                                 f"(weights_only=True): {detail}") from None
+            raise InputError(f"{path}: not a checkpoint (unpickling failed: {detail})") from None
         except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise InputError(f"{path}: not a checkpoint ({first})") from None
@@ -183,6 +183,19 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
+
+
+def _unpickler_detail(message: str) -> str:
+    """The one informative line of torch's weights_only error."""
+    import re
+    m = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if m:
+        return f"it imports {m.group(1)}"
+    m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n|$)", message.replace("\n\n", "\n"))
+    if m and m.group(1).strip():
+        return m.group(1).strip()
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    return lines[-1] if lines else "unreadable"
 
 
 def _fit_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:

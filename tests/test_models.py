@@ -76,7 +76,7 @@ def test_loading_errors_name_the_file_and_the_problem(tmp_path, world_model_dir)
 def test_a_pickle_that_needs_code_is_refused(tmp_path, world_model_dir):
     path = tmp_path / "evil.pt"
     torch.save({"visual.proj": torch.zeros(1), "payload": Gadget()}, path)
-    with pytest.raises(InputError, match="refused: this pickle would need to run code"):
+    with pytest.raises(InputError, match="refused: this pickle would need to run code.*it imports print"):
         read_state_dict(path)
 
 

@@ -106,11 +106,11 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
 
     from attack.world.train import TrainSpec, default_config, train_world_model
     spec = WorldSpec(seed=3, n_members=20, n_nonmembers=20, n_reference=0, images_per_member=(20,),
-                     n_shape_images=300, image_size=32)
+                     n_shape_images=200, image_size=32)
     cfg = default_config()
     cfg["vision_cfg"].update(image_size=32, patch_size=4)
     world = make_world(spec)
-    model, _, record = train_world_model(world, TrainSpec(steps=220, batch_size=128, seed=3), cfg, progress=False)
+    model, _, record = train_world_model(world, TrainSpec(steps=200, batch_size=128, seed=3), cfg, progress=False)
     assert record["loss_last"] < record["loss_first"] - 1.0
     from attack.models import make_tokenizer
     from attack.world.train import OPENAI_MEAN, OPENAI_STD

@@ -1,0 +1,429 @@
+"""Evidence reports: each kind renders the record's verdicts, statistics and hashes; hostile names stay text;
+nothing but data: URIs is ever loaded; photos appear only when asked for."""
+
+import copy
+import hashlib
+import http.server
+import json
+import re
+import subprocess
+import threading
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from attack.errors import InputError
+from compliance import plots, report
+from compliance.cli import main
+from compliance.fetcher import DataOnlyURLFetcher
+
+HOSTILE = {
+    "html": '<img src="file:///etc/passwd">',
+    "script": "<script>alert(1)</script> Smith",
+    "url": "file:///etc/passwd",
+    "long": ("Wolfeschlegelsteinhausenbergerdorff" * 15)[:500],
+    "rlo": "\u202eevil Doe",
+    "arabic": "محمد الأحمد",
+    "hebrew": "דוד כהן",
+}
+
+
+# --- helpers -------------------------------------------------------------------------------------------------
+
+def pdf_text(pdf: bytes, tmp_path) -> str:
+    path = tmp_path / "text.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def squeeze(text: str) -> str:
+    """Text without whitespace: hashes and long names wrap across lines in a PDF."""
+    return re.sub(r"\s+", "", text)
+
+
+def n_images(pdf: bytes) -> int:
+    """Distinct image objects the pages use (pages may share resources, so count each object once)."""
+    import io
+    refs = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        resources = page.get("/Resources")
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        for ref in (xobjects.get_object() if xobjects is not None else {}).values():
+            if ref.get_object().get("/Subtype") == "/Image":
+                refs.add(ref.idnum)
+    return len(refs)
+
+
+def attachments(pdf: bytes) -> dict:
+    import io
+    return PdfReader(io.BytesIO(pdf)).attachments
+
+
+def _summary(p: dict) -> dict:
+    return {k: p[k] for k in ("score", "member", "p_value", "mean_log_prob")}
+
+
+def _rates(rows: list[dict]) -> dict:
+    n = len(rows)
+    before = sum(r["before"]["member"] for r in rows)
+    after = sum(r["after"]["member"] for r in rows)
+    return {"n": n, "identified_before": before, "identified_after": after,
+            "rate_before": before / n if n else 0.0, "rate_after": after / n if n else 0.0}
+
+
+def make_verification(attack: dict, n_redacted: int = 3, losses: bool = True, sweep: bool = True) -> dict:
+    """A realistic `idia verify` record built from one attack: the first identified members are redacted (after:
+    no longer identified), namesakes and everyone else barely move."""
+    persons = attack["persons"]
+
+    def namesakes(p):
+        first, last = p["name"].split()[0], p["name"].split()[-1]
+        return sum(q is not p and (q["name"].split()[0] == first or q["name"].split()[-1] == last) for q in persons)
+
+    members = [p for p in persons if p["member"]]
+    redact = sorted(members, key=lambda p: -min(namesakes(p), 1))[:n_redacted]  # prefer people with namesakes
+    names = {p["name"] for p in redact}
+    firsts = {p["name"].split()[0]: p["name"] for p in redact}
+    lasts = {p["name"].split()[-1]: p["name"] for p in redact}
+    forgotten = {"score": 0, "member": False, "p_value": 0.61, "mean_log_prob": -19.25}
+
+    def nudged(p):
+        s = _summary(p)
+        return {**s, "mean_log_prob": s["mean_log_prob"] - 0.4}
+
+    redacted = [{"name": p["name"], "before": _summary(p), "after": forgotten} for p in redact]
+    neighbours, collateral = [], []
+    for p in persons:
+        if p["name"] in names:
+            continue
+        first, last = p["name"].split()[0], p["name"].split()[-1]
+        if first in firsts or last in lasts:
+            shares = "first" if first in firsts else "last"
+            neighbours.append({"name": p["name"], "shares": shares,
+                               "with": firsts[first] if shares == "first" else lasts[last],
+                               "before": _summary(p), "after": nudged(p)})
+        else:
+            collateral.append({"name": p["name"], "before": _summary(p), "after": nudged(p)})
+    manifest = {**attack["manifest"], "command": "idia verify --model world --forget forget.txt --out verify",
+                "inputs": {"checkpoint": attack["manifest"]["inputs"]["checkpoint"],
+                           "forget": {"file": "forget.txt", "sha256": "ab" * 32},
+                           "images": attack["manifest"]["inputs"]["images"]}}
+    return {
+        "kind": "idia-verification", "schema_version": 1, "manifest": manifest,
+        "defense": {"kind": "redact",
+                    "settings": {"steps": 40, "lr": 1e-4, "weights": {"utility": 1.0, "drift": 0.1},
+                                 "target": "text tower"},
+                    "record": {"losses": [{"step": i, "total": 3.0 / (i + 1) + 0.2, "redaction": 2.5 / (i + 1),
+                                           "utility": 0.15 + 0.01 * (i % 3), "drift": 0.002 * i}
+                                          for i in range(40)] if losses else [],
+                               "checkpoint_sha256_before": attack["model"]["checkpoint_sha256"],
+                               "checkpoint_sha256_after": "cd" * 32 if losses else None, "seconds": 12.5}},
+        "redacted": redacted, "neighbours": neighbours, "collateral": collateral,
+        "summary": {"redacted": _rates(redacted), "neighbours": _rates(neighbours),
+                    "collateral": _rates(collateral),
+                    "utility": {"task": "shapes", "n_images": 120, "n_classes": 12, "top1_before": 0.925,
+                                "top1_after": 0.9}},
+        "sweep": {"kind": "noise scale", "rows": [
+            {"strength": s, "redacted_rate": max(0.0, 1 - 2 * s), "others_rate": max(0.0, 0.5 - 0.4 * s),
+             "utility_top1": 0.93 - 0.2 * s} for s in (0.0, 0.1, 0.25, 0.5, 1.0)]} if sweep else None,
+        "attack_before": "before/results.json", "attack_after": "after/results.json",
+    }
+
+
+@pytest.fixture(scope="module")
+def paper_json(tmp_path_factory, paper_run):
+    path = tmp_path_factory.mktemp("report-paper") / "results.json"
+    path.write_text(paper_run.result.to_json(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibrated_json(tmp_path_factory, calibrated_run):
+    path = tmp_path_factory.mktemp("report-cal") / "results.json"
+    path.write_text(calibrated_run.result.to_json(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def verification_json(tmp_path_factory, calibrated_run):
+    path = tmp_path_factory.mktemp("report-verify") / "verification.json"
+    path.write_text(json.dumps(make_verification(calibrated_run.result.to_dict()), indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile_json(tmp_path_factory, calibrated_run):
+    """A small real record whose people carry hostile names (in persons, votes and the photo manifest)."""
+    data = copy.deepcopy(calibrated_run.result.to_dict())
+    members = [p for p in data["persons"] if p["member"]]
+    others = [p for p in data["persons"] if not p["member"]]
+    data["persons"] = members[:len(HOSTILE)] + others[:5]
+    renamed = {}
+    for p, new in zip(data["persons"], HOSTILE.values()):
+        renamed[p["name"]] = new
+        p["name"] = new
+        for v in p["votes"]:
+            if v["is_true_name"]:
+                v["vote"] = new
+        for im in p["images"]:
+            im["file"] = im["file"].replace("/", "/" + new + "/", 1) if new != HOSTILE["long"] else im["file"]
+    kept = {p["name"] for p in data["persons"]} | set(renamed)
+    images = [dict(im) for im in data["manifest"]["inputs"]["images"] if im["person"] in kept]
+    for im in images:
+        im["person"] = renamed.get(im["person"], im["person"])
+    data["manifest"]["inputs"]["images"] = images
+    data["manifest"]["command"] = 'idia attack --people "<script>alert(2)</script>" --out x'
+    data["warnings"] = ['<a rel="attachment" href="file:///etc/passwd">attached</a>']
+    path = tmp_path_factory.mktemp("report-hostile") / "results.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+# --- the three kinds -----------------------------------------------------------------------------------------
+
+def test_takedown_shows_verdict_statistic_votes_and_hashes(calibrated_json, tmp_path):
+    data = json.loads(calibrated_json.read_text())
+    p = next(x for x in data["persons"] if x["member"] and x["label"])
+    out = tmp_path / "takedown.pdf"
+    report.write_report(calibrated_json, "takedown", out, person=p["name"])
+    pdf = out.read_bytes()
+    text = pdf_text(pdf, tmp_path)
+    flat = squeeze(text)
+    assert "Identified: the model names this person" in text
+    assert p["name"] in text
+    assert f"{p['score']} of 21" in text
+    assert f"probability at most {report._pval(p['p_value'])}" in " ".join(text.split())
+    assert report._pval(p["p_value"]) in text
+    assert squeeze(data["calibration"]["p_value"]) in flat  # how the p-value was measured
+    assert f"{100 * data['calibration']['reference_fpr']:.1f}%" in text  # the calibrated false-positive rate
+    assert data["model"]["checkpoint_sha256"] in flat
+    assert p["images"][0]["sha256"] in flat and p["images"][-1]["sha256"] in flat
+    assert squeeze(data["manifest"]["command"]) in flat
+    assert "A negative result does not prove absence" in text
+    assert "not included in this report" in text  # photos: absent by default, and the report says so
+    assert n_images(pdf) == 0
+    # document ID = SHA-256 of the input file, on every page
+    doc_id = hashlib.sha256(calibrated_json.read_bytes()).hexdigest()
+    pages = text.split("\f")[:-1]
+    assert len(pages) >= 2 and all(doc_id in squeeze(page) for page in pages)
+    footer = re.compile(r"Generated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ UTC · page \d+ of \d+")
+    assert all(footer.search(page) for page in pages)
+
+
+def test_takedown_of_a_non_member_under_the_paper_rule(paper_json, tmp_path):
+    data = json.loads(paper_json.read_text())
+    p = next(x for x in data["persons"] if not x["member"])
+    html = report.render_html("takedown", data, person=p["name"])
+    assert "Not identified" in html
+    assert "No reference people were measured" in html  # no calibration: the p-value is a bound
+    assert "analytic bound" in html
+
+
+def test_photos_only_with_include_photos(calibrated_json, tmp_path):
+    data = json.loads(calibrated_json.read_text())
+    p = next(x for x in data["persons"] if x["member"])
+    html = report.render_html("takedown", data, person=p["name"], include_photos=True)
+    assert html.count('<img src="data:image/png;base64,') == p["n_images"]
+    pdf = report.render_pdf(html)
+    assert n_images(pdf) == p["n_images"]
+    assert "data:image" not in report.render_html("takedown", data, person=p["name"])
+
+
+def test_photo_whose_file_changed_is_not_shown(calibrated_json, tmp_path):
+    data = json.loads(calibrated_json.read_text())
+    p = data["persons"][0]
+    p["images"][0]["sha256"] = "0" * 64
+    html = report.render_html("takedown", data, person=p["name"], include_photos=True)
+    assert html.count("data:image/png") == p["n_images"] - 1
+    assert "SHA-256 differs" in html
+
+
+def test_audit_shows_table_distribution_roc_and_manifest(calibrated_json, tmp_path):
+    data = json.loads(calibrated_json.read_text())
+    out = tmp_path / "audit.pdf"
+    html_out = tmp_path / "audit.html"
+    report.write_report(calibrated_json, "audit", out, html_out=html_out)
+    pdf = out.read_bytes()
+    text = pdf_text(pdf, tmp_path)
+    flat = squeeze(text)
+    n_ident = sum(p["member"] for p in data["persons"])
+    assert f"{n_ident} of {len(data['persons'])}" in text
+    assert f"{data['metrics']['roc']['auc']:.3f}" in text
+    assert "Recommended measures" in text and "idia defend redact" in text
+    for p in data["persons"][:3]:
+        assert p["name"] in text
+    assert data["model"]["checkpoint_sha256"] in flat
+    assert data["candidates"]["sha256"] in flat
+    assert data["manifest"]["inputs"]["templates_sha256"] in flat
+    images = data["manifest"]["inputs"]["images"]
+    assert f"{len(images)} files" in text
+    assert images[0]["sha256"] in flat and images[-1]["sha256"] in flat  # the appendix lists every photo
+    assert n_images(pdf) == 2  # score distribution and ROC; no photos
+    assert html_out.read_text().count("data:image/png;base64,") == 2
+
+
+def test_audit_without_reference_or_labels(paper_json):
+    data = json.loads(paper_json.read_text())
+    data["metrics"] = None
+    for p in data["persons"]:
+        p["label"] = None
+    html = report.render_html("audit", data)
+    assert "not measured" in html and "No ground truth was supplied" in html
+    assert "--reference" in html  # recommends measuring the error rate
+    assert html.count("data:image/png;base64,") == 1  # distribution only; no ROC without labels
+
+
+def test_mitigation_shows_before_after_settings_and_plots(verification_json, tmp_path):
+    v = json.loads(verification_json.read_text())
+    out = tmp_path / "mitigation.pdf"
+    report.write_report(verification_json, "mitigation", out)
+    pdf = out.read_bytes()
+    text = pdf_text(pdf, tmp_path)
+    flat = squeeze(text)
+    s = v["summary"]
+    assert f"{s['redacted']['identified_before']} → {s['redacted']['identified_after']}" in text
+    assert "92.5% → 90.0%" in text  # utility before → after
+    assert v["redacted"][0]["name"] in text
+    if v["neighbours"]:
+        assert v["neighbours"][0]["name"] in text
+    assert v["defense"]["record"]["checkpoint_sha256_before"] in flat
+    assert v["defense"]["record"]["checkpoint_sha256_after"] in flat
+    assert "weights.utility" in text  # nested settings, flattened
+    assert n_images(pdf) == 2  # training curve and trade-off
+
+
+def test_mitigation_without_training_or_sweep_omits_the_plots(calibrated_run):
+    v = make_verification(calibrated_run.result.to_dict(), losses=False, sweep=False)
+    html = report.render_html("mitigation", v)
+    assert "data:image" not in html
+    assert "No training steps were recorded" in html
+    assert "unchanged: the defense does not alter the weights" in html
+
+
+# --- hostile input -------------------------------------------------------------------------------------------
+
+def test_hostile_names_come_out_as_text_and_nothing_local_is_read(hostile_json, tmp_path):
+    data = json.loads(hostile_json.read_text())
+    for kind, person in [("audit", None), ("takedown", HOSTILE["html"]), ("takedown", HOSTILE["rlo"])]:
+        html = report.render_html(kind, data, person=person)
+        assert '<img src="file' not in html and "<script>" not in html and 'rel="attachment"' not in html
+        assert ("&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in html) == (person != HOSTILE["rlo"])
+        assert "\u202e" not in html  # a bidi override is spelled out, not obeyed
+        shows_rlo = person in (None, HOSTILE["rlo"])
+        assert ("[U+202E]evil" in html) == shows_rlo
+        fetcher = DataOnlyURLFetcher()
+        pdf = report.render_pdf(html, url_fetcher=fetcher)
+        assert all(url.startswith("data:") for url in fetcher.requested) and not fetcher.refused
+        assert attachments(pdf) == {} and b"/EmbeddedFile" not in pdf
+        text = pdf_text(pdf, tmp_path)
+        assert "root:x:0:0" not in text
+        assert ('<img src="file:///etc/passwd">' in text) == (person != HOSTILE["rlo"])
+        assert ("[U+202E]evil" in text) == shows_rlo
+        if kind == "audit":
+            flat = squeeze(text)
+            assert "<script>alert(1)</script>" in flat and squeeze(HOSTILE["long"]) in flat
+            for name in (HOSTILE["arabic"], HOSTILE["hebrew"]):
+                assert all(ch in text for ch in name.replace(" ", ""))
+
+
+def test_the_fetcher_refuses_files_network_and_attachments(tmp_path):
+    """Raw hostile HTML straight to the PDF engine: our fetcher loads none of it; weasyprint's default would."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:TOP-SECRET\n")
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    web = f"http://127.0.0.1:{server.server_port}"
+    file_url = secret.as_uri()
+    html = f"""<html><head><link rel="stylesheet" href="{file_url}"><link rel="attachment" href="{file_url}">
+      <style>@import url("{web}/a.css"); @font-face {{ font-family: x; src: url("{file_url}"); }}
+      body {{ background: url("{web}/bg.png"); font-family: x; }}</style></head>
+      <body><img src="{file_url}"><img src="{web}/i.png"><a rel="attachment" href="{file_url}">f</a>
+      <object data="{file_url}"></object><embed src="{file_url}"><iframe src="{file_url}"></iframe>
+      <svg width="10" height="10"><image href="{file_url}"/></svg><p>text</p></body></html>"""
+    try:
+        fetcher = DataOnlyURLFetcher()
+        pdf = report.render_pdf(html, url_fetcher=fetcher)
+        assert hits == []
+        assert fetcher.refused and set(fetcher.refused) == set(fetcher.requested)
+        assert {u.split(":")[0] for u in fetcher.refused} == {"file", "http"}
+        assert attachments(pdf) == {} and b"TOP-SECRET" not in pdf
+        assert "TOP-SECRET" not in pdf_text(pdf, tmp_path)
+        # Control: weasyprint's own fetcher embeds the file and calls the server, so the checks above can fail.
+        from weasyprint import HTML
+        default = HTML(string=html).write_pdf()
+        assert "secret.txt" in attachments(default) and hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- bad input, CLI, determinism -----------------------------------------------------------------------------
+
+def test_bad_input_is_one_line_naming_the_file(calibrated_json, verification_json, tmp_path):
+    cases = [
+        (tmp_path / "missing.json", "takedown", "A", "no such file"),
+        (calibrated_json, "mitigation", None, "needs a verification.json"),
+        (verification_json, "audit", None, "needs a results.json"),
+        (calibrated_json, "takedown", "Nobody Atall", "no audited person named 'Nobody Atall'"),
+        (calibrated_json, "takedown", None, "give --person NAME"),
+        (calibrated_json, "audit", "Somebody", "--person applies to takedown reports only"),
+    ]
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    cases.append((broken, "audit", None, "not a JSON record"))
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**json.loads(calibrated_json.read_text()), "schema_version": 99}))
+    cases.append((old, "audit", None, "schema version 99"))
+    for path, kind, person, expected in cases:
+        with pytest.raises(InputError) as err:
+            report.write_report(path, kind, tmp_path / "out.pdf", person=person)
+        message = str(err.value)
+        assert expected in message and str(path) in message and "\n" not in message
+    assert not (tmp_path / "out.pdf").exists()
+
+
+def test_cli_writes_pdf_and_html_and_fails_cleanly(calibrated_json, tmp_path):
+    data = json.loads(calibrated_json.read_text())
+    name = data["persons"][1]["name"]
+    runner = CliRunner()
+    out, html = tmp_path / "r.pdf", tmp_path / "r.html"
+    res = runner.invoke(main, ["report", str(calibrated_json), "--kind", "takedown", "--person", name,
+                               "--html", str(html), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes().startswith(b"%PDF") and html.read_text().startswith("<!DOCTYPE html>")
+    only_html = tmp_path / "only.html"
+    res = runner.invoke(main, ["report", str(calibrated_json), "--kind", "takedown", "--person", name,
+                               "--out", str(only_html)])
+    assert res.exit_code == 0 and only_html.read_text().startswith("<!DOCTYPE html>")
+    res = runner.invoke(main, ["report", str(tmp_path / "nope.json"), "--kind", "audit", "--out", str(out)])
+    assert res.exit_code == 2 and "idia: error:" in res.output and "nope.json" in res.output
+
+
+def test_same_record_and_date_give_the_same_report(calibrated_json, monkeypatch):
+    data = json.loads(calibrated_json.read_text())
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    first = report.render_html("audit", data)
+    assert first == report.render_html("audit", data)
+    assert "2023-11-14T22:13:20Z" in first
+
+
+def test_plots_are_deterministic_and_templates_are_ours_only():
+    a = plots.score_distribution([-1.0, -2.0, -5.0, -1e30], [-10.0, -12.0], -9.0)
+    assert a == plots.score_distribution([-1.0, -2.0, -5.0, -1e30], [-10.0, -12.0], -9.0)
+    assert a.startswith("data:image/png;base64,")
+    assert report._template_source("../../../etc/passwd") is None
+    env = report._env()
+    assert env.autoescape is True and env.undefined.__name__ == "StrictUndefined"
