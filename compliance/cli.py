@@ -189,5 +189,62 @@ def _print_summary(result) -> None:
         click.echo(line, err=True)
 
 
+from compliance.commands.report import report as _report  # noqa: E402
+main.add_command(_report)
+
+
+# --- audit and demo ------------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@quiet_option
+@friendly_errors
+def audit(config, quiet):
+    """Run the whole audit a YAML CONFIG describes (attack, defenses, reports); resumes if interrupted."""
+    from compliance.audit import run_audit
+    from compliance.config import load_config
+    cfg = load_config(config)
+    outcome = run_audit(cfg, progress=not quiet, warn=None if quiet else _warn(quiet),
+                        say=None if quiet else lambda m: click.echo(f"idia: {m}", err=True))
+    _print_outcome(outcome)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
+              show_default=True, help="Folder for the photos, the config, the results and the reports.")
+@quiet_option
+@friendly_errors
+def demo(out, quiet):
+    """Audit the synthetic world end to end: photos, attack, redaction of a few members, verification, and the
+    three reports (GDPR audit, takedown evidence, mitigation verification)."""
+    import time
+
+    from compliance.audit import run_audit, write_demo_config
+    from compliance.config import load_config
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    config = write_demo_config(out)
+    outcome = run_audit(load_config(config), progress=not quiet, warn=None,
+                        say=None if quiet else lambda m: click.echo(f"idia: {m}", err=True),
+                        command=f"idia audit {config}")
+    _print_outcome(outcome)
+    click.echo(f"demo finished in {time.perf_counter() - t0:.0f} s; config: {config}")
+
+
+def _print_outcome(outcome) -> None:
+    click.echo(f"attack results: {outcome.attack}")
+    for v in outcome.verifications:
+        click.echo(f"verification:   {v}")
+    for r in outcome.reports:
+        click.echo(f"report:         {r}")
+    if outcome.resumed:
+        click.echo(f"(resumed: {', '.join(outcome.resumed)} already done)")
+
+
+from compliance.commands.defend import defend as _defend, verify as _verify  # noqa: E402
+main.add_command(_defend)
+main.add_command(_verify)
+
+
 if __name__ == "__main__":
     main()

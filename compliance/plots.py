@@ -62,7 +62,8 @@ def score_distribution(audited: list[float], reference: list[float] | None, thre
             ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label="decision threshold")
         ax.set_xlabel("continuous score: mean log-probability of the true name (right = named more confidently)")
         ax.set_ylabel("people")
-        ax.legend(loc="upper left")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left")
         return _png_uri(fig)
 
 

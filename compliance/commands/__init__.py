@@ -1,0 +1,1 @@
+"""Command groups of the `idia` CLI that live outside compliance/cli.py (registered at its end)."""

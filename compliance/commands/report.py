@@ -1,0 +1,45 @@
+"""`idia report`: render a results.json or verification.json as takedown evidence, a GDPR audit or a mitigation
+verification. Thin: options in, `compliance.report.write_report` out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from attack.errors import InputError
+
+EXIT_INPUT = 2
+
+
+@click.command("report")
+@click.argument("record", type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(["takedown", "audit", "mitigation"]), required=True,
+              help="takedown: one person, for a lawyer (needs --person). audit: every audited person, for a "
+                   "data-protection officer. mitigation: a verification.json from `idia verify`, for an ML team.")
+@click.option("--person", default=None, help="The person a takedown report is about, as named in the record.")
+@click.option("--include-photos", is_flag=True,
+              help="Embed small thumbnails of the person's photos (takedown only). Off by default: faces are "
+                   "biometric data.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as one self-contained HTML file.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The report: PDF, or HTML when the name ends in .html.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the paths written (errors still print).")
+def report(record, kind, person, include_photos, html_out, out, quiet):
+    """Render an attack's RECORD (results.json) or a verification record as an evidence report."""
+    from compliance.report import write_report
+    try:
+        written = write_report(record, kind, out, person=person, include_photos=include_photos, html_out=html_out)
+    except InputError as e:
+        click.echo(f"idia: error: {e}", err=True)
+        sys.exit(EXIT_INPUT)
+    except OSError as e:  # the output cannot be written (a folder that is a file, no permission, disk full)
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(out) else ""
+        click.echo(f"idia: error: cannot write {out}: {e.strerror or e}{where}", err=True)
+        sys.exit(EXIT_INPUT)
+    if not quiet:
+        click.echo(f"{kind} report of {record} written", err=True)
+    for path in written:
+        click.echo(str(path))

@@ -1,0 +1,110 @@
+"""`idia audit config.yaml`: the whole pipeline from one file, resumable after an interruption."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from compliance.audit import run_audit
+from compliance.config import load_config
+
+
+@pytest.fixture(scope="module")
+def small_world(world_photos, tmp_path_factory):
+    """A small copy of the world's photo folders: 6 members and 6 non-members, 5 photos each, 4 shape classes."""
+    root = tmp_path_factory.mktemp("small-world")
+    labels = json.loads((world_photos / "labels.json").read_text())
+    members = sorted(n for n, m in labels.items() if m)[:6]
+    others = sorted(n for n, m in labels.items() if not m)[:6]
+    for name in members + others:
+        (root / "people" / name).mkdir(parents=True)
+        for f in sorted((world_photos / "people" / name).glob("*.png"))[:5]:
+            shutil.copy(f, root / "people" / name / f.name)
+    for cls in sorted((world_photos / "shapes").iterdir())[:4]:
+        shutil.copytree(cls, root / "shapes" / cls.name)
+    (root / "labels.json").write_text(json.dumps({n: labels[n] for n in members + others}))
+    (root / "redact.txt").write_text("\n".join(members[:2]) + "\n")
+    return root, members
+
+
+def _config(root, members, output="out", extra_report=""):
+    text = f"""\
+model: world
+people: people
+labels: labels.json
+n_candidates: 200
+utility: shapes
+defenses:
+  - kind: redact
+    names: redact.txt
+    steps: 15
+reports:
+  - kind: audit
+  - kind: takedown
+    person: {members[0]}
+  - kind: mitigation
+{extra_report}output: {output}
+"""
+    path = root / f"{output}.yaml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_audit_runs_everything_and_a_rerun_resumes(small_world):
+    root, members = small_world
+    cfg = _config(root, members)
+    first = run_audit(cfg, progress=False)
+    assert first.resumed == []
+    assert first.attack.is_file() and (first.attack.parent / "scores.csv").is_file()
+    assert [v.name for v in first.verifications] == ["verification.json"]
+    assert sorted(p.name for p in first.reports) == sorted(
+        ["audit.pdf", f"takedown-{members[0].replace(' ', '-')}.pdf", "mitigation-defense-0.pdf"])
+    assert all(p.read_bytes().startswith(b"%PDF") for p in first.reports)
+    results = first.attack.read_bytes()
+    state = json.loads((cfg.output / "state.json").read_text())
+    assert set(state["steps"]) >= {"attack", "defense-0-redact"}
+
+    second = run_audit(cfg, progress=False)
+    assert set(second.resumed) == {"attack", "defense-0-redact"} | {f"report-{p.stem}" for p in first.reports}
+    assert second.attack.read_bytes() == results
+
+    # A new report reruns only that report.
+    cfg3 = _config(root, members, extra_report="  - kind: takedown\n    person: " + members[1] + "\n")
+    third = run_audit(cfg3, progress=False)
+    assert "attack" in third.resumed and "defense-0-redact" in third.resumed
+    assert f"report-takedown-{members[1].replace(' ', '-')}" not in third.resumed
+
+
+def test_an_interrupted_audit_resumes_from_what_is_on_disk(small_world, monkeypatch):
+    root, members = small_world
+    cfg = _config(root, members, output="interrupted")
+    import defense.verify
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(defense.verify, "run_verification", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(cfg, progress=False)
+    assert (cfg.output / "attack" / "results.json").is_file()
+    assert not (cfg.output / "defense-0-redact" / "verification.json").exists()
+    monkeypatch.undo()
+    resumed = run_audit(cfg, progress=False)
+    assert resumed.resumed == ["attack"]
+    assert (cfg.output / "defense-0-redact" / "verification.json").is_file()
+    verification = json.loads((cfg.output / "defense-0-redact" / "verification.json").read_text())
+    assert [r["name"] for r in verification["redacted"]] == members[:2]
+
+
+def test_cli_audit_reports_a_bad_key_with_its_line(tmp_path):
+    bad = tmp_path / "audit.yaml"
+    bad.write_text("model: world\npeople: people\nreprots: []\noutput: out\n")
+    proc = subprocess.run([sys.executable, "-m", "compliance.cli", "audit", str(bad), "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"idia: error: {bad}:3: unknown key 'reprots' (known: attack, "
+                                                "candidates, checkpoint, defenses, labels, max_images, model, "
+                                                "n_candidates, output, people, prompts, reference, reports, seed, "
+                                                "utility)"]

@@ -1,0 +1,322 @@
+"""Defenses on the synthetic world: does redaction remove the names, spare everyone else, keep utility; do
+perturbations round-trip, lower identification and show their trade-off; is the verification record whole?"""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from attack.errors import InputError
+from attack.io import sha256_file
+from attack.models import HUB_WEIGHTS, load_clip
+from attack.results import AttackResult
+from attack.run import AttackConfig, run_attack
+from attack.world import load_world
+from compliance.cli import main
+from defense.perturb import NoisePerturbation, ProjectionPerturbation, load_perturbation
+from defense.redact import NameRedactor, find_neighbours, read_redaction_names
+from defense.redact import encode_text_features
+from defense.sweep import sweep
+from defense.utility import ZeroShotTask
+from defense.verify import VerifyConfig, verify, write_verification
+
+N_REDACT = 10
+
+
+def pick_members(paper_run, world_model_dir) -> list[str]:
+    """Ten members the attack identifies before any defense. Those with an identified member who shares their
+    first or last name come first (so neighbours are measured), then the rest by name; never both of a pair."""
+    world = load_world(world_model_dir)
+    members = {p.name for p in world.members}
+    identified = sorted(p.name for p in paper_run.result.persons if p.member and p.name in members)
+    with_neighbour = [n for n in identified
+                      if any(nb.name in identified for nb in find_neighbours([n], sorted(members - {n})))]
+    chosen: list[str] = []
+    for name in with_neighbour + identified:
+        if len(chosen) < N_REDACT and name not in chosen and not find_neighbours(chosen, [name]):
+            chosen.append(name)
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def redacted_names(paper_run, world_model_dir):
+    return pick_members(paper_run, world_model_dir)
+
+
+@pytest.fixture(scope="module")
+def names_file(tmp_path_factory, redacted_names):
+    path = tmp_path_factory.mktemp("names") / "redact.txt"
+    path.write_text("\n".join(redacted_names) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def redaction(world_model, world_model_dir, world_photos, names_file, tmp_path_factory):
+    """One verified redaction (default settings) shared by the tests below."""
+    cfg = VerifyConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
+                       names=names_file, utility=world_photos / "shapes", defense="redact", progress=False,
+                       command="pytest")
+    v = verify(cfg, loaded=world_model)
+    out = tmp_path_factory.mktemp("verify-redact")
+    path = write_verification(v, out)
+    return v, out, json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_redacting_ten_members_meets_the_targets(redaction, redacted_names):
+    v, _, record = redaction
+    s = record["summary"]
+    print("\nredacted", redacted_names)
+    for group in ("redacted", "neighbours", "collateral"):
+        print(group, s[group])
+    print("utility", s["utility"], "training seconds", record["defense"]["record"]["seconds"])
+    assert s["redacted"]["n"] == N_REDACT and s["redacted"]["identified_before"] == N_REDACT
+    assert s["redacted"]["rate_after"] <= 0.10
+    # Every other member (neighbours and the rest) together loses at most 5 points; the rest alone too.
+    others_before = s["neighbours"]["identified_before"] + s["collateral"]["identified_before"]
+    others_after = s["neighbours"]["identified_after"] + s["collateral"]["identified_after"]
+    n_others = s["neighbours"]["n"] + s["collateral"]["n"]
+    assert (others_before - others_after) / n_others <= 0.05
+    assert s["collateral"]["rate_before"] - s["collateral"]["rate_after"] <= 0.05
+    assert s["utility"]["top1_before"] - s["utility"]["top1_after"] <= 0.02
+    # Non-members do not start being identified either.
+    nonmembers = [p for p in v.after.result.persons if p.label is False]
+    assert sum(p.member for p in nonmembers) <= sum(p.member for p in v.before.result.persons if p.label is False) + 1
+
+
+def test_name_neighbours_survive_and_are_reported_apart(redaction, redacted_names):
+    _, _, record = redaction
+    neighbours = record["neighbours"]
+    assert len(neighbours) >= 3  # the selection makes sure there are some to measure
+    for nb in neighbours:
+        assert nb["name"] not in redacted_names and nb["with"] in redacted_names
+        assert nb["shares"] in ("first", "last")
+        first, last = nb["name"].split()[0], nb["name"].split()[-1]
+        other = nb["with"].split()
+        assert (first == other[0]) if nb["shares"] == "first" else (last == other[-1])
+    kept = [nb for nb in neighbours if nb["before"]["member"]]
+    assert kept, "no identified neighbour to measure"
+    assert sum(nb["after"]["member"] for nb in kept) >= len(kept) - 1
+    collateral = {c["name"] for c in record["collateral"]}
+    assert not collateral & {nb["name"] for nb in neighbours} and not collateral & set(redacted_names)
+
+
+def test_verification_json_has_the_agreed_shape(redaction, world_model):
+    v, out, record = redaction
+    assert set(record) == {"kind", "schema_version", "manifest", "defense", "redacted", "neighbours", "collateral",
+                           "summary", "sweep", "attack_before", "attack_after"}
+    assert record["kind"] == "idia-verification" and record["schema_version"] == 1
+    assert record["sweep"] is None
+    d = record["defense"]
+    assert d["kind"] == "redact" and d["settings"]["steps"] == len(d["record"]["losses"])
+    assert set(d["record"]) == {"losses", "checkpoint_sha256_before", "checkpoint_sha256_after", "seconds"}
+    for row in d["record"]["losses"]:
+        assert set(row) == {"step", "total", "redaction", "utility", "drift"} and isinstance(row["step"], int)
+    losses = d["record"]["losses"]
+    assert np.mean([r["redaction"] for r in losses[-20:]]) < 0.5 * losses[0]["redaction"]  # it learned
+    assert d["record"]["checkpoint_sha256_before"] == world_model.checkpoint_sha256
+    assert d["record"]["checkpoint_sha256_after"] == sha256_file(out / "defended-model" / HUB_WEIGHTS[0])
+    inputs = record["manifest"]["inputs"]
+    assert inputs["checkpoint_sha256_before"] == d["record"]["checkpoint_sha256_before"]
+    assert inputs["checkpoint_sha256_after"] == d["record"]["checkpoint_sha256_after"]
+    for group in ("redacted", "neighbours", "collateral"):
+        assert set(record["summary"][group]) == {"n", "identified_before", "identified_after", "rate_before", "rate_after"}
+        for row in record[group]:
+            for when in ("before", "after"):
+                p = row[when]
+                assert set(p) == {"score", "member", "p_value", "mean_log_prob"}
+                assert isinstance(p["score"], int) and isinstance(p["member"], bool)
+                assert isinstance(p["p_value"], float) and isinstance(p["mean_log_prob"], float)
+    u = record["summary"]["utility"]
+    assert set(u) == {"task", "n_images", "n_classes", "top1_before", "top1_after"}
+    assert u["n_classes"] == 36 and u["n_images"] == 360
+    before = AttackResult.load(out / record["attack_before"])
+    after = AttackResult.load(out / record["attack_after"])
+    assert before.model["checkpoint_sha256"] == d["record"]["checkpoint_sha256_before"]
+    assert after.model["checkpoint_sha256"] == d["record"]["checkpoint_sha256_after"]
+    row = record["redacted"][0]
+    assert row["before"]["score"] == before.person(row["name"]).score
+    assert row["after"]["score"] == after.person(row["name"]).score
+
+
+def test_defended_checkpoint_reloads_with_the_same_embeddings(redaction, world_model):
+    v, out, record = redaction
+    reloaded = load_clip(str(out / "defended-model"))
+    assert reloaded.checkpoint_sha256 == record["defense"]["record"]["checkpoint_sha256_after"]
+    saved = json.loads((out / "defended-model" / "redaction.json").read_text(encoding="utf-8"))
+    assert saved["checkpoint_sha256_after"] == reloaded.checkpoint_sha256
+    assert saved["names"] == record["manifest"]["inputs"]["names"]["names"]
+    student = v.defense.student_
+    captions = ["a photo of " + v.defense.names_[0], "a red circle", "a person named Kojo Lau", "a photo of a person"]
+    tokens = world_model.tokenizer(captions)
+    with torch.no_grad():
+        diff = (reloaded.model.encode_text(tokens) - student.encode_text(tokens)).abs().max().item()
+        assert diff < 1e-6
+        assert not torch.allclose(world_model.model.encode_text(tokens), student.encode_text(tokens), atol=1e-3)
+    # Every fine-tuned tensor is written back, the positional embedding too; the image tower is untouched.
+    original = world_model.model.state_dict()
+    state = reloaded.model.state_dict()
+    for name, tensor in student.state_dict().items():
+        assert torch.equal(state[name], tensor.float()), name
+    assert not torch.equal(state["positional_embedding"], original["positional_embedding"].float())
+    assert all(torch.equal(state[k], original[k].float()) for k in original if k.startswith("visual."))
+
+
+def test_redaction_is_deterministic_given_a_seed(world_model):
+    def run(seed):
+        r = NameRedactor(steps=3, batch_clean=16, batch_names=16, seed=seed, progress=False)
+        return r.fit(world_model, ["Kojo Huang"], keep_names=[])
+    a, b, c = run(1), run(1), run(2)
+    assert a.losses_ == b.losses_ and a.checkpoint_sha256_after_ == b.checkpoint_sha256_after_
+    assert a.losses_ != c.losses_
+    assert a.checkpoint_sha256_before_ == world_model.checkpoint_sha256 != a.checkpoint_sha256_after_
+    # The teacher is left as it was.
+    tokens = world_model.tokenizer(["a photo of Kojo Huang"])
+    with torch.no_grad():
+        assert not torch.equal(encode_text_features(world_model.model, tokens), encode_text_features(a.student_, tokens))
+
+
+def test_empty_names_file_is_a_one_line_input_error(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nobody\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="empty.txt: holds no names"):
+        read_redaction_names(empty)
+    result = CliRunner().invoke(main, ["defend", "redact", "--model", "world", "--names", str(empty),
+                                       "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "empty.txt: holds no names to redact" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_name_nobody_knows_gets_a_warning(world_model, world_model_dir):
+    known = [p.name for p in load_world(world_model_dir).identities]
+    with pytest.warns(UserWarning, match="Zyxwv Qopnm.*check the spelling"):
+        r = NameRedactor(steps=1, batch_clean=8, batch_names=8, progress=False)
+        r.fit(world_model, ["Zyxwv Qopnm"], keep_names=known)
+    assert len(r.warnings_) == 1
+    notes = []
+    NameRedactor(steps=1, batch_clean=8, batch_names=8, progress=False).fit(
+        world_model, [known[0]], keep_names=known, warn=notes.append)
+    assert notes == []
+
+
+def test_redact_command_writes_a_loadable_model_and_its_record(tmp_path, names_file):
+    out = tmp_path / "defended"
+    result = CliRunner().invoke(main, ["defend", "redact", "--model", "world", "--names", str(names_file),
+                                       "--steps", "2", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "redaction.json").read_text(encoding="utf-8"))
+    assert record["kind"] == "idia-redaction" and len(record["losses"]) == 2 and record["hyperparameters"]["steps"] == 2
+    assert record["names"] == read_redaction_names(names_file)
+    assert load_clip(str(out)).checkpoint_sha256 == record["checkpoint_sha256_after"]
+    assert any(n["shares"] == "first" for n in record["neighbours"]) and any(n["shares"] == "last" for n in record["neighbours"])
+
+
+# --- perturbation ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def projection(world_model, redacted_names):
+    return ProjectionPerturbation().fit(world_model, redacted_names)
+
+
+def test_perturbations_round_trip_through_json(projection, world_model, tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.standard_normal((7, 64)).astype(np.float32)
+    image /= np.linalg.norm(image, axis=1, keepdims=True)
+    text = rng.standard_normal((3, 5, 64)).astype(np.float32)
+    text /= np.linalg.norm(text, axis=2, keepdims=True)
+    noise = NoisePerturbation(strength=0.3, seed=4).fit(world_model, ["Kojo Huang"])
+    for p in (projection, noise, ProjectionPerturbation(strength=2.5, side="both").fit(world_model, ["Kojo Huang",
+                                                                                                     "Oleg Allen"])):
+        back = load_perturbation(p.save(tmp_path / f"{p.kind}.json"))
+        assert type(back) is type(p) and back.describe() == p.describe()
+        assert np.array_equal(back.transform_image(image), p.transform_image(image))
+        assert np.array_equal(back.transform_text(text), p.transform_text(text))
+        assert np.allclose(np.linalg.norm(p.transform_image(image), axis=-1), 1, atol=1e-5)
+    assert not np.array_equal(noise.transform_image(image), image) and np.array_equal(noise.transform_text(text), text)
+    assert len(projection.directions_) == len(projection.names_) == N_REDACT
+    d = json.loads((tmp_path / "project.json").read_text())
+    assert d["checkpoint_sha256"] == world_model.checkpoint_sha256 and len(d["directions"][0]) == 64
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{not json", "not a JSON perturbation file"),
+    ("[]", "expected a JSON object"),
+    ('{"kind": "idia-attack"}', "kind is 'idia-attack'"),
+    ("DIRECTIONS", "directions must be"),
+    ("ORTHO", "not orthonormal"),
+    ("STRENGTH", "settings.strength must be a number"),
+])
+def test_a_broken_perturbation_file_is_an_input_error_naming_it(projection, tmp_path, content, problem):
+    good = json.loads(projection.save(tmp_path / "good.json").read_text())
+    if content == "DIRECTIONS":
+        good["directions"] = [[1.0, 2.0]]
+        content = json.dumps(good)
+    elif content == "ORTHO":
+        good["directions"] = [good["directions"][0], good["directions"][0]]
+        content = json.dumps(good)
+    elif content == "STRENGTH":
+        good["settings"]["strength"] = "high"
+        content = json.dumps(good)
+    bad = tmp_path / "bad.json"
+    bad.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=f"bad.json: .*{problem}"):
+        load_perturbation(bad)
+
+
+def test_projection_lowers_the_redacted_peoples_identification(projection, paper_run, world_model, world_model_dir,
+                                                               world_photos, redacted_names):
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
+                       progress=False, command="pytest")
+    run = run_attack(cfg, loaded=world_model, perturbation=projection)
+    assert run.result.perturbation["kind"] == "project"
+    before = {p.name: p for p in paper_run.result.persons}
+    after = {p.name: p for p in run.result.persons}
+    red_before = sum(before[n].member for n in redacted_names)
+    red_after = sum(after[n].member for n in redacted_names)
+    others = [n for n, p in before.items() if p.label and n not in redacted_names]
+    print(f"\nprojection: redacted {red_before} -> {red_after} of {len(redacted_names)}, other members "
+          f"{sum(before[n].member for n in others)} -> {sum(after[n].member for n in others)} of {len(others)}")
+    assert red_after < red_before
+    assert sum(after[n].score for n in redacted_names) < 0.5 * sum(before[n].score for n in redacted_names)
+
+
+def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protects(world_model, world_model_dir,
+                                                                                   world_photos, redacted_names,
+                                                                                   tmp_path):
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
+                       max_images=3, progress=False, command="pytest")
+    task = ZeroShotTask.encode(world_model, world_photos / "shapes")
+    result = sweep(world_model, redacted_names, "noise", [0.5, 3.0], cfg, task)
+    assert [r["strength"] for r in result.rows] == [0.0, 0.5, 3.0]
+    assert all(set(r) == {"strength", "redacted_rate", "others_rate", "utility_top1"} for r in result.rows)
+    heavy = result.rows[-1]
+    print("\nnoise sweep", result.rows, result.warnings)
+    # Noise of three times an embedding's norm is blind: everyone loses, so the sweep must say so.
+    assert heavy["others_rate"] < result.rows[0]["others_rate"] and heavy["utility_top1"] < result.rows[0]["utility_top1"]
+    assert any(w.startswith("strength 3:") and "wrong defense" in w for w in result.warnings)
+    result.write(tmp_path)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "sweep.csv").read_text())))
+    assert [float(r["strength"]) for r in rows] == [0.0, 0.5, 3.0]
+    assert json.loads((tmp_path / "sweep.json").read_text())["rows"] == result.rows
+
+
+def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_photos, names_file, tmp_path):
+    out = tmp_path / "v"
+    result = CliRunner().invoke(main, [
+        "verify", "--model", "world", "--people", str(world_photos / "people"), "--labels",
+        str(world_photos / "labels.json"), "--names", str(names_file), "--defense", "perturb", "--kind", "project",
+        "--strengths", "2,10", "--utility", str(world_photos / "shapes"), "--max-images", "3", "--out", str(out),
+        "--quiet"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "verification.json").read_text(encoding="utf-8"))
+    assert record["defense"]["kind"] == "perturb" and record["defense"]["record"]["losses"] == []
+    assert record["defense"]["record"]["checkpoint_sha256_after"] is None
+    assert record["sweep"]["kind"] == "project" and [r["strength"] for r in record["sweep"]["rows"]] == [0.0, 2.0, 10.0]
+    assert record["summary"]["redacted"]["rate_after"] < record["summary"]["redacted"]["rate_before"]
+    assert (out / "before" / "results.json").is_file() and (out / "after" / "results.json").is_file()
+    assert load_perturbation(out / "perturbation.json").describe() == record["defense"]["settings"]
+    assert "redacted:" in result.output and "strength" in result.output
