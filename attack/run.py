@@ -113,6 +113,11 @@ def run_attack(cfg: AttackConfig, loaded: LoadedModel | None = None, perturbatio
     rule, tau, target_fpr = _decision(cfg, bool(reference))
     labels = read_labels(cfg.labels) if cfg.labels else {}
     loaded = loaded or load_clip(cfg.model, cfg.checkpoint)
+    if perturbation is not None:
+        fitted_for = perturbation.describe().get("checkpoint_sha256")
+        if fitted_for and fitted_for != loaded.checkpoint_sha256:
+            raise InputError(f"the perturbation was fitted on checkpoint {fitted_for[:12]}…, not on this model's "
+                             f"{(loaded.checkpoint_sha256 or 'random initialisation')[:12]}…")
 
     everyone = [p for p in audit + reference if p.auditable]
     cand = names.build_candidates([p.name for p in audit + reference], cfg.n_candidates, cfg.seed, cfg.candidates)

@@ -210,6 +210,7 @@ def write_demo_config(out: Path) -> Path:
         "defenses:\n"
         "  - kind: redact\n"
         "    names: redact.txt\n"
+        "    steps: 300\n"
         "reports:\n"
         "  - kind: audit\n"
         f"  - kind: takedown\n    person: {json.dumps(chosen[-1])}\n"

@@ -5,67 +5,13 @@ Bad input ends in one line on stderr naming the file and the problem, and exit s
 
 from __future__ import annotations
 
-import functools
-import sys
 import warnings
 from pathlib import Path
 
 import click
 
-from attack.errors import InputError
-
-EXIT_INPUT = 2
-
-
-def _fail(message: str) -> None:
-    click.echo(f"idia: error: {message}", err=True)
-    sys.exit(EXIT_INPUT)
-
-
-def friendly_errors(fn):
-    """Turn InputError (and a missing file) into the one-line error and exit status 2."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            _fail(str(e))
-        except FileNotFoundError as e:
-            _fail(f"{e.filename}: no such file or folder")
-        except KeyboardInterrupt:
-            click.echo("idia: interrupted; finished steps are on disk and a rerun resumes", err=True)
-            sys.exit(130)
-    return wrapper
-
-
-def _warn(quiet: bool):
-    def warn(message: str) -> None:
-        click.echo(f"idia: warning: {message}", err=True)
-    return warn
-
-
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices (errors still print).")
-model_options = [
-    click.option("--model", "model", required=True,
-                 help="open_clip architecture name (with --checkpoint), a model folder in open_clip's hub layout "
-                      "(optionally 'local-dir:FOLDER'), or a JSON architecture config (with --checkpoint). "
-                      "'world' is the synthetic world's shipped model."),
-    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=str), default=None,
-                 help="Weights file (.safetensors preferred; .pt/.pth/.bin are read with weights_only=True)."),
-]
-
-
-def with_model(fn):
-    for opt in reversed(model_options):
-        fn = opt(fn)
-    return fn
-
-
-def resolve_model_arg(model: str) -> str:
-    if model == "world":
-        from attack.world import shipped_model_dir
-        return str(shipped_model_dir())
-    return model
+from compliance.commands.common import (friendly_errors, quiet_option, resolve_model_arg, warn_printer,
+                                        with_model)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -170,7 +116,7 @@ def attack(model, checkpoint, people, reference, candidates, n_candidates, promp
     if perturbation is not None:
         from defense.perturb import load_perturbation
         pert = load_perturbation(perturbation)
-    run = run_attack(cfg, perturbation=pert, warn=None if quiet else _warn(quiet))
+    run = run_attack(cfg, perturbation=pert, warn=warn_printer(quiet))
     path = write_attack(run, out)
     if not quiet:
         _print_summary(run.result)
@@ -189,8 +135,6 @@ def _print_summary(result) -> None:
         click.echo(line, err=True)
 
 
-from compliance.commands.report import report as _report  # noqa: E402
-main.add_command(_report)
 
 
 # --- audit and demo ------------------------------------------------------------------------------------------
@@ -204,7 +148,7 @@ def audit(config, quiet):
     from compliance.audit import run_audit
     from compliance.config import load_config
     cfg = load_config(config)
-    outcome = run_audit(cfg, progress=not quiet, warn=None if quiet else _warn(quiet),
+    outcome = run_audit(cfg, progress=not quiet, warn=warn_printer(quiet),
                         say=None if quiet else lambda m: click.echo(f"idia: {m}", err=True))
     _print_outcome(outcome)
 
@@ -224,7 +168,7 @@ def demo(out, quiet):
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     config = write_demo_config(out)
-    outcome = run_audit(load_config(config), progress=not quiet, warn=None,
+    outcome = run_audit(load_config(config), progress=not quiet, warn=warn_printer(quiet),
                         say=None if quiet else lambda m: click.echo(f"idia: {m}", err=True),
                         command=f"idia audit {config}")
     _print_outcome(outcome)
@@ -241,9 +185,13 @@ def _print_outcome(outcome) -> None:
         click.echo(f"(resumed: {', '.join(outcome.resumed)} already done)")
 
 
+# --- commands that live in compliance/commands/ ------------------------------------------------------------
+
 from compliance.commands.defend import defend as _defend, verify as _verify  # noqa: E402
-main.add_command(_defend)
-main.add_command(_verify)
+from compliance.commands.report import report as _report  # noqa: E402
+
+for _command in (_defend, _verify, _report):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -133,8 +133,14 @@ class ProjectionPerturbation(_Fitted):
         self.n_generic = n_generic
         self.seed = seed
 
+    def _strength(self) -> float | None:
+        """The strength in force: as given, or one direction per name once fitted."""
+        if self.strength is not None:
+            return float(self.strength)
+        return float(len(self.names_)) if hasattr(self, "names_") else None
+
     def settings(self) -> dict:
-        return {"strength": None if self.strength is None else float(self.strength), "side": self.side,
+        return {"strength": self._strength(), "side": self.side,
                 "templates": list(self.templates), "n_generic": int(self.n_generic), "seed": int(self.seed)}
 
     def _check_params(self) -> None:
@@ -150,8 +156,6 @@ class ProjectionPerturbation(_Fitted):
         names = [name_lists.normalize_name(n) for n in names]
         if not names:
             raise InputError("no names to fit the projection on")
-        if self.strength is None:
-            self.strength = float(len(names))
         templates = list(self.templates)
         generic = name_lists.make_distractors(self.n_generic, set(names), self.seed)
         emb = encode_texts(loaded, fill(templates, names + generic), progress=False)
@@ -161,7 +165,7 @@ class ProjectionPerturbation(_Fitted):
         rank = int((s > s[0] * 1e-6).sum()) if s.size and s[0] > 0 else 0
         if rank == 0:
             raise InputError("the names' prompt embeddings do not differ from other names'; nothing to project")
-        k = max(1, min(math.ceil(self.strength), rank))
+        k = max(1, min(math.ceil(self.strength if self.strength is not None else len(names)), rank))
         self._fit_common(loaded, names)
         self.directions_ = vt[:k].astype(np.float32)
         self.explained_ = [float(x) for x in (s[:k] ** 2 / (s ** 2).sum())]
@@ -172,7 +176,7 @@ class ProjectionPerturbation(_Fitted):
 
     def weights(self) -> np.ndarray:
         """How much of each direction goes: 1 for the first floor(strength), the fraction for the next, then 0."""
-        return np.clip(float(self.strength) - np.arange(len(self.directions_)), 0.0, 1.0)
+        return np.clip(self._strength() - np.arange(len(self.directions_)), 0.0, 1.0)
 
     def _project(self, emb: np.ndarray) -> np.ndarray:
         self._check_dim(emb)

@@ -10,7 +10,8 @@ projection: every parameter outside the image tower and the logit scale). Three 
              neutral phrase ("a person");
   utility    a clean caption without any redacted name -> the teacher's embedding of the same caption. Half of
              these captions carry names that must keep their meaning: 30% of those are the redacted people's
-             name neighbours (same first or last name), the rest other known or made-up names;
+             name neighbours (same first or last name; real known neighbours get half of these), the rest other
+             known or made-up names;
   drift      the squared L2 distance of the student's parameters from the teacher's.
 
 total = utility + redaction_weight * redaction + drift_weight * drift. The image tower is shared with the
@@ -18,19 +19,38 @@ teacher, untouched; every fine-tuned tensor (the positional embedding too) is wr
 
 Name neighbours: on a tiny CLIP, redaction without them also erased members who share a first or last name with a
 redacted person (4 of 9 stayed identified); with them in the utility captions 6-8 of 9 stayed. So neighbours are
-built in: known names (the user's keep-names, the world's people, the audited people) that share a name part
-with a redacted name, plus made-up combinations of each redacted first name with other surnames and vice versa.
+built in: known names (the user's keep-names, the world's people) that share a name part with a redacted name,
+plus made-up combinations of each redacted first name with other surnames and vice versa. What we saw on the
+world: the redacted person's shared first name is what weakens ("Kojo Lau" drifts to made-up "... Lau"
+candidates when "Kojo Huang" is redacted), so real neighbours are sampled as often as all made-up ones together.
 
-Hyperparameters. The paper's reference: AdamW, lr 1e-4, no weight decay, 400 steps, 128 clean + 128 name captions
-a batch, lr halved at 50% and 75% of the steps, redaction weight 0.6, drift weight 0.01. Changed for idia's
-default (measured on the synthetic world's tiny CLIP, 64-wide 2-layer text tower; see `REFERENCE` and the
-tuning notes in `DEFAULTS_WHY`):
-  * lr 1e-3 instead of 1e-4: at 1e-4 and 400 steps the tiny tower moved too little, most redacted members stayed
-    identified; 1e-3 redacts them within 200 steps;
-  * 200 steps instead of 400: the losses have flattened by then, and it halves the time;
-  * redaction weight 1.0 instead of 0.6: with the names' captions half of the utility batch, 0.6 left several
-    redacted members identified by one or two prompts;
-  * drift weight kept at 0.01.
+Hyperparameters. The paper's reference (`REFERENCE`): AdamW, lr 1e-4, no weight decay, 400 steps, 128 clean + 128
+name captions a batch, lr halved at 50% and 75% of the steps, redaction weight 0.6, drift weight 0.01. Measured
+on the synthetic world's tiny CLIP (64-wide, 2-layer text tower), redacting 10 identified members, 3 of them with
+an identified member neighbour (tests/test_defense.py's choice); identified by the paper rule (tau = 1) / by the
+calibrated rule (5% FPR on the reference people); neighbours by the paper rule, with their paper scores
+(before: Kojo Lau 14, Vladimir Nilsson 15, Oleg Allen 21); 2 CPU threads:
+
+  lr, steps, redaction weight     redacted      neighbours (scores)   other members  shapes top-1   time
+  1e-4, 400, 0.6 (reference)      10->0 / 0     3->2 (6, 0, 20)       72->73         .650->.650     29 s
+  1e-4, 200, 0.6                  10->3 / 7     3->3 (8, 2, 19)       72->74         .650->.644     16 s
+  5e-4, 200, 0.6                  10->0 / 0     3->3 (5, 1, 21)       72->75         .650->.633     15 s
+  5e-4, 200, 1.0 (default)        10->0 / 0     3->3 (5, 2, 21)       72->74         .650->.644     15 s
+  5e-4, 300, 1.0                  10->0 / 0     3->3 (2, 3, 21)       72->75         .650->.656     23 s
+  5e-4, 400, 1.0                  10->0 / 0     3->3 (2, 1, 21)       72->74         .650->.644     31 s
+  1e-3, 200, 1.0                  10->0 / 0     3->3 (2, 4, 21)       72->75         .650->.628     15 s
+  default, made-up neighbours     10->0 / 0     3->1                  72->73         .650->.644     15 s
+    only (before real ones got half of the neighbour captions)
+
+So the default raises lr to 5e-4 and the redaction weight to 1.0 and halves the steps to 200: it redacts as
+completely as the reference, keeps every identified neighbour (the reference lost one), costs under a point of
+shape accuracy, and takes half the time. Longer or faster training wears the neighbours down (400 steps) or
+costs utility (1e-3; 300 steps with seed 1: .628). Seeds 1 and 2 of the default: the same identification
+outcome, shapes .656 and .633. Fewer, more memorised names can need more steps: the demo's five members seen most
+in training go 5->1 under the calibrated rule at 200 steps (the one left at p = 0.04 against a 5% threshold) and
+5->0 at 300 steps (shapes .650->.639).
+The name neighbours stay identified but weaker (a shared first name loses most of its prompts): the
+verification reports them separately for that reason. A larger model may want the reference lr back.
 """
 
 from __future__ import annotations
@@ -66,9 +86,11 @@ RECORD_FILE = "redaction.json"
 # The paper's reference settings, for the record and for comparison runs.
 REFERENCE = {"lr": 1e-4, "steps": 400, "batch_clean": 128, "batch_names": 128, "redaction_weight": 0.6,
              "drift_weight": 0.01}
-DEFAULTS_WHY = ("lr 1e-3 (reference 1e-4 barely moves a tiny text tower in 400 steps), 200 steps (losses flat by "
-                "then), redaction weight 1.0 (0.6 left redacted members identified by a prompt or two); drift "
-                "weight 0.01, batches 128 + 128 and lr halved at 50% and 75% of the steps as in the reference")
+DEFAULTS_WHY = ("measured on the synthetic world's tiny CLIP, redacting 10 members: lr 5e-4, redaction weight 1.0 "
+                "and 200 steps redact as completely as the reference (1e-4, 0.6, 400 steps) while keeping every "
+                "identified name neighbour (the reference lost one) in half the time; 1e-3 cost 2 points of "
+                "zero-shot accuracy, 400 steps wore the neighbours down. Drift weight 0.01, batches 128 + 128 and "
+                "lr halved at 50% and 75% of the steps as in the reference")
 
 
 # --- names ---------------------------------------------------------------------------------------------------
@@ -113,7 +135,8 @@ def find_neighbours(redacted: Sequence[str], known: Iterable[str]) -> list[Neigh
     return out
 
 
-def made_up_neighbours(redacted: Sequence[str], per_name: int, seed: int, exclude: Iterable[str] = ()) -> list[Neighbour]:
+def made_up_neighbours(redacted: Sequence[str], per_name: int, seed: int,
+                       exclude: Iterable[str] = ()) -> list[Neighbour]:
     """Each redacted first name with `per_name` other surnames, and each surname with `per_name` other first names,
     drawn from the bundled name lists: the names a redaction must learn to leave alone."""
     rng = np.random.default_rng(seed)
@@ -147,7 +170,8 @@ def read_redaction_names(path: str | Path) -> list[str]:
 
 def names_known_to(model_dir: str | Path) -> list[str]:
     """The people of a synthetic-world model folder (its world.json), else none."""
-    path = Path(model_dir)
+    model_dir = str(model_dir)
+    path = Path(model_dir[len("local-dir:"):] if model_dir.startswith("local-dir:") else model_dir)
     if not (path.is_dir() and (path / "world.json").is_file()):
         return []
     try:
@@ -192,9 +216,10 @@ class CaptionSampler:
 
     def __init__(self, redacted: Sequence[str], neutral: str, clean: Sequence[str], neighbours: Sequence[str],
                  others: Sequence[str], templates: Sequence[str], template_fraction: float,
-                 name_caption_fraction: float, neighbour_fraction: float):
+                 name_caption_fraction: float, neighbour_fraction: float, known_neighbours: Sequence[str] = ()):
         self.redacted, self.neutral, self.clean = list(redacted), neutral, list(clean)
         self.neighbours, self.others, self.templates = list(neighbours), list(others), list(templates)
+        self.known_neighbours = list(known_neighbours)
         self.template_fraction = template_fraction
         self.name_caption_fraction = name_caption_fraction
         self.neighbour_fraction = neighbour_fraction
@@ -221,6 +246,8 @@ class CaptionSampler:
             if rng.random() < self.name_caption_fraction and (self.neighbours or self.others):
                 use_neighbour = self.neighbours and (not self.others or rng.random() < self.neighbour_fraction)
                 pool = self.neighbours if use_neighbour else self.others
+                if use_neighbour and self.known_neighbours and rng.random() < 0.5:
+                    pool = self.known_neighbours  # real people first: half the neighbour captions are theirs
                 out.append(self._frame(rng).format(pool[rng.integers(len(pool))]))
             else:
                 out.append(self.clean[rng.integers(len(self.clean))])
@@ -263,7 +290,7 @@ class NameRedactor:
     tower with the original), losses_ (per step: total, redaction, utility, drift), seconds_,
     checkpoint_sha256_before_, checkpoint_sha256_after_, warnings_."""
 
-    def __init__(self, neutral: str = DEFAULT_NEUTRAL, steps: int = 200, lr: float = 1e-3,
+    def __init__(self, neutral: str = DEFAULT_NEUTRAL, steps: int = 200, lr: float = 5e-4,
                  batch_clean: int = 128, batch_names: int = 128, redaction_weight: float = 1.0,
                  drift_weight: float = 0.01, name_caption_fraction: float = 0.5, neighbour_fraction: float = 0.3,
                  template_fraction: float = 0.5, n_neighbour_names: int = 8, n_other_names: int = 200,
@@ -333,27 +360,32 @@ class NameRedactor:
         for name in redacted:
             if name_parts(name) is None:
                 note(f"{name!r}: a single word, so it has no first or last name to protect neighbours by")
-            if known and name.casefold() not in known \
-                    and not any(_name_pattern([name]).search(c) for c in given_clean):
-                note(f"{name!r}: in none of the {len(known)} known names (keep-names, world, audited people) nor "
+            mentioned = _name_pattern([name])
+            if known and name.casefold() not in known and not any(mentioned.search(c) for c in given_clean):
+                note(f"{name!r}: in none of the {len(known)} known names (keep-names, the world's people) nor "
                      f"any caption; redacted anyway: check the spelling")
 
+        known_found: set[str] = set()
         if neighbours is None:
             found = find_neighbours(redacted, keep)
-            made = made_up_neighbours(redacted, self.n_neighbour_names, self.seed, exclude=[n.name for n in found] + keep)
+            known_found = {n.name.casefold() for n in found}
+            made = made_up_neighbours(redacted, self.n_neighbour_names, self.seed,
+                                      exclude=[n.name for n in found] + keep)
             neighbour_list = found + made
         else:  # the caller's; names sharing no part with a redacted one are still kept, as other names
             given = [n.name if isinstance(n, Neighbour) else name_lists.normalize_name(n) for n in neighbours]
             neighbour_list = find_neighbours(redacted, given)
+            known_found = {n.name.casefold() for n in neighbour_list}
             keep = keep + given
         neighbour_names = {n.name.casefold() for n in neighbour_list}
-        others = list(dict.fromkeys(n for n in keep if n.casefold() not in gone and n.casefold() not in neighbour_names))
-        others += [n for n in name_lists.make_distractors(self.n_other_names, set(redacted) | set(keep)
-                                                          | {n.name for n in neighbour_list}, self.seed + 1)]
+        others = list(dict.fromkeys(n for n in keep if n.casefold() not in gone | neighbour_names))
+        others += name_lists.make_distractors(self.n_other_names, set(redacted) | set(keep) | neighbour_names,
+                                              self.seed + 1)
         self.names_ = redacted
         self.neighbours_ = neighbour_list
         sampler = CaptionSampler(redacted, self.neutral, clean, [n.name for n in neighbour_list], others, templates,
-                                 self.template_fraction, self.name_caption_fraction, self.neighbour_fraction)
+                                 self.template_fraction, self.name_caption_fraction, self.neighbour_fraction,
+                                 known_neighbours=[n.name for n in neighbour_list if n.name.casefold() in known_found])
         self._train(loaded, sampler)
         self.source_ = loaded
         return self
@@ -363,12 +395,11 @@ class NameRedactor:
         rng = np.random.default_rng(self.seed)
         teacher = loaded.model
         # The student shares the image tower with the teacher (no copy, never trained).
-        student = copy.deepcopy(teacher, memo={id(teacher.visual): teacher.visual} if hasattr(teacher, "visual") else None)
+        shared = {id(teacher.visual): teacher.visual} if hasattr(teacher, "visual") else None
+        student = copy.deepcopy(teacher, memo=shared)
         student.eval()  # no dropout: a deterministic fine-tune
         trainable = set(text_parameter_names(student))
-        for name, p in student.named_parameters():
-            p.requires_grad_(name in trainable)
-        params = [p for n, p in student.named_parameters() if n in trainable]
+        params = [p.requires_grad_(True) for n, p in student.named_parameters() if n in trainable]
         anchors = [p.detach().clone() for n, p in teacher.named_parameters() if n in trainable]
         device = next(student.parameters()).device
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
@@ -392,11 +423,12 @@ class NameRedactor:
             total.backward()
             opt.step()
             sched.step()
-            self.losses_.append({"step": step, "total": float(total), "redaction": float(redaction),
-                                 "utility": float(utility), "drift": float(drift)})
+            self.losses_.append({"step": step, "total": total.item(), "redaction": redaction.item(),
+                                 "utility": utility.item(), "drift": drift.item()})
             if step % 10 == 0:
-                bar.set_postfix(redaction=f"{float(redaction):.3f}", utility=f"{float(utility):.4f}")
-        for p in student.parameters():
+                bar.set_postfix(redaction=f"{self.losses_[-1]['redaction']:.3f}",
+                                utility=f"{self.losses_[-1]['utility']:.4f}")
+        for p in params:  # the student's own tensors only: the image tower is the teacher's
             p.requires_grad_(False)
         self.seconds_ = time.perf_counter() - t0
         self.student_ = student

@@ -37,20 +37,26 @@ def identification(run: AttackRun, names: Sequence[str]) -> tuple[float, float, 
     return rate(redacted), rate(others), len(redacted), len(others)
 
 
-def tradeoff_warnings(rows: list[dict]) -> list[str]:
-    """One line per strength where the other people lose more identification (or the model more utility) than
-    the redacted people do: there, perturbation protects nobody in particular."""
+UTILITY_TOLERANCE = 0.02  # the zero-shot accuracy a defense may cost before the sweep says so
+
+
+def tradeoff_warnings(rows: list[dict], n_redacted: int, n_others: int) -> list[str]:
+    """Plain lines for the strengths where perturbation is the wrong defense: more other people lose their
+    identification than redacted people do (the perturbation is not aimed, it blurs everyone), or zero-shot
+    accuracy falls by more than UTILITY_TOLERANCE."""
     base = rows[0]
     out = []
     for row in rows[1:]:
-        benefit = base["redacted_rate"] - row["redacted_rate"]
-        collateral = base["others_rate"] - row["others_rate"]
-        utility_loss = (base["utility_top1"] - row["utility_top1"]) if base["utility_top1"] is not None else 0.0
-        if max(collateral, utility_loss) >= benefit and max(benefit, collateral, utility_loss) > 0:
-            worst = "other people's identification" if collateral >= utility_loss else "utility"
-            out.append(f"strength {row['strength']:g}: costs {max(collateral, utility_loss):.0%} of {worst} but "
-                       f"removes only {benefit:.0%} of the redacted people's; perturbation is the wrong defense here")
-    if rows[1:] and min(r["redacted_rate"] for r in rows[1:]) >= base["redacted_rate"] and base["redacted_rate"] > 0:
+        spared = round((base["redacted_rate"] - row["redacted_rate"]) * n_redacted)
+        hit = round((base["others_rate"] - row["others_rate"]) * n_others)
+        if hit > 0 and hit >= spared:
+            who = "other person stops" if hit == 1 else "other people stop"
+            out.append(f"strength {row['strength']:g}: {hit} {who} being identified, but only {max(spared, 0)} of "
+                       f"the {n_redacted} redacted; perturbation is the wrong defense here")
+        if base["utility_top1"] is not None and base["utility_top1"] - row["utility_top1"] > UTILITY_TOLERANCE:
+            out.append(f"strength {row['strength']:g}: zero-shot top-1 falls from {base['utility_top1']:.3f} to "
+                       f"{row['utility_top1']:.3f}; perturbation is the wrong defense here")
+    if rows[1:] and base["redacted_rate"] > 0 and min(r["redacted_rate"] for r in rows[1:]) >= base["redacted_rate"]:
         out.append("no strength lowers the redacted people's identification at all")
     return out
 
@@ -99,9 +105,10 @@ def sweep(loaded: LoadedModel, names: Sequence[str], kind: str, strengths: Seque
         p = copy.copy(fitted)
         p.strength = level
         run = run_attack(attack, loaded=loaded, perturbation=p, warn=warn if level == 0 else None)
-        red, oth, _, _ = identification(run, names)
+        red, oth, n_red, n_oth = identification(run, names)
         rows.append({"strength": level, "redacted_rate": red, "others_rate": oth,
                      "utility_top1": utility.top1(p) if utility is not None else None})
-    result = Sweep(kind, rows, settings=fitted.settings() | {"strengths": levels})
-    result.warnings = tradeoff_warnings(rows)
+    result = Sweep(kind, rows, settings=fitted.settings() | {"strengths": levels, "n_redacted": n_red,
+                                                             "n_others": n_oth})
+    result.warnings = tradeoff_warnings(rows, n_red, n_oth)
     return result

@@ -21,7 +21,8 @@ DEFAULT_PROMPT = "a photo of a {label}"
 
 
 def check_prompt(prompt: str) -> str:
-    if prompt.count("{label}") != 1 or prompt.replace("{label}", "").count("{") or prompt.replace("{label}", "").count("}"):
+    rest = prompt.replace("{label}", "")
+    if prompt.count("{label}") != 1 or "{" in rest or "}" in rest:
         raise InputError(f"utility prompt needs exactly one '{{label}}' and no other braces: {prompt!r}")
     return prompt
 

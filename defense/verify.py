@@ -33,7 +33,7 @@ from attack.errors import InputError
 from attack.io import atomic_write_json, sha256_file
 from attack.manifest import build_manifest
 from attack.models import LoadedModel, load_clip
-from attack.names import DEFAULT_N_CANDIDATES
+from attack.names import DEFAULT_N_CANDIDATES, read_name_file
 from attack.results import PersonResult
 from attack.run import AttackConfig, AttackRun, run_attack, write_attack
 
@@ -118,7 +118,8 @@ def compare(before: AttackRun, after: AttackRun, names: Sequence[str]) -> dict:
                         "collateral": _group_summary(collateral)}}
 
 
-def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None, warn: Callable[[str], None] | None = None) -> Verification:
+def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
+           warn: Callable[[str], None] | None = None) -> Verification:
     """Attack, defend, attack again, and measure what the defense cost."""
     if cfg.defense not in DEFENSES:
         raise InputError(f"--defense must be one of {', '.join(DEFENSES)}, got {cfg.defense!r}")
@@ -138,34 +139,10 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None, warn: Callable[
              f"redaction is not measured, e.g. {unmeasured[0]!r}")
     task = ZeroShotTask.encode(loaded, cfg.utility, cfg.utility_prompt, cfg.progress) if cfg.utility else None
 
-    t0 = time.perf_counter()
-    if cfg.defense == "redact":
-        params = {"neutral": cfg.neutral, "seed": cfg.seed, "progress": cfg.progress, **cfg.redactor}
-        if cfg.steps is not None:
-            params["steps"] = cfg.steps
-        keep = names_known_to(cfg.model) + (read_redaction_names(cfg.keep_names) if cfg.keep_names else [])
-        defense = NameRedactor(**params).fit(loaded, names, read_captions(cfg.captions) if cfg.captions else None,
-                                             keep_names=keep or None, warn=warn)
-        defended = defense.defended()
-        after = run_attack(attack, loaded=defended)
-        top1_after = ZeroShotTask.encode(defended, cfg.utility, cfg.utility_prompt).top1() if task else None
-        settings = defense.get_params()
-        record = {"losses": defense.losses_, "checkpoint_sha256_before": defense.checkpoint_sha256_before_,
-                  "checkpoint_sha256_after": defense.checkpoint_sha256_after_, "seconds": round(defense.seconds_, 3)}
-    else:
-        defense = make_perturbation(cfg.kind, cfg.strength, seed=cfg.seed).fit(loaded, names)
-        seconds = time.perf_counter() - t0
-        after = run_attack(attack, loaded=loaded, perturbation=defense)
-        top1_after = task.top1(defense) if task else None
-        settings = defense.describe()
-        record = {"losses": [], "checkpoint_sha256_before": loaded.checkpoint_sha256,
-                  "checkpoint_sha256_after": None, "seconds": round(seconds, 3)}
+    defense, after, top1_after, settings, record = _defend(cfg, loaded, names, attack, task, warn)
     swept = None
     if cfg.strengths:
-        swept = sweep(loaded, names, cfg.kind, cfg.strengths, attack, task, seed=cfg.seed)
-        if warn:
-            for line in swept.warnings:
-                warn(line)
+        swept = sweep(loaded, names, cfg.kind, cfg.strengths, attack, task, seed=cfg.seed)  # its warnings: swept
 
     sections = compare(before, after, names)
     utility = None
@@ -194,6 +171,30 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None, warn: Callable[
         "attack_before": "before/results.json", "attack_after": "after/results.json",
     }
     return Verification(record=out, before=before, after=after, defense=defense, sweep=swept)
+
+
+def _defend(cfg: VerifyConfig, loaded: LoadedModel, names: list[str], attack: AttackConfig,
+            task: ZeroShotTask | None, warn) -> tuple[object, AttackRun, float | None, dict, dict]:
+    """Apply the defense and attack again: (defense, attack after, top-1 after, settings, record)."""
+    t0 = time.perf_counter()
+    if cfg.defense == "redact":
+        params = {"neutral": cfg.neutral, "seed": cfg.seed, "progress": cfg.progress, **cfg.redactor}
+        if cfg.steps is not None:
+            params["steps"] = cfg.steps
+        keep = names_known_to(cfg.model) + (read_name_file(cfg.keep_names) if cfg.keep_names else [])
+        defense = NameRedactor(**params).fit(loaded, names, read_captions(cfg.captions) if cfg.captions else None,
+                                             keep_names=keep or None, warn=warn)
+        defended = defense.defended()
+        after = run_attack(attack, loaded=defended)
+        top1_after = ZeroShotTask.encode(defended, cfg.utility, cfg.utility_prompt).top1() if task else None
+        record = {"losses": defense.losses_, "checkpoint_sha256_before": defense.checkpoint_sha256_before_,
+                  "checkpoint_sha256_after": defense.checkpoint_sha256_after_, "seconds": round(defense.seconds_, 3)}
+        return defense, after, top1_after, defense.get_params(), record
+    defense = make_perturbation(cfg.kind, cfg.strength, seed=cfg.seed).fit(loaded, names)
+    record = {"losses": [], "checkpoint_sha256_before": loaded.checkpoint_sha256, "checkpoint_sha256_after": None,
+              "seconds": round(time.perf_counter() - t0, 3)}
+    after = run_attack(attack, loaded=loaded, perturbation=defense)
+    return defense, after, task.top1(defense) if task else None, defense.describe(), record
 
 
 def write_verification(v: Verification, out: str | Path) -> Path:

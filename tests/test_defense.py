@@ -87,6 +87,23 @@ def test_redacting_ten_members_meets_the_targets(redaction, redacted_names):
     assert sum(p.member for p in nonmembers) <= sum(p.member for p in v.before.result.persons if p.label is False) + 1
 
 
+def test_redaction_also_holds_under_the_calibrated_rule(redaction, world_model, world_model_dir, world_photos,
+                                                        redacted_names):
+    """The demo decides by the continuous score calibrated on reference people: the redaction must hold there too."""
+    v, _, _ = redaction
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
+                       reference=world_photos / "reference", target_fpr=0.05, progress=False, command="pytest")
+    before = {p.name: p for p in run_attack(cfg, loaded=world_model).result.persons}
+    after = {p.name: p for p in run_attack(cfg, loaded=v.defense.defended()).result.persons}
+    others = [n for n, p in before.items() if p.label and n not in redacted_names]
+    red = [sum(d[n].member for n in redacted_names) for d in (before, after)]
+    oth = [sum(d[n].member for n in others) for d in (before, after)]
+    print(f"\ncalibrated (5% FPR): redacted {red[0]} -> {red[1]} of {len(redacted_names)}, other members "
+          f"{oth[0]} -> {oth[1]} of {len(others)}")
+    assert red[0] >= 9 and red[1] <= 1
+    assert (oth[0] - oth[1]) / len(others) <= 0.05
+
+
 def test_name_neighbours_survive_and_are_reported_apart(redaction, redacted_names):
     _, _, record = redaction
     neighbours = record["neighbours"]
@@ -123,7 +140,8 @@ def test_verification_json_has_the_agreed_shape(redaction, world_model):
     assert inputs["checkpoint_sha256_before"] == d["record"]["checkpoint_sha256_before"]
     assert inputs["checkpoint_sha256_after"] == d["record"]["checkpoint_sha256_after"]
     for group in ("redacted", "neighbours", "collateral"):
-        assert set(record["summary"][group]) == {"n", "identified_before", "identified_after", "rate_before", "rate_after"}
+        assert set(record["summary"][group]) == {"n", "identified_before", "identified_after", "rate_before",
+                                                 "rate_after"}
         for row in record[group]:
             for when in ("before", "after"):
                 p = row[when]
@@ -176,7 +194,8 @@ def test_redaction_is_deterministic_given_a_seed(world_model):
     # The teacher is left as it was.
     tokens = world_model.tokenizer(["a photo of Kojo Huang"])
     with torch.no_grad():
-        assert not torch.equal(encode_text_features(world_model.model, tokens), encode_text_features(a.student_, tokens))
+        teacher, student = encode_text_features(world_model.model, tokens), encode_text_features(a.student_, tokens)
+        assert not torch.equal(teacher, student)
 
 
 def test_empty_names_file_is_a_one_line_input_error(tmp_path):
@@ -212,7 +231,7 @@ def test_redact_command_writes_a_loadable_model_and_its_record(tmp_path, names_f
     assert record["kind"] == "idia-redaction" and len(record["losses"]) == 2 and record["hyperparameters"]["steps"] == 2
     assert record["names"] == read_redaction_names(names_file)
     assert load_clip(str(out)).checkpoint_sha256 == record["checkpoint_sha256_after"]
-    assert any(n["shares"] == "first" for n in record["neighbours"]) and any(n["shares"] == "last" for n in record["neighbours"])
+    assert {n["shares"] for n in record["neighbours"]} == {"first", "last"}
 
 
 # --- perturbation ------------------------------------------------------------------------------------------------
@@ -296,8 +315,10 @@ def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protec
     heavy = result.rows[-1]
     print("\nnoise sweep", result.rows, result.warnings)
     # Noise of three times an embedding's norm is blind: everyone loses, so the sweep must say so.
-    assert heavy["others_rate"] < result.rows[0]["others_rate"] and heavy["utility_top1"] < result.rows[0]["utility_top1"]
+    base = result.rows[0]
+    assert heavy["others_rate"] < base["others_rate"] and heavy["utility_top1"] < base["utility_top1"]
     assert any(w.startswith("strength 3:") and "wrong defense" in w for w in result.warnings)
+    assert not any(w.startswith("strength 0.5:") for w in result.warnings)  # light noise costs next to nothing
     result.write(tmp_path)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "sweep.csv").read_text())))
     assert [float(r["strength"]) for r in rows] == [0.0, 0.5, 3.0]
@@ -320,3 +341,15 @@ def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_p
     assert (out / "before" / "results.json").is_file() and (out / "after" / "results.json").is_file()
     assert load_perturbation(out / "perturbation.json").describe() == record["defense"]["settings"]
     assert "redacted:" in result.output and "strength" in result.output
+
+
+def test_a_perturbation_fitted_on_another_checkpoint_is_refused(projection, world_model, world_photos, tmp_path):
+    from attack.errors import InputError
+    from attack.run import AttackConfig, run_attack
+    other = ProjectionPerturbation()
+    other.__dict__.update(projection.__dict__)
+    other.checkpoint_sha256_ = "0" * 64
+    cfg = AttackConfig(model="world", people=world_photos / "people", progress=False, n_candidates=50,
+                       cache_dir=tmp_path)
+    with pytest.raises(InputError, match="fitted on checkpoint 000000000000"):
+        run_attack(cfg, loaded=world_model, perturbation=other)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from compliance.cli import _warn, friendly_errors, quiet_option, resolve_model_arg, with_model
+from compliance.commands.common import friendly_errors, quiet_option, resolve_model_arg, warn_printer, with_model
 
 
 def _strengths(ctx, param, value):
@@ -20,9 +20,6 @@ def _strengths(ctx, param, value):
         raise click.BadParameter("no strengths given")
     return levels
 
-
-def _silent(message: str) -> None:
-    """--quiet: notices are dropped (they are still in the written records)."""
 
 
 names_option = click.option("--names", "names_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -59,8 +56,9 @@ def _with(options):
 
 
 def _known_names(model: str, keep_names: Path | None) -> list[str] | None:
-    from defense.redact import names_known_to, read_redaction_names
-    known = names_known_to(model) + (read_redaction_names(keep_names) if keep_names else [])
+    from attack.names import read_name_file
+    from defense.redact import names_known_to
+    known = names_known_to(model) + (read_name_file(keep_names) if keep_names else [])
     return known or None
 
 
@@ -79,7 +77,7 @@ def defend():
               help="Other people's names the model must keep knowing, one per line; those sharing a first or last "
                    "name with a redacted person are protected as neighbours.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps (default 200).")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Learning rate (default 1e-3).")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Learning rate (default 5e-4).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the defended model (open_clip hub layout) and redaction.json.")
@@ -96,7 +94,7 @@ def redact(model, checkpoint, names_file, neutral, captions, keep_names, steps, 
     redactor = NameRedactor(**params)
     loaded = load_clip(model, checkpoint)
     redactor.fit(loaded, names, read_captions(captions) if captions else None,
-                 keep_names=_known_names(model, keep_names), warn=_silent if quiet else _warn(quiet))
+                 keep_names=_known_names(model, keep_names), warn=warn_printer(quiet))
     folder = redactor.save(out)
     if not quiet:
         first, last = redactor.losses_[0], redactor.losses_[-1]
@@ -130,7 +128,7 @@ def perturb(model, checkpoint, names_file, kind, strength, side, seed, out, quie
     p = make_perturbation(kind, strength, seed=seed, **extra).fit(load_clip(resolve_model_arg(model), checkpoint), names)
     path = p.save(out)
     if not quiet and kind == "project":
-        click.echo(f"strength {p.strength:g}: {len(p.directions_)} direction(s), carrying "
+        click.echo(f"strength {p.settings()['strength']:g}: {len(p.directions_)} direction(s), carrying "
                    f"{sum(p.explained_):.0%} of what is particular to the names' prompts", err=True)
     click.echo(str(path))
 
@@ -164,7 +162,7 @@ def sweep_command(model, checkpoint, people, reference, labels, max_images, name
     attack = AttackConfig(model=model, checkpoint=checkpoint, people=people, reference=reference, labels=labels,
                           max_images=max_images, seed=seed, progress=not quiet)
     task = ZeroShotTask.encode(loaded, utility, utility_prompt, progress=not quiet) if utility else None
-    result = sweep(loaded, names, kind, strengths, attack, task, seed=seed, warn=None if quiet else _warn(quiet))
+    result = sweep(loaded, names, kind, strengths, attack, task, seed=seed, warn=warn_printer(quiet))
     result.write(out)
     click.echo(f"identification rate of the redacted people, of the other {'members' if labels else 'people'}, "
                f"and zero-shot top-1, by {kind} strength:")
@@ -210,7 +208,7 @@ def verify(model, checkpoint, people, reference, labels, max_images, names_file,
                        strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt, steps=steps,
                        neutral=neutral, captions=captions, keep_names=keep_names, seed=seed, cache_dir=cache_dir,
                        progress=not quiet)
-    v = run_verify(cfg, warn=_silent if quiet else _warn(quiet))
+    v = run_verify(cfg, warn=warn_printer(quiet))
     path = write_verification(v, out)
     s = v.record["summary"]
     for group in ("redacted", "neighbours", "collateral"):

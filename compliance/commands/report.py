@@ -3,14 +3,11 @@ verification. Thin: options in, `compliance.report.write_report` out."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from attack.errors import InputError
-
-EXIT_INPUT = 2
+from compliance.commands.common import fail, friendly_errors
 
 
 @click.command("report")
@@ -27,18 +24,15 @@ EXIT_INPUT = 2
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The report: PDF, or HTML when the name ends in .html.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths written (errors still print).")
+@friendly_errors
 def report(record, kind, person, include_photos, html_out, out, quiet):
     """Render an attack's RECORD (results.json) or a verification record as an evidence report."""
     from compliance.report import write_report
     try:
         written = write_report(record, kind, out, person=person, include_photos=include_photos, html_out=html_out)
-    except InputError as e:
-        click.echo(f"idia: error: {e}", err=True)
-        sys.exit(EXIT_INPUT)
     except OSError as e:  # the output cannot be written (a folder that is a file, no permission, disk full)
         where = f" ({e.filename})" if e.filename and str(e.filename) != str(out) else ""
-        click.echo(f"idia: error: cannot write {out}: {e.strerror or e}{where}", err=True)
-        sys.exit(EXIT_INPUT)
+        fail(f"cannot write {out}: {e.strerror or e}{where}")
     if not quiet:
         click.echo(f"{kind} report of {record} written", err=True)
     for path in written:
