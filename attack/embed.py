@@ -26,14 +26,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("IDIA_CACHE_DIR", Path.home() / ".cache" / "idia"))
 
 
-def _can_trim(model: torch.nn.Module) -> bool:
+def can_trim(model: torch.nn.Module) -> bool:
     """Trimming is exact only for open_clip's own causal text tower pooled at the end-of-text token."""
     import open_clip
     return (isinstance(model, open_clip.CLIP) and getattr(model, "attn_mask", None) is not None
             and getattr(model, "text_pool_type", "argmax") in ("argmax", "eos", "first"))
 
 
-def _encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
+def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
     from open_clip.transformer import text_global_pool
     length = int((tokens != 0).sum(dim=1).max())
     tokens = tokens[:, :length]
@@ -56,12 +56,12 @@ def encode_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 51
     lengths = (tokens != 0).sum(dim=1)
     order = torch.argsort(lengths, stable=True) if trim else torch.arange(len(texts))
     out = torch.empty(len(texts), _embed_dim(loaded))
-    trim = trim and _can_trim(model)
+    trim = trim and can_trim(model)
     device = next(model.parameters()).device
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, unit="batch"):
         idx = order[start:start + batch_size]
         batch = tokens[idx].to(device)
-        feats = _encode_text_trimmed(model, batch) if trim else model.encode_text(batch)
+        feats = encode_text_trimmed(model, batch) if trim else model.encode_text(batch)
         out[idx] = torch.nn.functional.normalize(feats.float(), dim=-1).cpu()
     return out.numpy()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from compliance.commands.common import (friendly_errors, quiet_option, resolve_model_arg, warn_printer,
-                                        with_model)
+from compliance.commands.common import (cache_dir_option, friendly_errors, quiet_option, resolve_model_arg,
+                                        warn_printer, with_model)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,8 +98,7 @@ def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
 @click.option("--perturbation", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run through an inference-time defense saved by `idia defend perturb`.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the distractor names.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Text-embedding cache (default $IDIA_CACHE_DIR or ~/.cache/idia).")
+@cache_dir_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for results.json and scores.csv.")
 @quiet_option

@@ -264,8 +264,8 @@ def text_parameter_names(model: torch.nn.Module) -> list[str]:
 
 def encode_text_features(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """L2-normalised text features with gradients; trimmed to the batch's longest caption where that is exact."""
-    from attack.embed import _can_trim, _encode_text_trimmed
-    feats = _encode_text_trimmed(model, tokens) if _can_trim(model) else model.encode_text(tokens)
+    from attack.embed import can_trim, encode_text_trimmed
+    feats = encode_text_trimmed(model, tokens) if can_trim(model) else model.encode_text(tokens)
     return torch.nn.functional.normalize(feats.float(), dim=-1)
 
 

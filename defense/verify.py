@@ -92,7 +92,7 @@ def person_summary(p: PersonResult) -> dict:
     return {"score": p.score, "member": p.member, "p_value": p.p_value, "mean_log_prob": p.mean_log_prob}
 
 
-def _group_summary(rows: list[dict]) -> dict:
+def group_summary(rows: list[dict]) -> dict:
     n = len(rows)
     before = sum(r["before"]["member"] for r in rows)
     after = sum(r["after"]["member"] for r in rows)
@@ -114,8 +114,8 @@ def compare(before: AttackRun, after: AttackRun, names: Sequence[str]) -> dict:
     near = {nb["name"] for nb in neighbours}
     collateral = [{"name": n, **pair(n)} for n in counted if n.casefold() not in gone and n not in near]
     return {"redacted": redacted, "neighbours": neighbours, "collateral": collateral,
-            "summary": {"redacted": _group_summary(redacted), "neighbours": _group_summary(neighbours),
-                        "collateral": _group_summary(collateral)}}
+            "summary": {"redacted": group_summary(redacted), "neighbours": group_summary(neighbours),
+                        "collateral": group_summary(collateral)}}
 
 
 def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,

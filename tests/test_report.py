@@ -17,6 +17,7 @@ from attack.errors import InputError
 from compliance import plots, report
 from compliance.cli import main
 from compliance.fetcher import DataOnlyURLFetcher
+from defense.verify import group_summary
 
 HOSTILE = {
     "html": '<img src="file:///etc/passwd">',
@@ -63,14 +64,6 @@ def attachments(pdf: bytes) -> dict:
 
 def _summary(p: dict) -> dict:
     return {k: p[k] for k in ("score", "member", "p_value", "mean_log_prob")}
-
-
-def _rates(rows: list[dict]) -> dict:
-    n = len(rows)
-    before = sum(r["before"]["member"] for r in rows)
-    after = sum(r["after"]["member"] for r in rows)
-    return {"n": n, "identified_before": before, "identified_after": after,
-            "rate_before": before / n if n else 0.0, "rate_after": after / n if n else 0.0}
 
 
 def make_verification(attack: dict, n_redacted: int = 3, losses: bool = True, sweep: bool = True) -> dict:
@@ -121,8 +114,8 @@ def make_verification(attack: dict, n_redacted: int = 3, losses: bool = True, sw
                                "checkpoint_sha256_before": attack["model"]["checkpoint_sha256"],
                                "checkpoint_sha256_after": "cd" * 32 if losses else None, "seconds": 12.5}},
         "redacted": redacted, "neighbours": neighbours, "collateral": collateral,
-        "summary": {"redacted": _rates(redacted), "neighbours": _rates(neighbours),
-                    "collateral": _rates(collateral),
+        "summary": {"redacted": group_summary(redacted), "neighbours": group_summary(neighbours),
+                    "collateral": group_summary(collateral),
                     "utility": {"task": "shapes", "n_images": 120, "n_classes": 12, "top1_before": 0.925,
                                 "top1_after": 0.9}},
         "sweep": {"kind": "noise scale", "rows": [

@@ -86,7 +86,9 @@ def build_world_model(out: str | Path | None = None, spec: WorldSpec = WorldSpec
         "membership": {p.name: p.role for p in world.identities},
         "train_images_per_member": {p.name: p.n_train_images for p in world.members},
         "confusable_names": {p.name: p.shares_name_with for p in world.identities if p.shares_name_with},
-        "regenerate": f"idia world build --out {out}",
+        "regenerate": "idia world build" + ("" if out == shipped_model_dir() else f" --out {out}")
+                      + (f" --seed {spec.seed}" if spec.seed else "") + (f" --steps {train.steps}"
+                                                                         if train.steps != TrainSpec().steps else ""),
     }
     if evaluate:
         world_record["evaluation"] = evaluate_world_model(out, world, progress=progress)

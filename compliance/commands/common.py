@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 import click
 
@@ -45,6 +46,8 @@ def warn_printer(quiet: bool = False):
     return warn
 
 
+cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                                help="Text-embedding cache (default $IDIA_CACHE_DIR or ~/.cache/idia).")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices (errors still print).")
 model_options = [
     click.option("--model", "model", required=True,

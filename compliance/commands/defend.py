@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from compliance.commands.common import friendly_errors, quiet_option, resolve_model_arg, warn_printer, with_model
+from compliance.commands.common import (cache_dir_option, friendly_errors, quiet_option, resolve_model_arg,
+                                        warn_printer, with_model)
 
 
 def _strengths(ctx, param, value):
@@ -193,8 +194,7 @@ sweep_command.name = "sweep"
 @click.option("--keep-names", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="redact: other people's names the model must keep knowing.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Text-embedding cache (default $IDIA_CACHE_DIR or ~/.cache/idia).")
+@cache_dir_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for verification.json, before/, after/ and the defense.")
 @quiet_option
