@@ -129,3 +129,16 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
     y = [p.role == "member" for p in people]
     # Measured across seeds at about 0.83-0.93 for this size; a margin below that.
     assert roc_auc_score(y, scores) > 0.75
+
+
+def test_cli_world_photos_writes_the_folders_and_labels(tmp_path, world_model_dir):
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+    result = CliRunner().invoke(main, ["world", "photos", "--out", str(tmp_path), "--images", "1", "--shapes", "1"])
+    assert result.exit_code == 0, result.output
+    labels = json.loads((tmp_path / "labels.json").read_text())
+    record = read_world_record(world_model_dir)
+    assert sum(labels.values()) == record["spec"]["n_members"]
+    assert len(list((tmp_path / "reference").iterdir())) == record["spec"]["n_reference"]
+    assert all(len(list(d.iterdir())) == 1 for d in (tmp_path / "people").iterdir())
