@@ -47,12 +47,55 @@ def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def tokenize_prompts(tokenizer, templates: Sequence[str], names: Sequence[str]) -> torch.Tensor:
+    """Token ids of every prompt (template-major, as `prompts.fill` orders them), tokenizing each template's
+    text and each name once instead of 21,000 whole prompts.
+
+    open_clip's BPE tokenizer cleans and splits text into words and encodes word by word, so a prompt's ids are
+    its template prefix's, the name's and the suffix's in a row whenever the name stands apart from the
+    template's words. That is checked on a sample of prompts (and every template); on any difference, or for
+    another tokenizer, every prompt is tokenized whole."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    from .prompts import fill
+    if not isinstance(tokenizer, SimpleTokenizer) or tokenizer.reduction_fn is not None or not names:
+        return tokenizer(fill(templates, names))
+    out = assemble_prompt_tokens(tokenizer, templates, names)
+    rng = np.random.default_rng(0)
+    sample = sorted(set(rng.choice(len(out), size=min(len(out), 256), replace=False).tolist())
+                    | {t * len(names) for t in range(len(templates))})
+    texts = fill(templates, names)
+    if not torch.equal(tokenizer([texts[i] for i in sample]), out[sample]):
+        return tokenizer(texts)
+    return out
+
+
+def assemble_prompt_tokens(tokenizer, templates: Sequence[str], names: Sequence[str]) -> torch.Tensor:
+    """[sot] + template prefix + name + template suffix + [eot], truncated as open_clip truncates."""
+    ctx = tokenizer.context_length
+    sot, eot = tokenizer.sot_token_id, tokenizer.eot_token_id
+    parts = [t.split("{0}") for t in templates]
+    pre = [tokenizer.encode(a) for a, _ in parts]
+    post = [tokenizer.encode(b) for _, b in parts]
+    name_ids = [tokenizer.encode(n) for n in names]
+    out = torch.zeros(len(templates) * len(names), ctx, dtype=torch.long)
+    for t in range(len(templates)):
+        for c, ids in enumerate(name_ids):
+            row = [sot] + pre[t] + ids + post[t] + [eot]
+            if len(row) > ctx:
+                row = row[:ctx]
+                row[-1] = eot
+            out[t * len(names) + c, :len(row)] = torch.tensor(row)
+    return out
+
+
 @torch.no_grad()
 def encode_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 512, trim: bool = True,
-                 progress: bool = True, desc: str = "encode prompts") -> np.ndarray:
-    """L2-normalised text embeddings, float32, in input order. Batches of similar length share a pass."""
+                 progress: bool = True, desc: str = "encode prompts", tokens: torch.Tensor | None = None) -> np.ndarray:
+    """L2-normalised text embeddings, float32, in input order. Batches of similar length share a pass.
+    `tokens` may carry the texts' token ids already (see `tokenize_prompts`)."""
     model = loaded.model
-    tokens = loaded.tokenizer(list(texts))
+    tokens = loaded.tokenizer(list(texts)) if tokens is None else tokens
     lengths = (tokens != 0).sum(dim=1)
     order = torch.argsort(lengths, stable=True) if trim else torch.arange(len(texts))
     out = torch.empty(len(texts), _embed_dim(loaded))
@@ -109,7 +152,8 @@ class TextCache:
                     return cached, True
             except (ValueError, OSError):
                 pass  # a damaged entry is recomputed and replaced
-        flat = encode_texts(loaded, fill(templates, names), progress=progress)
+        flat = encode_texts(loaded, fill(templates, names), progress=progress,
+                            tokens=tokenize_prompts(loaded.tokenizer, templates, names))
         emb = flat.reshape(len(templates), len(names), -1)
         import io
         buf = io.BytesIO()

@@ -4,8 +4,10 @@
     the same prompt texts with the same model
 
 cold (empty text cache) and warm (text embeddings from the cache), on the shipped world model and on a randomly
-initialised ViT-B-32 (no weights needed for timing). The encoder baseline uses our trimmed text encoding; the
-full-context encoding time is printed beside it, to show what trimming saves.
+initialised ViT-B-32 (no weights needed for timing). The encoder baseline tokenizes every prompt whole and runs our
+trimmed text encoding; the IDIA tokenizes each template and each name once (`attack.embed.tokenize_prompts`,
+exact), which is most of what a tiny model's text side costs. `trim x` is what trimming saves over the full
+77-token (or 16-token) context, on a sample of prompts.
 
     .venv/bin/python bench/bench_idia.py [--people 60] [--images 10] [--vit-people 8] [--vit-images 4]
 """

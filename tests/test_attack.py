@@ -204,3 +204,17 @@ def test_cli_attack_writes_results_and_scores(world_model_dir, world_photos, tmp
     assert [p["n_images"] for p in data["persons"]] == [2, 2, 2, 2]
     assert "--max-images 2" in data["manifest"]["command"]
     assert (out / "scores.csv").read_text().count("\n") == 1 + 4 * 2 * 21
+
+
+def test_prompt_tokens_assembled_from_pieces_equal_whole_prompt_tokens(world_model):
+    from attack.embed import assemble_prompt_tokens, tokenize_prompts
+    from attack.names import build_candidates
+    from attack.prompts import PAPER_TEMPLATES, fill
+    names = build_candidates(["Zoë O'Neil", "Jean-Luc Picard", "Ana  María", "X Æ A-12"], 300, seed=4).names
+    templates = list(PAPER_TEMPLATES) + ["{0}'s portrait", "({0})", "a very long caption that runs past the context "
+                                         "length of the tiny model with {0} at its end"]
+    tok = world_model.tokenizer
+    # The fast path itself is exact for the paper's templates, odd names included ...
+    assert torch.equal(assemble_prompt_tokens(tok, PAPER_TEMPLATES, names), tok(fill(PAPER_TEMPLATES, names)))
+    # ... and whatever the templates, the result equals whole-prompt tokenization (falling back if need be).
+    assert torch.equal(tokenize_prompts(tok, templates, names), tok(fill(templates, names)))
