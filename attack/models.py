@@ -48,11 +48,17 @@ class LoadedModel:
     checkpoint_sha256: str | None
     model_cfg: dict
     preprocess_cfg: dict
+    # What image embeddings depend on; by default the whole model's identity. A defense that changes only the text
+    # tower (name redaction) passes its source's, so the same photos need not be encoded again.
+    image_identity: str | None = None
+    init_sha256: str | None = None  # a randomly initialised model's weights (it has no checkpoint to name it)
     config_sha256: str = field(init=False)
 
     def __post_init__(self):
         self.config_sha256 = sha256_text(canonical_json({"model_cfg": self.model_cfg,
                                                          "preprocess_cfg": self.preprocess_cfg}))
+        if self.image_identity is None:
+            self.image_identity = self.identity
 
     @property
     def context_length(self) -> int:
@@ -60,8 +66,8 @@ class LoadedModel:
 
     @property
     def identity(self) -> str:
-        """What a cache key must depend on: the weights' bytes, or the config for a random initialisation."""
-        return self.checkpoint_sha256 or f"random-init:{self.config_sha256}"
+        """What a cache key must depend on: the weights' bytes (a checkpoint's, or a random initialisation's)."""
+        return self.checkpoint_sha256 or f"random-init:{self.init_sha256 or self.config_sha256}"
 
     def describe(self) -> dict:
         return {"source": self.source, "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
@@ -235,18 +241,25 @@ def load_clip(model: str, checkpoint: str | None = None, allow_random: bool = Fa
     model_cfg, preprocess_cfg, ckpt, source = resolve(model, checkpoint, allow_random)
     tokenizer = make_tokenizer(model_cfg, source)
     net = instantiate(model_cfg)
-    digest = None
+    digest = init_digest = None
     if ckpt is not None:
         state = read_state_dict(ckpt)
         _fit_state_dict(net, state, ckpt)
         digest = sha256_file(ckpt)
+    else:  # two random initialisations must not share cached embeddings
+        import hashlib
+        h = hashlib.sha256()
+        for name, tensor in sorted(net.state_dict().items()):
+            h.update(name.encode("utf-8"))
+            h.update(tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        init_digest = h.hexdigest()
     net = net.to(device).eval()
     size = net.visual.image_size if hasattr(net, "visual") else model_cfg["vision_cfg"]["image_size"]
     pcfg = {**preprocess_cfg, "size": size}
     known = set(PreprocessCfg.__dataclass_fields__)
     preprocess = image_transform_v2(PreprocessCfg(**{k: v for k, v in pcfg.items() if k in known}), is_train=False)
     return LoadedModel(model=net, preprocess=preprocess, tokenizer=tokenizer, source=source,
-                       checkpoint=str(ckpt) if ckpt else None, checkpoint_sha256=digest,
+                       checkpoint=str(ckpt) if ckpt else None, checkpoint_sha256=digest, init_sha256=init_digest,
                        model_cfg=model_cfg, preprocess_cfg=_jsonable(pcfg))
 
 

@@ -129,8 +129,9 @@ def run_attack(cfg: AttackConfig, loaded: LoadedModel | None = None, perturbatio
     text_emb, cached = TextCache(cfg.cache_dir).get_or_compute(loaded, templates, cand.names, progress=cfg.progress)
     t2 = time.perf_counter()
     paths = [ph.path for p in everyone for ph in p.photos]
+    hashes = [ph.sha256 for p in everyone for ph in p.photos]
     owner = np.array([i for i, p in enumerate(everyone) for _ in p.photos], dtype=np.int64)
-    image_emb = encode_images(loaded, paths, progress=cfg.progress) if paths else np.zeros((0, text_emb.shape[2]), np.float32)
+    image_emb = encode_images(loaded, paths, progress=cfg.progress, sha256s=hashes) if paths else np.zeros((0, text_emb.shape[2]), np.float32)
     t3 = time.perf_counter()
     if perturbation is not None:
         image_emb = perturbation.transform_image(image_emb)

@@ -72,7 +72,7 @@ class StepLog:
 
 
 def _model_fingerprint(cfg: AuditConfig) -> dict:
-    from compliance.cli import resolve_model_arg
+    from compliance.commands.common import resolve_model_arg
     model = resolve_model_arg(cfg.model)
     return {"model": cfg.model, "model_files": fingerprint(Path(model)) if Path(model).exists() else None,
             "checkpoint": fingerprint(cfg.checkpoint)}
@@ -82,7 +82,7 @@ def run_audit(cfg: AuditConfig, progress: bool = True, warn: Callable[[str], Non
               command: str | None = None, say: Callable[[str], None] | None = None) -> AuditOutcome:
     """Run (or resume) the whole audit described by `cfg`."""
     from attack.run import AttackConfig, run_attack, write_attack
-    from compliance.cli import resolve_model_arg
+    from compliance.commands.common import resolve_model_arg
 
     say = say or (lambda msg: None)
     out = Path(cfg.output)

@@ -58,7 +58,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
-import json
 import re
 import time
 import warnings as pywarnings
@@ -170,14 +169,14 @@ def read_redaction_names(path: str | Path) -> list[str]:
 
 def names_known_to(model_dir: str | Path) -> list[str]:
     """The people of a synthetic-world model folder (its world.json), else none."""
+    from attack.world import read_world_record
     model_dir = str(model_dir)
     path = Path(model_dir[len("local-dir:"):] if model_dir.startswith("local-dir:") else model_dir)
-    if not (path.is_dir() and (path / "world.json").is_file()):
+    if not (path / "world.json").is_file():
         return []
     try:
-        record = json.loads((path / "world.json").read_text(encoding="utf-8"))
-        return list(record.get("membership", {}))
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return list(read_world_record(path).get("membership", {}))
+    except (InputError, ValueError, AttributeError):  # an unreadable record names nobody
         return []
 
 
@@ -447,7 +446,7 @@ class NameRedactor:
         return LoadedModel(model=self.student_, preprocess=src.preprocess, tokenizer=src.tokenizer,
                            source=f"{src.source} (names redacted)", checkpoint=None,
                            checkpoint_sha256=self.checkpoint_sha256_after_, model_cfg=src.model_cfg,
-                           preprocess_cfg=src.preprocess_cfg)
+                           preprocess_cfg=src.preprocess_cfg, image_identity=src.image_identity)
 
     def record(self) -> dict:
         """What redaction.json holds (without the manifest): names, settings, losses, hashes, time."""

@@ -49,9 +49,10 @@ class ZeroShotTask:
             raise InputError(f"{folder}: a zero-shot task needs at least two class folders with images")
         labels = [c.name for c in classes]
         paths = [ph.path for c in classes for ph in c.photos]
+        hashes = [ph.sha256 for c in classes for ph in c.photos]
         owner = np.array([i for i, c in enumerate(classes) for _ in c.photos], dtype=np.int64)
         text = encode_texts(loaded, [prompt.format(label=lab) for lab in labels], progress=False)
-        images = encode_images(loaded, paths, progress=progress, desc="encode utility images")
+        images = encode_images(loaded, paths, progress=progress, desc="encode utility images", sha256s=hashes)
         return cls(folder, prompt, labels, owner, images, text)
 
     def top1(self, perturbation=None) -> float:
