@@ -29,8 +29,8 @@ from attack.embed import encode_images, encode_texts, forget_image_embeddings
 from attack.models import load_clip
 from attack.people import scan_people
 from attack.run import AttackConfig, run_attack
-from attack.world import load_world, shipped_model_dir, write_photos
-from attack.world.world import World
+from world import load_world, shipped_model_dir, write_photos
+from world.world import World
 
 
 def _subset_photos(out: Path, n_people: int, n_images: int) -> Path:

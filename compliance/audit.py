@@ -180,7 +180,7 @@ DEMO_REDACT = 5
 
 def write_demo_config(out: Path) -> Path:
     """Photos of the synthetic world, a list of members to redact, and the YAML that audits it all."""
-    from attack.world import load_world, read_world_record, write_photos
+    from world import load_world, read_world_record, write_photos
     photos = out / "photos"
     if not (photos / "labels.json").is_file():  # written last: its presence means the photos are complete
         write_photos(load_world(), photos, images_per_person=10, shapes_per_class=10)

@@ -41,8 +41,8 @@ def world():
 @friendly_errors
 def world_build(out, seed, steps, no_evaluate, quiet):
     """Train the world's tiny CLIP from its seed and record its SHA-256 and measured separation."""
-    from attack.world import WorldSpec, build_world_model
-    from attack.world.train import TrainSpec
+    from world import WorldSpec, build_world_model
+    from world.train import TrainSpec
     train = TrainSpec(seed=seed) if steps is None else TrainSpec(seed=seed, steps=steps)
     record = build_world_model(out, WorldSpec(seed=seed), train, progress=not quiet, evaluate=not no_evaluate)
     click.echo(f"checkpoint sha256 {record['checkpoint_sha256']}")
@@ -67,7 +67,7 @@ def world_build(out, seed, steps, no_evaluate, quiet):
 @friendly_errors
 def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
     """Render fresh, never-trained photos: people/<Full Name>/*.png, reference/..., shapes/..., labels.json."""
-    from attack.world import load_world, write_photos
+    from world import load_world, write_photos
     labels = write_photos(load_world(model_dir), out, images_per_person, shapes_per_class)
     if not quiet:
         click.echo(f"{len(labels)} people to audit ({sum(labels.values())} members) in {out / 'people'}; "

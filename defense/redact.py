@@ -167,19 +167,6 @@ def read_redaction_names(path: str | Path) -> list[str]:
     return names
 
 
-def names_known_to(model_dir: str | Path) -> list[str]:
-    """The people of a synthetic-world model folder (its world.json), else none."""
-    from attack.world import read_world_record
-    model_dir = str(model_dir)
-    path = Path(model_dir[len("local-dir:"):] if model_dir.startswith("local-dir:") else model_dir)
-    if not (path / "world.json").is_file():
-        return []
-    try:
-        return list(read_world_record(path).get("membership", {}))
-    except (InputError, ValueError, AttributeError):  # an unreadable record names nobody
-        return []
-
-
 # --- captions ------------------------------------------------------------------------------------------------
 
 def bundled_captions() -> list[str]:

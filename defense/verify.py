@@ -38,7 +38,7 @@ from attack.results import PersonResult
 from attack.run import AttackConfig, AttackRun, run_attack, write_attack
 
 from .perturb import make_perturbation
-from .redact import DEFAULT_NEUTRAL, NameRedactor, find_neighbours, names_known_to, read_captions, read_redaction_names
+from .redact import DEFAULT_NEUTRAL, NameRedactor, find_neighbours, read_captions, read_redaction_names
 from .sweep import Sweep, sweep
 from .utility import DEFAULT_PROMPT, ZeroShotTask
 
@@ -139,7 +139,9 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
              f"redaction is not measured, e.g. {unmeasured[0]!r}")
     task = ZeroShotTask.encode(loaded, cfg.utility, cfg.utility_prompt, cfg.progress) if cfg.utility else None
 
-    defense, after, top1_after, settings, record = _defend(cfg, loaded, names, attack, task, warn)
+    # Everyone photographed for this verification is a real name whose neighbours the redaction must spare.
+    seen = [p.name for p in before.result.persons + before.result.reference]
+    defense, after, top1_after, settings, record = _defend(cfg, loaded, names, attack, task, warn, seen)
     swept = None
     if cfg.strengths:
         swept = sweep(loaded, names, cfg.kind, cfg.strengths, attack, task, seed=cfg.seed)  # its warnings: swept
@@ -174,14 +176,14 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
 
 
 def _defend(cfg: VerifyConfig, loaded: LoadedModel, names: list[str], attack: AttackConfig,
-            task: ZeroShotTask | None, warn) -> tuple[object, AttackRun, float | None, dict, dict]:
+            task: ZeroShotTask | None, warn, seen: list[str]) -> tuple[object, AttackRun, float | None, dict, dict]:
     """Apply the defense and attack again: (defense, attack after, top-1 after, settings, record)."""
     t0 = time.perf_counter()
     if cfg.defense == "redact":
         params = {"neutral": cfg.neutral, "seed": cfg.seed, "progress": cfg.progress, **cfg.redactor}
         if cfg.steps is not None:
             params["steps"] = cfg.steps
-        keep = names_known_to(cfg.model) + (read_name_file(cfg.keep_names) if cfg.keep_names else [])
+        keep = seen + (read_name_file(cfg.keep_names) if cfg.keep_names else [])
         defense = NameRedactor(**params).fit(loaded, names, read_captions(cfg.captions) if cfg.captions else None,
                                              keep_names=keep or None, warn=warn)
         defended = defense.defended()

@@ -21,7 +21,7 @@ def isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def world_model_dir() -> Path:
-    from attack.world import shipped_model_dir
+    from world import shipped_model_dir
     return shipped_model_dir()
 
 
@@ -34,7 +34,7 @@ def world_model(world_model_dir):
 @pytest.fixture(scope="session")
 def world_photos(tmp_path_factory, world_model_dir) -> Path:
     """people/, reference/, shapes/ and labels.json for the shipped world: 10 fresh photos a person."""
-    from attack.world import load_world, write_photos
+    from world import load_world, write_photos
     out = tmp_path_factory.mktemp("world-photos")
     write_photos(load_world(world_model_dir), out, images_per_person=10, shapes_per_class=10)
     return out

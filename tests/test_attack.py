@@ -36,7 +36,7 @@ def test_paper_rule_flags_members_and_not_non_members(paper_run):
 
 
 def test_identification_grows_with_occurrences_in_training(paper_run, world_model_dir):
-    from attack.world import read_world_record
+    from world import read_world_record
     counts = read_world_record(world_model_dir)["train_images_per_member"]
     by_count = {}
     for p in paper_run.result.persons:

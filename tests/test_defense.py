@@ -15,7 +15,7 @@ from attack.io import sha256_file
 from attack.models import HUB_WEIGHTS, load_clip
 from attack.results import AttackResult
 from attack.run import AttackConfig, run_attack
-from attack.world import load_world
+from world import load_world
 from compliance.cli import main
 from defense.perturb import NoisePerturbation, ProjectionPerturbation, load_perturbation
 from defense.redact import NameRedactor, find_neighbours, read_redaction_names
@@ -222,10 +222,12 @@ def test_a_name_nobody_knows_gets_a_warning(world_model, world_model_dir):
     assert notes == []
 
 
-def test_redact_command_writes_a_loadable_model_and_its_record(tmp_path, names_file):
+def test_redact_command_writes_a_loadable_model_and_its_record(tmp_path, names_file, world_model_dir):
     out = tmp_path / "defended"
+    keep = tmp_path / "keep.txt"  # the people the redaction must spare: the world's, as the demo passes them
+    keep.write_text("\n".join(p.name for p in load_world(world_model_dir).identities) + "\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["defend", "redact", "--model", "world", "--names", str(names_file),
-                                       "--steps", "2", "--out", str(out), "--quiet"])
+                                       "--keep-names", str(keep), "--steps", "2", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     record = json.loads((out / "redaction.json").read_text(encoding="utf-8"))
     assert record["kind"] == "idia-redaction" and len(record["losses"]) == 2 and record["hyperparameters"]["steps"] == 2

@@ -11,7 +11,7 @@ import torch
 from attack.errors import InputError
 from attack.io import sha256_file
 from attack.models import HUB_CONFIG, HUB_WEIGHTS, load_clip, read_state_dict
-from attack.world import read_world_record
+from world import read_world_record
 
 
 def test_shipped_checkpoint_loads_and_matches_its_recorded_sha256(world_model_dir):

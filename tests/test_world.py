@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from attack.names import first_names, last_names
-from attack.world import WorldSpec, load_world, make_world, read_world_record, write_photos
-from attack.world.world import STREAM_AUDIT, STREAM_TRAIN
+from world import WorldSpec, load_world, make_world, read_world_record, write_photos
+from world.world import STREAM_AUDIT, STREAM_TRAIN
 
 
 def _pixels(image):
@@ -104,7 +104,7 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
     """The trainer itself, on a 20 + 20 person world at 32 px (about 30 s on 2 cores)."""
     import torch
 
-    from attack.world.train import TrainSpec, default_config, train_world_model
+    from world.train import TrainSpec, default_config, train_world_model
     spec = WorldSpec(seed=3, n_members=20, n_nonmembers=20, n_reference=0, images_per_member=(20,),
                      n_shape_images=200, image_size=32)
     cfg = default_config()
@@ -113,7 +113,7 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
     model, _, record = train_world_model(world, TrainSpec(steps=200, batch_size=128, seed=3), cfg, progress=False)
     assert record["loss_last"] < record["loss_first"] - 1.0
     from attack.models import make_tokenizer
-    from attack.world.train import OPENAI_MEAN, OPENAI_STD
+    from world.train import OPENAI_MEAN, OPENAI_STD
     tok = make_tokenizer(cfg)
     people = [p for p in world.identities]
     with torch.no_grad():

@@ -67,6 +67,6 @@ def with_model(fn):
 
 def resolve_model_arg(model: str) -> str:
     if model == "world":
-        from attack.world import shipped_model_dir
+        from world import shipped_model_dir
         return str(shipped_model_dir())
     return model

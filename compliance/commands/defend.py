@@ -58,8 +58,7 @@ def _with(options):
 
 def _known_names(model: str, keep_names: Path | None) -> list[str] | None:
     from attack.names import read_name_file
-    from defense.redact import names_known_to
-    known = names_known_to(model) + (read_name_file(keep_names) if keep_names else [])
+    known = read_name_file(keep_names) if keep_names else []
     return known or None
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError
-from ..io import atomic_write_json, sha256_file
-from ..models import HUB_WEIGHTS, save_hub_folder
+from attack.errors import InputError
+from attack.io import atomic_write_json, sha256_file
+from attack.models import HUB_WEIGHTS, save_hub_folder
 from .train import OPENAI_MEAN, OPENAI_STD, TrainSpec, train_world_model
 from .world import World, WorldSpec, make_world, write_photos
 
@@ -27,7 +27,7 @@ PREPROCESS = {"mean": list(OPENAI_MEAN), "std": list(OPENAI_STD), "interpolation
 
 def shipped_model_dir() -> Path:
     """The folder (open_clip hub layout) holding the default world's model and world.json."""
-    return Path(str(resources.files("attack.world").joinpath("shipped")))
+    return Path(str(resources.files("world").joinpath("shipped")))
 
 
 def read_world_record(model_dir: str | Path | None = None) -> dict:
@@ -51,7 +51,7 @@ def load_world(model_dir: str | Path | None = None) -> World:
 def evaluate_world_model(model_dir: Path, world: World, images_per_person: int = 10, progress: bool = False) -> dict:
     """IDIA on fresh photos of the world's members and non-members (paper rule, default candidates), and the
     calibrated rule with the reference people: the separation the tests and the demo rely on."""
-    from ..run import AttackConfig, run_attack
+    from attack.run import AttackConfig, run_attack
     with tempfile.TemporaryDirectory() as tmp:
         write_photos(world, tmp, images_per_person=images_per_person, shapes_per_class=1)
         base = dict(model=str(model_dir), people=Path(tmp) / "people", labels=Path(tmp) / "labels.json",

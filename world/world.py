@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import names as name_lists
-from ..io import atomic_write_text
+from attack import names as name_lists
+from attack.io import atomic_write_text
 from .faces import Appearance, render_face, sample_appearance
 from .shapes import CAPTIONS as SHAPE_CAPTIONS
 from .shapes import class_label, render_shape, shape_classes

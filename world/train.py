@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..models import instantiate, make_tokenizer
+from attack.models import instantiate, make_tokenizer
 from .world import World, training_pairs
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -41,7 +41,7 @@ class TrainSpec:
 
 def default_config() -> dict:
     """The tiny CLIP's architecture: data, shipped as package data."""
-    text = resources.files("attack.world").joinpath("configs", "tiny-clip.json").read_text(encoding="utf-8")
+    text = resources.files("world").joinpath("configs", "tiny-clip.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
