@@ -81,13 +81,20 @@ def _log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.ndarray, text_emb: np.ndarray,
-                    logit_scale: float, top_k: int = 5, chunk: int = 256) -> Evidence:
+                    logit_scale: float, top_k: int = 5, chunk: int = 256,
+                    own_similarity: np.ndarray | None = None) -> Evidence:
     """Ask the model about every image, every prompt and every candidate, and tally the answers.
 
     image_emb [n_images, d] and text_emb [n_prompts, n_candidates, d] are L2-normalised; owner[i] is the person
-    image i shows; true_index[p] is person p's true name among the candidates."""
+    image i shows; true_index[p] is person p's true name among the candidates.
+
+    Per-person question: with `own_similarity` [n_images, n_prompts] (each image's cosine with its own person's
+    name in every prompt), text_emb holds only the shared distractors and each person's candidates are those
+    distractors followed by their own name, at index n_distractors (which `true_index` must then hold). The work
+    per image is the same however many people are audited."""
     n_images = image_emb.shape[0]
-    n_prompts, n_candidates, _ = text_emb.shape
+    n_prompts, n_shared, _ = text_emb.shape
+    n_candidates = n_shared + (1 if own_similarity is not None else 0)
     n_people = len(true_index)
     owner = np.asarray(owner, dtype=np.int64)
     true_index = np.asarray(true_index, dtype=np.int64)
@@ -99,10 +106,12 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
     true_lp = np.empty((n_images, n_prompts), dtype=np.float32)
     top_idx = np.empty((n_images, k), dtype=np.int64)
     top_sim = np.empty((n_images, k), dtype=np.float32)
-    flat_text = text_emb.reshape(n_prompts * n_candidates, -1).T  # [d, P*C]
+    flat_text = text_emb.reshape(n_prompts * n_shared, -1).T  # [d, P*C]
     for s in range(0, n_images, chunk):
         e = slice(s, min(s + chunk, n_images))
-        sims = (image_emb[e] @ flat_text).reshape(-1, n_prompts, n_candidates)  # [b, P, C]
+        sims = (image_emb[e] @ flat_text).reshape(-1, n_prompts, n_shared)  # [b, P, C]
+        if own_similarity is not None:
+            sims = np.concatenate([sims, own_similarity[e][:, :, None].astype(sims.dtype)], axis=2)
         rows = np.arange(sims.shape[0])
         t = true_index[owner[e]]
         pred[e] = sims.argmax(axis=2)

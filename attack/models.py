@@ -65,6 +65,15 @@ class LoadedModel:
         return int(self.model_cfg["text_cfg"].get("context_length", 77))
 
     @property
+    def embed_dim(self) -> int:
+        return int(self.model_cfg["embed_dim"])
+
+    @property
+    def logit_scale(self) -> float:
+        """The temperature the model was trained with (exp of its learned log scale)."""
+        return float(self.model.logit_scale.exp().item())
+
+    @property
     def identity(self) -> str:
         """What a cache key must depend on: the weights' bytes (a checkpoint's, or a random initialisation's)."""
         return self.checkpoint_sha256 or f"random-init:{self.init_sha256 or self.config_sha256}"

@@ -9,6 +9,7 @@ Schema (version 1), `results.json`:
   calibration   null distribution summary, threshold, reference FPR with Clopper-Pearson 95% interval (or null)
   metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
   perturbation  the inference-time defense the attack ran through (or null)
+  encoding      device, precision, batch size, workers; which text blocks and how many photos came from a cache
   persons       audited people (see PersonResult); reference: the same for reference people
   not_auditable people with no usable image; warnings: every skipped file and other notices
 The raw per-image, per-prompt predictions are in `scores.csv` beside it.
@@ -75,6 +76,7 @@ class AttackResult:
     not_auditable: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     perturbation: dict | None = None
+    encoding: dict | None = None  # device, precision, workers; which embeddings came from a cache
     schema_version: int = SCHEMA_VERSION
     kind: str = KIND_ATTACK
 

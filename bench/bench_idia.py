@@ -3,8 +3,8 @@
     IDIA wall time (scan, hash, candidates, encode, decide, tables) / time to just encode the same images and
     the same prompt texts with the same model
 
-cold (empty text cache, no photo encoded yet) and warm (text embeddings from the cache, photos already
-encoded in this process), on the shipped world model and on a randomly
+cold (empty text and image caches) and warm (text and image embeddings read from the on-disk caches), on the
+shipped world model and on a randomly
 initialised ViT-B-32 (no weights needed for timing). The encoder baseline tokenizes every prompt whole and runs our
 trimmed text encoding; the IDIA tokenizes each template and each name once (`attack.embed.tokenize_prompts`,
 exact), which is most of what a tiny model's text side costs. `trim x` is what trimming saves over the full
@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from attack import names, prompts
-from attack.embed import encode_images, encode_texts, forget_image_embeddings
+from attack.embed import encode_texts
+from attack.encoder import Encoder
 from attack.models import load_clip
 from attack.people import scan_people
 from attack.run import AttackConfig, run_attack
@@ -57,11 +58,12 @@ def measure(label: str, loaded, people: Path, n_candidates: int, cache: Path, fu
     paths = [ph.path for p in persons for ph in p.photos]
     best = {"images": [], "texts": [], "cold": [], "warm": []}
     for r in range(repeats):
-        best["images"].append(_time(lambda: encode_images(loaded, paths, progress=False))[0])
+        plain = Encoder(loaded, device="cpu", workers=0, use_cache=False, progress=False)
+        best["images"].append(_time(lambda: plain.encode_photos(paths))[0])
         best["texts"].append(_time(lambda: encode_texts(loaded, texts, progress=False))[0])
+        # cold: empty caches (text and image) on disk; warm: both read from disk by a new encoder
         cfg = AttackConfig(model=label, people=people, n_candidates=n_candidates, cache_dir=cache / str(r),
-                           progress=False)
-        forget_image_embeddings()  # cold: no text cache on disk, no photo encoded yet in this process
+                           progress=False, workers=0, device="cpu")
         best["cold"].append(_time(lambda: run_attack(cfg, loaded=loaded))[0])
         best["warm"].append(_time(lambda: run_attack(cfg, loaded=loaded))[0])
     t_img, t_txt, t_cold, t_warm = (min(best[k]) for k in ("images", "texts", "cold", "warm"))

@@ -71,45 +71,42 @@ class StepLog:
         atomic_write_json(self.path, {"steps": self.steps})
 
 
-def _model_fingerprint(cfg: AuditConfig) -> dict:
+def _model_fingerprint(settings) -> dict:
     from compliance.commands.common import resolve_model_arg
-    model = resolve_model_arg(cfg.model)
-    return {"model": cfg.model, "model_files": fingerprint(Path(model)) if Path(model).exists() else None,
-            "checkpoint": fingerprint(cfg.checkpoint)}
+    model = resolve_model_arg(settings.model)
+    return {"model": settings.model, "model_files": fingerprint(Path(model)) if Path(model).exists() else None,
+            "checkpoint": fingerprint(Path(settings.checkpoint) if settings.checkpoint else None)}
 
 
 def run_audit(cfg: AuditConfig, progress: bool = True, warn: Callable[[str], None] | None = None,
               command: str | None = None, say: Callable[[str], None] | None = None) -> AuditOutcome:
     """Run (or resume) the whole audit described by `cfg`."""
-    from attack.run import AttackConfig, run_attack, write_attack
+    from attack.run import run_attack, write_attack
     from compliance.commands.common import resolve_model_arg
 
     say = say or (lambda msg: None)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     log = StepLog(out)
-    model = resolve_model_arg(cfg.model)
-    checkpoint = str(cfg.checkpoint) if cfg.checkpoint else None
-    base_key = {**_model_fingerprint(cfg), "people": fingerprint(cfg.people), "reference": fingerprint(cfg.reference),
-                "labels": fingerprint(cfg.labels), "candidates": fingerprint(cfg.candidates),
-                "prompts": fingerprint(cfg.prompts), "n_candidates": cfg.n_candidates, "max_images": cfg.max_images,
-                "seed": cfg.seed}
+    a = cfg.attack
+    settings = a.replace(model=resolve_model_arg(a.model), progress=progress, command=command,
+                         extra_inputs={"audit_config_sha256": sha256_file(cfg.source)}).validate()
+    # What the results depend on (the runtime settings too: precision and device change the numbers).
+    base_key = {**_model_fingerprint(a), "people": fingerprint(a.people), "reference": fingerprint(a.reference),
+                "labels": fingerprint(a.labels), "candidates": fingerprint(a.candidates),
+                "prompts": fingerprint(a.prompts), "n_candidates": a.n_candidates, "candidate_set": a.candidate_set,
+                "max_images": a.max_images, "seed": a.seed, "device": a.device, "precision": a.precision}
 
     # 1. The attack.
     attack_dir = out / "attack"
-    attack_key = sha256_text(canonical_json({**base_key, "tau": cfg.tau, "target_fpr": cfg.target_fpr}))
+    attack_key = sha256_text(canonical_json({**base_key, "tau": a.tau, "target_fpr": a.target_fpr}))
     outcome = AuditOutcome(output=out, attack=attack_dir / "results.json")
-    attack_cfg = AttackConfig(model=model, checkpoint=checkpoint, people=cfg.people, reference=cfg.reference,
-                              candidates=cfg.candidates, n_candidates=cfg.n_candidates, prompts=cfg.prompts,
-                              tau=cfg.tau, target_fpr=cfg.target_fpr, labels=cfg.labels, max_images=cfg.max_images,
-                              seed=cfg.seed, progress=progress, command=command,
-                              extra_inputs={"audit_config_sha256": sha256_file(cfg.source)})
     if log.done("attack", attack_key):
         outcome.resumed.append("attack")
         say(f"attack: already done ({outcome.attack})")
     else:
         say("attack: running")
-        run = run_attack(attack_cfg, warn=warn)
+        run = run_attack(settings, warn=warn)
         write_attack(run, attack_dir)
         log.finish("attack", attack_key, [outcome.attack, attack_dir / "scores.csv"])
     attack_sha = sha256_file(outcome.attack)
@@ -126,7 +123,7 @@ def run_audit(cfg: AuditConfig, progress: bool = True, warn: Callable[[str], Non
             say(f"{name}: already done ({target})")
         else:
             say(f"{name}: running")
-            _run_defense(cfg, spec, model, checkpoint, folder, progress, warn, command)
+            _run_defense(cfg, spec, settings, folder, warn)
             log.finish(name, key, [target])
         outcome.verifications.append(target)
 
@@ -163,15 +160,11 @@ def _safe_stem(name: str) -> str:
     return keep or sha256_text(name)[:12]
 
 
-def _run_defense(cfg: AuditConfig, spec: DefenseSpec, model: str, checkpoint: str | None, folder: Path,
-                 progress: bool, warn, command) -> Path:
+def _run_defense(cfg: AuditConfig, spec: DefenseSpec, settings, folder: Path, warn) -> Path:
     from defense.verify import VerifyConfig, run_verification
-    vcfg = VerifyConfig(
-        model=model, checkpoint=checkpoint, people=cfg.people, reference=cfg.reference, labels=cfg.labels,
-        names=spec.names, defense=spec.kind, kind=spec.method, strength=spec.strength, utility=cfg.utility,
-        steps=spec.steps, neutral=spec.neutral, captions=spec.captions, keep_names=spec.keep_names,
-        candidates=cfg.candidates, n_candidates=cfg.n_candidates, max_images=cfg.max_images, seed=cfg.seed,
-        tau=cfg.tau, target_fpr=cfg.target_fpr, out=folder, progress=progress, command=command)
+    vcfg = VerifyConfig(attack=settings, names=spec.names, defense=spec.kind, kind=spec.method, strength=spec.strength,
+                        utility=cfg.utility, steps=spec.steps, neutral=spec.neutral, captions=spec.captions,
+                        keep_names=spec.keep_names, out=folder)
     return run_verification(vcfg, warn=warn)
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from compliance.commands.common import (cache_dir_option, friendly_errors, quiet_option, resolve_model_arg,
-                                        warn_printer, with_model)
+from attack.errors import InputError
+from attack.settings import click_options
+from compliance.commands.common import friendly_errors, quiet_option, resolve_model_arg, warn_printer
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,14 +38,24 @@ def world():
 @click.option("--seed", type=int, default=0, show_default=True, help="The world's and the training's seed.")
 @click.option("--steps", type=int, default=None, help="Training steps (default: the shipped model's).")
 @click.option("--no-evaluate", is_flag=True, help="Skip measuring the attack's separation after training.")
+@click_options("device", "precision", defaults={"device": "cpu"})
 @quiet_option
 @friendly_errors
-def world_build(out, seed, steps, no_evaluate, quiet):
-    """Train the world's tiny CLIP from its seed and record its SHA-256 and measured separation."""
+def world_build(out, seed, steps, no_evaluate, device, precision, quiet):
+    """Train the world's tiny CLIP from its seed and record its SHA-256 and measured separation.
+
+    On the CPU in fp32 (the default) the shipped checkpoint is reproduced byte for byte."""
+    from attack.settings import check_value
     from world import WorldSpec, build_world_model
     from world.train import TrainSpec
+    for name, value in (("seed", seed), ("device", device)):
+        if check_value(name, value):
+            raise InputError(f"--{name} {check_value(name, value)}")
+    if steps is not None and steps < 1:
+        raise InputError(f"--steps must be at least 1, got {steps}")
     train = TrainSpec(seed=seed) if steps is None else TrainSpec(seed=seed, steps=steps)
-    record = build_world_model(out, WorldSpec(seed=seed), train, progress=not quiet, evaluate=not no_evaluate)
+    record = build_world_model(out, WorldSpec(seed=seed), train, progress=not quiet, evaluate=not no_evaluate,
+                               device=device, precision=precision)
     click.echo(f"checkpoint sha256 {record['checkpoint_sha256']}")
     click.echo(f"trained in {record['training']['train_seconds']} s "
                f"({record['training']['images_per_second']} images/s)")
@@ -77,45 +88,25 @@ def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
 # --- attack --------------------------------------------------------------------------------------------------
 
 @main.command()
-@with_model
-@click.option("--people", type=click.Path(path_type=Path), required=True,
-              help="Folder with one sub-folder of photos per person, named by the person's full name.")
-@click.option("--reference", type=click.Path(path_type=Path), default=None,
-              help="Folder of known non-members, same layout: calibrates p-values and the verdict threshold.")
-@click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Candidate names, one per line (default: everyone audited plus made-up distractors).")
-@click.option("--n-candidates", type=click.IntRange(2), default=1000, show_default=True,
-              help="Size of the generated candidate list.")
-@click.option("--prompts", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Prompt templates, one per line with '{0}' for the name (default: the paper's 21).")
-@click.option("--tau", type=click.IntRange(1), default=None,
-              help="Paper rule: member if at least this many prompts vote the true name (default 1).")
-@click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help="With --reference: the false-positive rate the calibrated threshold keeps (default 0.05).")
-@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ground truth JSON (name -> member true/false): adds TPR, FPR, AUC, ...")
-@click.option("--max-images", type=click.IntRange(1), default=None, help="Use at most N photos per person.")
+@click_options("model", "checkpoint", "people", "reference", "candidates", "n_candidates", "candidate_set", "prompts",
+               "tau", "target_fpr", "labels", "max_images")
 @click.option("--perturbation", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run through an inference-time defense saved by `idia defend perturb`.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the distractor names.")
-@cache_dir_option
+@click_options("seed", "device", "precision", "workers", "batch_size", "cache_dir")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for results.json and scores.csv.")
+              help="Folder for results.json and scores.csv (scores.csv.gz for large audits).")
 @quiet_option
 @friendly_errors
-def attack(model, checkpoint, people, reference, candidates, n_candidates, prompts, tau, target_fpr, labels,
-           max_images, perturbation, seed, cache_dir, out, quiet):
+def attack(perturbation, out, quiet, **options):
     """Run the Identity Inference Attack (Hintersdorf et al., JAIR 2024) on people's photos."""
-    from attack.run import AttackConfig, run_attack, write_attack
-    cfg = AttackConfig(model=resolve_model_arg(model), checkpoint=checkpoint, people=people, reference=reference,
-                       candidates=candidates, n_candidates=n_candidates, prompts=prompts, tau=tau,
-                       target_fpr=target_fpr, labels=labels, max_images=max_images, seed=seed, cache_dir=cache_dir,
-                       progress=not quiet)
+    from attack.run import run_attack, write_attack
+    from attack.settings import from_options
+    settings = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     pert = None
     if perturbation is not None:
         from defense.perturb import load_perturbation
         pert = load_perturbation(perturbation)
-    run = run_attack(cfg, perturbation=pert, warn=warn_printer(quiet))
+    run = run_attack(settings, perturbation=pert, warn=warn_printer(quiet))
     path = write_attack(run, out)
     if not quiet:
         _print_summary(run.result)

@@ -26,6 +26,7 @@ Example (paths are relative to the config file):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,20 +34,30 @@ from typing import Any
 import yaml
 
 from attack.errors import InputError
+from attack.settings import AttackSettings, at_least, check_value, yaml_keys
+
+
+def _default(name: str):
+    f = AttackSettings.__dataclass_fields__[name]
+    return None if f.default is dataclasses.MISSING else f.default
 
 PATH, STR, INT, FLOAT, BOOL = "path", "str", "int", "float", "bool"
 
-ATTACK_KEYS = {"tau": (INT, None), "target_fpr": (FLOAT, None)}
+# The attack's keys come from the one settings object (attack.settings): the same names, kinds and checks as the
+# command line's options. `attack.tau` and `attack.target_fpr` sit in the `attack:` mapping.
+_SETTING_KEYS = {key: (name, STR if kind == "choice" else kind) for key, (name, kind) in yaml_keys().items()}
+ATTACK_KEYS = {key.split(".", 1)[1]: (kind, None) for key, (_, kind) in _SETTING_KEYS.items() if key.startswith("attack.")}
 DEFENSE_KEYS = {
     "kind": (STR, ...), "names": (PATH, ...), "neutral": (STR, "a person"), "steps": (INT, None),
     "captions": (PATH, None), "keep_names": (PATH, None), "method": (STR, "project"), "strength": (FLOAT, None),
 }
+DEFENSE_CHECKS = {"steps": at_least(1), "strength": at_least(0)}
 REPORT_KEYS = {"kind": (STR, ...), "person": (STR, None), "include_photos": (BOOL, False), "defense": (INT, 0)}
 TOP_KEYS = {
-    "model": (STR, ...), "checkpoint": (PATH, None), "people": (PATH, ...), "reference": (PATH, None),
-    "labels": (PATH, None), "candidates": (PATH, None), "n_candidates": (INT, 1000), "prompts": (PATH, None),
-    "max_images": (INT, None), "seed": (INT, 0), "attack": ("attack", {}), "utility": (PATH, None),
-    "defenses": ("defenses", []), "reports": ("reports", []), "output": (PATH, ...),
+    **{key: (kind, ... if AttackSettings.__dataclass_fields__[name].metadata["required"] else
+             _default(name)) for key, (name, kind) in _SETTING_KEYS.items() if "." not in key},
+    "attack": ("attack", {}), "utility": (PATH, None), "defenses": ("defenses", []), "reports": ("reports", []),
+    "output": (PATH, ...),
 }
 DEFENSE_KINDS = ("redact", "perturb")
 REPORT_KINDS = ("takedown", "audit", "mitigation")
@@ -75,20 +86,11 @@ class ReportSpec:
 
 @dataclass
 class AuditConfig:
+    """A YAML audit: the attack's settings, the defenses to verify, the reports to render, where to write."""
+
     source: Path
-    model: str
-    people: Path
+    attack: AttackSettings
     output: Path
-    checkpoint: Path | None = None
-    reference: Path | None = None
-    labels: Path | None = None
-    candidates: Path | None = None
-    n_candidates: int = 1000
-    prompts: Path | None = None
-    max_images: int | None = None
-    seed: int = 0
-    tau: int | None = None
-    target_fpr: float | None = None
     utility: Path | None = None
     defenses: list[DefenseSpec] = field(default_factory=list)
     reports: list[ReportSpec] = field(default_factory=list)
@@ -153,11 +155,24 @@ class _Reader:
                 out[key] = self.sequence(value_node, kind)
             else:
                 out[key] = self.scalar(value_node, kind, label)
+                problem = self.check(where, key, out[key])
+                if problem:
+                    self.fail(value_node, f"{label} {problem}")
             out[f"__line_{key}"] = value_node
         for key, (_, default) in keys.items():
             if default is ... and out.get(key) is None:
                 self.fail(node, f"missing required key '{key}'{'' if where == 'config' else ' in ' + where}")
         return out
+
+    @staticmethod
+    def check(where: str, key: str, value) -> str | None:
+        """The one check of a value: the settings object's for the attack's keys, the defenses' own for theirs."""
+        setting = _SETTING_KEYS.get(key if where == "config" else f"{where}.{key}")
+        if setting is not None:
+            return check_value(setting[0], value)
+        if where.startswith("defenses[") and key in DEFENSE_CHECKS:
+            return DEFENSE_CHECKS[key](value)
+        return None
 
     def sequence(self, node, kind: str) -> list:
         if isinstance(node, yaml.ScalarNode) and yaml.safe_load(yaml.serialize(node)) is None:
@@ -216,9 +231,6 @@ def load_config(path: str | Path) -> AuditConfig:
     attack = {k: v for k, v in attack.items() if not k.startswith("__line_")}
     if attack.get("tau") is not None and attack.get("target_fpr") is not None:
         reader.fail(top["__line_attack"], "attack: give either tau or target_fpr, not both")
-    for d in values["defenses"]:
-        if d.kind == "perturb" and d.strength is None:
-            d.strength = 8.0 if d.method == "project" else 0.5
     for r in values["reports"]:
         if r.kind == "mitigation" and not values["defenses"]:
             reader.fail(top.get("__line_reports"), "a mitigation report needs at least one entry in defenses")
@@ -228,5 +240,8 @@ def load_config(path: str | Path) -> AuditConfig:
     if model != "world" and not model.startswith(("hf-hub:", "local-dir:")) and ("/" in model or model.endswith(".json")):
         p = Path(model).expanduser()
         model = str(p if p.is_absolute() else path.parent / p)
-    return AuditConfig(source=path, model=model, tau=attack.get("tau"), target_fpr=attack.get("target_fpr"),
-                       **values)
+    settings = {_SETTING_KEYS[k][0]: values.pop(k) for k in list(values) if k in _SETTING_KEYS}
+    settings.update({_SETTING_KEYS[f"attack.{k}"][0]: v for k, v in attack.items()})
+    if settings.get("checkpoint") is not None:
+        settings["checkpoint"] = str(settings["checkpoint"])
+    return AuditConfig(source=path, attack=AttackSettings(model=model, **settings), **values)

@@ -101,7 +101,7 @@ class NoisePerturbation(_Fitted):
     def settings(self) -> dict:
         return {"strength": float(self.strength), "seed": int(self.seed), "applies_to": "image"}
 
-    def fit(self, loaded: LoadedModel, names: Sequence[str] = ()) -> "NoisePerturbation":
+    def fit(self, loaded: LoadedModel, names: Sequence[str] = (), encoder=None) -> "NoisePerturbation":
         if not (math.isfinite(self.strength) and self.strength >= 0):
             raise InputError(f"noise strength must be a finite number >= 0, got {self.strength}")
         self._fit_common(loaded, names)
@@ -149,16 +149,18 @@ class ProjectionPerturbation(_Fitted):
         if self.side not in SIDES:
             raise InputError(f"projection side must be one of {', '.join(SIDES)}, got {self.side!r}")
 
-    def fit(self, loaded: LoadedModel, names: Sequence[str]) -> "ProjectionPerturbation":
+    def fit(self, loaded: LoadedModel, names: Sequence[str], encoder=None) -> "ProjectionPerturbation":
         """directions_ [k, D], orthonormal, strongest first, k = ceil(strength) (at most the rank);
-        explained_: each direction's share of what is particular to the names' prompts."""
+        explained_: each direction's share of what is particular to the names' prompts. `encoder` (an
+        attack.encoder.Encoder) sets the device and precision of the prompts' encoding."""
         self._check_params()
         names = [name_lists.normalize_name(n) for n in names]
         if not names:
             raise InputError("no names to fit the projection on")
         templates = list(self.templates)
         generic = name_lists.make_distractors(self.n_generic, set(names), self.seed)
-        emb = encode_texts(loaded, fill(templates, names + generic), progress=False)
+        texts = fill(templates, names + generic)
+        emb = encoder.encode_texts(texts) if encoder is not None else encode_texts(loaded, texts, progress=False)
         emb = emb.reshape(len(templates), len(names) + len(generic), -1).astype(np.float64)
         particular = emb[:, :len(names)] - emb[:, len(names):].mean(axis=1, keepdims=True)
         _, s, vt = np.linalg.svd(particular.reshape(-1, emb.shape[-1]), full_matrices=False)

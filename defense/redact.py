@@ -71,6 +71,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attack import names as name_lists
+from attack.device import autocast
 from attack.errors import InputError
 from attack.io import atomic_write_json, sha256_file
 from attack.manifest import build_manifest
@@ -280,7 +281,8 @@ class NameRedactor:
                  batch_clean: int = 128, batch_names: int = 128, redaction_weight: float = 1.0,
                  drift_weight: float = 0.01, name_caption_fraction: float = 0.5, neighbour_fraction: float = 0.3,
                  template_fraction: float = 0.5, n_neighbour_names: int = 8, n_other_names: int = 200,
-                 lr_milestones: tuple[float, ...] = (0.5, 0.75), seed: int = 0, progress: bool = True):
+                 lr_milestones: tuple[float, ...] = (0.5, 0.75), seed: int = 0, progress: bool = True,
+                 precision: str = "fp32"):
         self.neutral = neutral
         self.steps = steps
         self.lr = lr
@@ -296,6 +298,7 @@ class NameRedactor:
         self.lr_milestones = lr_milestones
         self.seed = seed
         self.progress = progress
+        self.precision = precision
 
     def get_params(self) -> dict:
         params = {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
@@ -398,11 +401,14 @@ class NameRedactor:
         for step in bar:
             named, neutral = sampler.redaction(self.batch_names, rng)
             clean = sampler.utility(self.batch_clean, rng)
-            with torch.no_grad():
-                target_r = encode_text_features(teacher, tok(neutral).to(device))
-                target_u = encode_text_features(teacher, tok(clean).to(device))
-            redaction = _cosine_distance(encode_text_features(student, tok(named).to(device)), target_r)
-            utility = _cosine_distance(encode_text_features(student, tok(clean).to(device)), target_u)
+            with torch.no_grad(), autocast(device, self.precision):
+                target_r = encode_text_features(teacher, tok(neutral).to(device)).float()
+                target_u = encode_text_features(teacher, tok(clean).to(device)).float()
+            with autocast(device, self.precision):  # mixed precision: the weights and the losses stay fp32
+                named_f = encode_text_features(student, tok(named).to(device)).float()
+                clean_f = encode_text_features(student, tok(clean).to(device)).float()
+            redaction = _cosine_distance(named_f, target_r)
+            utility = _cosine_distance(clean_f, target_u)
             drift = sum(((p - a) ** 2).sum() for p, a in zip(params, anchors))
             total = utility + self.redaction_weight * redaction + self.drift_weight * drift
             opt.zero_grad(set_to_none=True)

@@ -17,7 +17,9 @@ from typing import Callable, Sequence
 
 from attack.io import atomic_write_json, atomic_write_text
 from attack.models import LoadedModel
-from attack.run import AttackConfig, AttackRun, run_attack
+from attack.encoder import Encoder
+from attack.run import AttackRun, run_attack
+from attack.settings import AttackSettings
 
 from .perturb import make_perturbation
 from .utility import ZeroShotTask
@@ -94,17 +96,18 @@ class Sweep:
         return out / "sweep.json"
 
 
-def sweep(loaded: LoadedModel, names: Sequence[str], kind: str, strengths: Sequence[float], attack: AttackConfig,
+def sweep(encoder: Encoder, names: Sequence[str], kind: str, strengths: Sequence[float], attack: AttackSettings,
           utility: ZeroShotTask | None = None, seed: int = 0, warn: Callable[[str], None] | None = None,
           **settings) -> Sweep:
-    """The attack through `kind` at each strength (plus 0), with utility on `utility` if given."""
+    """The attack through `kind` at each strength (plus 0), with utility on `utility` if given. One encoder
+    serves every row: the photos and prompts are encoded once."""
     levels = sorted({0.0, *(float(s) for s in strengths)})
-    fitted = make_perturbation(kind, max(levels), seed=seed, **settings).fit(loaded, names)
+    fitted = make_perturbation(kind, max(levels), seed=seed, **settings).fit(encoder.loaded, names)
     rows = []
     for level in levels:
         p = copy.copy(fitted)
         p.strength = level
-        run = run_attack(attack, loaded=loaded, perturbation=p, warn=warn if level == 0 else None)
+        run = run_attack(attack, perturbation=p, warn=warn if level == 0 else None, encoder=encoder)
         red, oth, n_red, n_oth = identification(run, names)
         rows.append({"strength": level, "redacted_rate": red, "others_rate": oth,
                      "utility_top1": utility.top1(p) if utility is not None else None})

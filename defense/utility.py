@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attack.embed import encode_images, encode_texts
+from attack.encoder import Encoder
 from attack.errors import InputError
 from attack.models import LoadedModel
 from attack.people import scan_people
@@ -40,7 +40,8 @@ class ZeroShotTask:
 
     @classmethod
     def encode(cls, loaded: LoadedModel, folder: str | Path, prompt: str = DEFAULT_PROMPT,
-               progress: bool = False) -> "ZeroShotTask":
+               progress: bool = False, encoder: Encoder | None = None) -> "ZeroShotTask":
+        """`encoder` brings the device, precision and caches (default: the model's device, the default cache)."""
         folder = Path(folder)
         check_prompt(prompt)
         notes: list[str] = []
@@ -51,8 +52,12 @@ class ZeroShotTask:
         paths = [ph.path for c in classes for ph in c.photos]
         hashes = [ph.sha256 for c in classes for ph in c.photos]
         owner = np.array([i for i, c in enumerate(classes) for _ in c.photos], dtype=np.int64)
-        text = encode_texts(loaded, [prompt.format(label=lab) for lab in labels], progress=False)
-        images = encode_images(loaded, paths, progress=progress, desc="encode utility images", sha256s=hashes)
+        if encoder is None:
+            encoder = Encoder(loaded, device=str(next(loaded.model.parameters()).device), progress=progress)
+        elif encoder.loaded is not loaded:  # a defended copy of the model, with the same runtime settings
+            encoder = encoder.with_model(loaded)
+        text = encoder.encode_texts([prompt.format(label=lab) for lab in labels], desc="encode utility prompts")
+        images = encoder.encode_photos(paths, hashes, desc="encode utility images")
         return cls(folder, prompt, labels, owner, images, text)
 
     def top1(self, perturbation=None) -> float:

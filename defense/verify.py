@@ -33,9 +33,12 @@ from attack.errors import InputError
 from attack.io import atomic_write_json, sha256_file
 from attack.manifest import build_manifest
 from attack.models import LoadedModel, load_clip
-from attack.names import DEFAULT_N_CANDIDATES, read_name_file
+from attack.names import read_name_file
 from attack.results import PersonResult
-from attack.run import AttackConfig, AttackRun, run_attack, write_attack
+from attack.device import runtime_facts
+from attack.encoder import Encoder
+from attack.run import AttackRun, run_attack, write_attack
+from attack.settings import AttackSettings
 
 from .perturb import make_perturbation
 from .redact import DEFAULT_NEUTRAL, NameRedactor, find_neighbours, read_captions, read_redaction_names
@@ -49,12 +52,10 @@ DEFENSES = ("redact", "perturb")
 
 @dataclass
 class VerifyConfig:
-    model: str
-    people: Path
+    """A verification: the attack's settings (before and after are attacked alike) and the defense's."""
+
+    attack: AttackSettings
     names: Path
-    checkpoint: str | None = None
-    reference: Path | None = None
-    labels: Path | None = None
     defense: str = "redact"
     kind: str = "project"  # perturbation kind
     strength: float | None = None  # perturbation strength (default per kind)
@@ -66,17 +67,7 @@ class VerifyConfig:
     captions: Path | None = None
     keep_names: Path | None = None
     redactor: dict = field(default_factory=dict)  # further NameRedactor settings
-    # The attack's settings, as in `AttackConfig`: before and after are attacked alike.
-    candidates: Path | None = None
-    n_candidates: int = DEFAULT_N_CANDIDATES
-    max_images: int | None = None
-    tau: int | None = None
-    target_fpr: float | None = None
-    seed: int = 0
-    cache_dir: Path | None = None
     out: Path | None = None  # for `run_verification`
-    progress: bool = True
-    command: str | None = None
 
 
 @dataclass
@@ -126,25 +117,23 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     if cfg.strengths and cfg.defense != "perturb":
         raise InputError("a strength sweep is for --defense perturb")
     names = read_redaction_names(cfg.names)
-    loaded = loaded or load_clip(cfg.model, cfg.checkpoint)
-    attack = AttackConfig(model=cfg.model, people=cfg.people, checkpoint=cfg.checkpoint, reference=cfg.reference,
-                          candidates=cfg.candidates, n_candidates=cfg.n_candidates, max_images=cfg.max_images,
-                          tau=cfg.tau, target_fpr=cfg.target_fpr, labels=cfg.labels, seed=cfg.seed,
-                          cache_dir=cfg.cache_dir, progress=cfg.progress, command=cfg.command)
-    before = run_attack(attack, loaded=loaded, warn=warn)
+    attack = cfg.attack.validate()
+    loaded = loaded or load_clip(attack.model, attack.checkpoint)
+    encoder = Encoder.from_settings(loaded, attack, warn=warn)
+    before = run_attack(attack, warn=warn, encoder=encoder)
     audited = {p.name.casefold() for p in before.result.persons}
     unmeasured = [n for n in names if n.casefold() not in audited]
     if unmeasured and warn:
-        warn(f"{cfg.names}: {len(unmeasured)} name(s) to redact have no photos among {cfg.people}, so their "
+        warn(f"{cfg.names}: {len(unmeasured)} name(s) to redact have no photos among {attack.people}, so their "
              f"redaction is not measured, e.g. {unmeasured[0]!r}")
-    task = ZeroShotTask.encode(loaded, cfg.utility, cfg.utility_prompt, cfg.progress) if cfg.utility else None
+    task = ZeroShotTask.encode(loaded, cfg.utility, cfg.utility_prompt, attack.progress, encoder) if cfg.utility else None
 
     # Everyone photographed for this verification is a real name whose neighbours the redaction must spare.
     seen = [p.name for p in before.result.persons + before.result.reference]
-    defense, after, top1_after, settings, record = _defend(cfg, loaded, names, attack, task, warn, seen)
+    defense, after, top1_after, settings, record = _defend(cfg, encoder, names, task, warn, seen)
     swept = None
     if cfg.strengths:
-        swept = sweep(loaded, names, cfg.kind, cfg.strengths, attack, task, seed=cfg.seed)  # its warnings: swept
+        swept = sweep(encoder, names, cfg.kind, cfg.strengths, attack, task, seed=attack.seed)  # warnings: swept
 
     sections = compare(before, after, names)
     utility = None
@@ -157,15 +146,16 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
         "checkpoint_sha256_after": record["checkpoint_sha256_after"],
         "model_config_sha256": loaded.config_sha256,
         "names": {"file": str(cfg.names), "sha256": sha256_file(cfg.names), "names": names},
-        "labels_sha256": sha256_file(cfg.labels) if cfg.labels else None,
+        "labels_sha256": sha256_file(attack.labels) if attack.labels else None,
         "keep_names_sha256": sha256_file(cfg.keep_names) if cfg.keep_names else None,
         "captions_sha256": sha256_file(cfg.captions) if cfg.captions else None,
         "utility": {"folder": str(cfg.utility), "prompt": cfg.utility_prompt} if cfg.utility else None,
-        "people": str(cfg.people), "reference": str(cfg.reference) if cfg.reference else None,
+        "people": str(attack.people), "reference": str(attack.reference) if attack.reference else None,
     }
     out = {
         "kind": KIND_VERIFICATION, "schema_version": SCHEMA_VERSION,
-        "manifest": build_manifest(cfg.seed, inputs, cfg.command),
+        "manifest": build_manifest(attack.seed, inputs, attack.command,
+                                   extra={"runtime": runtime_facts(encoder.torch_device, encoder.precision)}),
         "defense": {"kind": cfg.defense, "settings": settings, "record": record},
         "redacted": sections["redacted"], "neighbours": sections["neighbours"], "collateral": sections["collateral"],
         "summary": {**sections["summary"], "utility": utility},
@@ -175,27 +165,30 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     return Verification(record=out, before=before, after=after, defense=defense, sweep=swept)
 
 
-def _defend(cfg: VerifyConfig, loaded: LoadedModel, names: list[str], attack: AttackConfig,
-            task: ZeroShotTask | None, warn, seen: list[str]) -> tuple[object, AttackRun, float | None, dict, dict]:
+def _defend(cfg: VerifyConfig, encoder: Encoder, names: list[str], task: ZeroShotTask | None, warn,
+            seen: list[str]) -> tuple[object, AttackRun, float | None, dict, dict]:
     """Apply the defense and attack again: (defense, attack after, top-1 after, settings, record)."""
     t0 = time.perf_counter()
+    attack, loaded = cfg.attack, encoder.loaded
     if cfg.defense == "redact":
-        params = {"neutral": cfg.neutral, "seed": cfg.seed, "progress": cfg.progress, **cfg.redactor}
+        params = {"neutral": cfg.neutral, "seed": attack.seed, "progress": attack.progress,
+                  "precision": encoder.precision, **cfg.redactor}
         if cfg.steps is not None:
             params["steps"] = cfg.steps
         keep = seen + (read_name_file(cfg.keep_names) if cfg.keep_names else [])
         defense = NameRedactor(**params).fit(loaded, names, read_captions(cfg.captions) if cfg.captions else None,
                                              keep_names=keep or None, warn=warn)
-        defended = defense.defended()
-        after = run_attack(attack, loaded=defended)
-        top1_after = ZeroShotTask.encode(defended, cfg.utility, cfg.utility_prompt).top1() if task else None
+        after_encoder = encoder.with_model(defense.defended())  # the same image tower: its photos come cached
+        after = run_attack(attack, encoder=after_encoder)
+        top1_after = (ZeroShotTask.encode(after_encoder.loaded, cfg.utility, cfg.utility_prompt,
+                                          encoder=after_encoder).top1() if task else None)
         record = {"losses": defense.losses_, "checkpoint_sha256_before": defense.checkpoint_sha256_before_,
                   "checkpoint_sha256_after": defense.checkpoint_sha256_after_, "seconds": round(defense.seconds_, 3)}
         return defense, after, top1_after, defense.get_params(), record
-    defense = make_perturbation(cfg.kind, cfg.strength, seed=cfg.seed).fit(loaded, names)
+    defense = make_perturbation(cfg.kind, cfg.strength, seed=attack.seed).fit(loaded, names)
     record = {"losses": [], "checkpoint_sha256_before": loaded.checkpoint_sha256, "checkpoint_sha256_after": None,
               "seconds": round(time.perf_counter() - t0, 3)}
-    after = run_attack(attack, loaded=loaded, perturbation=defense)
+    after = run_attack(attack, perturbation=defense, encoder=encoder)
     return defense, after, task.top1(defense) if task else None, defense.describe(), record
 
 

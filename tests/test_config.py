@@ -39,11 +39,13 @@ def _write(tmp_path, text):
 
 def test_a_good_config_parses_with_paths_relative_to_the_file(tmp_path):
     cfg = load_config(_write(tmp_path, GOOD))
-    assert cfg.model == "world" and cfg.seed == 3 and cfg.target_fpr == 0.05 and cfg.tau is None
-    assert cfg.people == tmp_path / "photos/people" and cfg.output == tmp_path / "out"
+    a = cfg.attack
+    assert a.model == "world" and a.seed == 3 and a.target_fpr == 0.05 and a.tau is None
+    assert a.people == tmp_path / "photos/people" and cfg.output == tmp_path / "out"
     assert [d.kind for d in cfg.defenses] == ["redact", "perturb"]
     assert cfg.defenses[0].steps == 100 and cfg.defenses[0].neutral == "a person"
-    assert cfg.defenses[1].method == "noise" and cfg.defenses[1].strength == 0.5
+    # No default of its own: the perturbation's, the same as `idia defend perturb` without --strength.
+    assert cfg.defenses[1].method == "noise" and cfg.defenses[1].strength is None
     assert [(r.kind, r.person, r.defense) for r in cfg.reports] == \
            [("audit", None, 0), ("takedown", "Alice Moreno", 0), ("mitigation", None, 1)]
 

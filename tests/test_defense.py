@@ -14,6 +14,7 @@ from attack.errors import InputError
 from attack.io import sha256_file
 from attack.models import HUB_WEIGHTS, load_clip
 from attack.results import AttackResult
+from attack.encoder import Encoder
 from attack.run import AttackConfig, run_attack
 from world import load_world
 from compliance.cli import main
@@ -57,9 +58,9 @@ def names_file(tmp_path_factory, redacted_names):
 @pytest.fixture(scope="module")
 def redaction(world_model, world_model_dir, world_photos, names_file, tmp_path_factory):
     """One verified redaction (default settings) shared by the tests below."""
-    cfg = VerifyConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
-                       names=names_file, utility=world_photos / "shapes", defense="redact", progress=False,
-                       command="pytest")
+    attack = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+                          labels=world_photos / "labels.json", progress=False, command="pytest")
+    cfg = VerifyConfig(attack=attack, names=names_file, utility=world_photos / "shapes", defense="redact")
     v = verify(cfg, loaded=world_model)
     out = tmp_path_factory.mktemp("verify-redact")
     path = write_verification(v, out)
@@ -311,7 +312,7 @@ def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protec
     cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
                        max_images=3, progress=False, command="pytest")
     task = ZeroShotTask.encode(world_model, world_photos / "shapes")
-    result = sweep(world_model, redacted_names, "noise", [0.5, 3.0], cfg, task)
+    result = sweep(Encoder.from_settings(world_model, cfg), redacted_names, "noise", [0.5, 3.0], cfg, task)
     assert [r["strength"] for r in result.rows] == [0.0, 0.5, 3.0]
     assert all(set(r) == {"strength", "redacted_rate", "others_rate", "utility_top1"} for r in result.rows)
     heavy = result.rows[-1]

@@ -100,6 +100,8 @@ def test_cli_gives_one_line_and_exit_status_2(tmp_path, world_model_dir):
     shutil.copytree(world_model_dir, tmp_path / "model")
     (tmp_path / "model" / HUB_WEIGHTS[0]).write_bytes(b"\x00" * 64)
     (tmp_path / "people" / "Some One").mkdir(parents=True)
+    from PIL import Image
+    Image.new("RGB", (64, 64), (90, 60, 30)).save(tmp_path / "people" / "Some One" / "a.png")
     proc = subprocess.run([sys.executable, "-m", "compliance.cli", "attack", "--model", str(tmp_path / "model"),
                            "--people", str(tmp_path / "people"), "--out", str(tmp_path / "out"), "--quiet"],
                           capture_output=True, text=True)

@@ -48,14 +48,16 @@ def load_world(model_dir: str | Path | None = None) -> World:
     return world
 
 
-def evaluate_world_model(model_dir: Path, world: World, images_per_person: int = 10, progress: bool = False) -> dict:
+def evaluate_world_model(model_dir: Path, world: World, images_per_person: int = 10, progress: bool = False,
+                         device: str = "cpu", precision: str = "fp32") -> dict:
     """IDIA on fresh photos of the world's members and non-members (paper rule, default candidates), and the
     calibrated rule with the reference people: the separation the tests and the demo rely on."""
     from attack.run import AttackConfig, run_attack
     with tempfile.TemporaryDirectory() as tmp:
         write_photos(world, tmp, images_per_person=images_per_person, shapes_per_class=1)
         base = dict(model=str(model_dir), people=Path(tmp) / "people", labels=Path(tmp) / "labels.json",
-                    cache_dir=Path(tmp) / "cache", progress=progress, command="idia world build")
+                    cache_dir=Path(tmp) / "cache", progress=progress, command="idia world build",
+                    device=device, precision=precision)
         paper = run_attack(AttackConfig(**base)).result.metrics
         calibrated = run_attack(AttackConfig(**base, reference=Path(tmp) / "reference")).result.metrics
     keep = ("tpr", "fpr", "accuracy", "precision")
@@ -70,11 +72,12 @@ def evaluate_world_model(model_dir: Path, world: World, images_per_person: int =
 
 
 def build_world_model(out: str | Path | None = None, spec: WorldSpec = WorldSpec(), train: TrainSpec = TrainSpec(),
-                      progress: bool = True, evaluate: bool = True) -> dict:
+                      progress: bool = True, evaluate: bool = True, device: str = "cpu",
+                      precision: str = "fp32") -> dict:
     """Train the world's tiny CLIP from its seed and write it, with its record, in hub layout to `out`."""
     out = Path(out or shipped_model_dir())
     world = make_world(spec)
-    model, model_cfg, record = train_world_model(world, train, progress=progress)
+    model, model_cfg, record = train_world_model(world, train, progress=progress, device=device, precision=precision)
     # Shipped in float16 (half the bytes); the record's numbers are measured on exactly these weights.
     save_hub_folder(model, model_cfg, PREPROCESS, out, dtype=torch.float16)
     digest = sha256_file(out / HUB_WEIGHTS[0])
@@ -91,6 +94,7 @@ def build_world_model(out: str | Path | None = None, spec: WorldSpec = WorldSpec
                                                                          if train.steps != TrainSpec().steps else ""),
     }
     if evaluate:
-        world_record["evaluation"] = evaluate_world_model(out, world, progress=progress)
+        world_record["evaluation"] = evaluate_world_model(out, world, progress=progress, device=device,
+                                                          precision=precision)
     atomic_write_json(out / WORLD_RECORD, world_record)
     return world_record

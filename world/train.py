@@ -71,8 +71,14 @@ def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: dict | None = None,
-                      progress: bool = True) -> tuple[torch.nn.Module, dict, dict]:
-    """Train a tiny CLIP on the world's members and shapes. Returns (model, model_cfg, training record)."""
+                      progress: bool = True, device: str = "cpu",
+                      precision: str = "fp32") -> tuple[torch.nn.Module, dict, dict]:
+    """Train a tiny CLIP on the world's members and shapes. Returns (model, model_cfg, training record).
+
+    Random draws stay on the CPU generator whatever the device, so the batches are the same everywhere; the
+    weights are byte-for-byte reproducible on the CPU in fp32 (the shipped model), within tolerance elsewhere."""
+    from attack.device import autocast, resolve_device
+    dev = resolve_device(device)
     torch.manual_seed(spec.seed)
     torch.set_num_threads(spec.threads)
     model_cfg = model_cfg or default_config()
@@ -81,7 +87,7 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
     images, tokens = _tensorize(world, tokenizer, progress)
     render_s = time.perf_counter() - t0
 
-    model = instantiate(model_cfg)
+    model = instantiate(model_cfg).to(dev)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -111,13 +117,14 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
         variant = torch.randint(tokens.shape[1], (len(idx),), generator=gen)
         text = tokens[idx, variant]
         pixels = (images[idx].float() / 255.0 - mean) / std
-        pixels = _augment(pixels, gen)
+        pixels = _augment(pixels, gen).to(dev)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        img_f, txt_f, logit_scale = model(pixels, text)[:3]
-        logits = logit_scale * img_f @ txt_f.t()
+        with autocast(dev, precision):
+            img_f, txt_f, logit_scale = model(pixels, text.to(dev))[:3]
+            logits = (logit_scale * img_f @ txt_f.t()).float()
         # Two photos of the same person in a batch share a caption's name: treat equal captions as positives.
-        target = torch.arange(len(idx))
+        target = torch.arange(len(idx), device=dev)
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -128,7 +135,7 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     train_s = time.perf_counter() - t1
-    model.eval()
+    model = model.cpu().eval()
     record = {
         "train_spec": spec.to_dict(),
         "n_training_images": int(n),
@@ -140,5 +147,7 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
         "loss_last": float(np.mean(losses[-20:])),
         "loss_every_20_steps": [round(x, 4) for x in losses[::20]],
         "torch_version": torch.__version__,
+        "device": str(dev),
+        "precision": precision,
     }
     return model, model_cfg, record

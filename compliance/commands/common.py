@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from attack.errors import InputError
+from attack.settings import click_options
 
 EXIT_INPUT = 2
 
@@ -46,26 +47,17 @@ def warn_printer(quiet: bool = False):
     return warn
 
 
-cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                                help="Text-embedding cache (default $IDIA_CACHE_DIR or ~/.cache/idia).")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices (errors still print).")
-model_options = [
-    click.option("--model", "model", required=True,
-                 help="open_clip architecture name (with --checkpoint), a model folder in open_clip's hub layout "
-                      "(optionally 'local-dir:FOLDER'), or a JSON architecture config (with --checkpoint). "
-                      "'world' is the synthetic world's shipped model."),
-    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=str), default=None,
-                 help="Weights file (.safetensors preferred; .pt/.pth/.bin are read with weights_only=True)."),
-]
-
-
-def with_model(fn):
-    for opt in reversed(model_options):
-        fn = opt(fn)
-    return fn
+# Options derived from the one settings object (attack.settings.AttackSettings): the same help, names and checks
+# on every command, and the same as the YAML audit's keys.
+with_model = click_options("model", "checkpoint")
+runtime_options = click_options("device", "precision", "workers", "batch_size", "cache_dir")
+device_options = click_options("device", "precision")
+cache_dir_option = click_options("cache_dir")
 
 
 def resolve_model_arg(model: str) -> str:
+    """The one place 'world' (the synthetic world's shipped model) becomes a model folder."""
     if model == "world":
         from world import shipped_model_dir
         return str(shipped_model_dir())

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from compliance.commands.common import (cache_dir_option, friendly_errors, quiet_option, resolve_model_arg,
-                                        warn_printer, with_model)
+from attack.errors import InputError
+from attack.settings import click_options
+from compliance.commands.common import (device_options, friendly_errors, quiet_option, resolve_model_arg,
+                                        runtime_options, warn_printer, with_model)
 
 
 def _strengths(ctx, param, value):
@@ -32,15 +34,8 @@ strength_option = click.option(
     "--strength", type=float, default=None,
     help="noise: the noise's norm relative to a unit embedding (default 0.5); project: how many of the names' "
          "directions are removed, fractions blend (default: one per name).")
-people_options = [
-    click.option("--people", type=click.Path(path_type=Path), required=True,
-                 help="Folder with one sub-folder of photos per person, named by the person's full name."),
-    click.option("--reference", type=click.Path(path_type=Path), default=None,
-                 help="Known non-members, same layout: the attack calibrates on them."),
-    click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                 help="Ground truth JSON (name -> member): collateral is then measured on the labelled members."),
-    click.option("--max-images", type=click.IntRange(1), default=None, help="Use at most N photos per person."),
-]
+people_options = click_options("people", "reference", "labels", "max_images", "candidates", "n_candidates",
+                                "candidate_set", "tau", "target_fpr")
 utility_option = click.option("--utility", type=click.Path(file_okay=False, path_type=Path), default=None,
                               help="Labelled folder (one sub-folder per class) for zero-shot top-1 accuracy, "
                                    "e.g. the world's shapes/.")
@@ -48,18 +43,16 @@ utility_prompt_option = click.option("--utility-prompt", default="a photo of a {
                                      help="Class prompt of the utility task, with '{label}'.")
 
 
-def _with(options):
-    def deco(fn):
-        for opt in reversed(options):
-            fn = opt(fn)
-        return fn
-    return deco
-
-
-def _known_names(model: str, keep_names: Path | None) -> list[str] | None:
+def _known_names(keep_names: Path | None) -> list[str] | None:
     from attack.names import read_name_file
     known = read_name_file(keep_names) if keep_names else []
     return known or None
+
+
+def _load(model: str, checkpoint: str | None, device: str):
+    from attack.device import resolve_device
+    from attack.models import load_clip
+    return load_clip(resolve_model_arg(model), checkpoint, device=resolve_device(device))
 
 
 @click.group()
@@ -78,23 +71,25 @@ def defend():
                    "name with a redacted person are protected as neighbours.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps (default 200).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Learning rate (default 5e-4).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click_options("seed")
+@device_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the defended model (open_clip hub layout) and redaction.json.")
 @quiet_option
 @friendly_errors
-def redact(model, checkpoint, names_file, neutral, captions, keep_names, steps, lr, seed, out, quiet):
+def redact(model, checkpoint, names_file, neutral, captions, keep_names, steps, lr, seed, device, precision, out,
+           quiet):
     """Fine-tune the text encoder so the names read as a neutral phrase (Hintersdorf et al., ECAI 2024)."""
-    from attack.models import load_clip
+    from attack.settings import AttackSettings
     from defense.redact import NameRedactor, read_captions, read_redaction_names
-    model = resolve_model_arg(model)
+    AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
-    params = {"neutral": neutral, "seed": seed, "progress": not quiet}
+    params = {"neutral": neutral, "seed": seed, "progress": not quiet, "precision": precision}
     params.update({k: v for k, v in (("steps", steps), ("lr", lr)) if v is not None})
     redactor = NameRedactor(**params)
-    loaded = load_clip(model, checkpoint)
+    loaded = _load(model, checkpoint, device)
     redactor.fit(loaded, names, read_captions(captions) if captions else None,
-                 keep_names=_known_names(model, keep_names), warn=warn_printer(quiet))
+                 keep_names=_known_names(keep_names), warn=warn_printer(quiet))
     folder = redactor.save(out)
     if not quiet:
         first, last = redactor.losses_[0], redactor.losses_[-1]
@@ -113,19 +108,24 @@ def redact(model, checkpoint, names_file, neutral, captions, keep_names, steps, 
 @strength_option
 @click.option("--side", type=click.Choice(["text", "image", "both"]), default="text", show_default=True,
               help="project: which embeddings lose the names' directions.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click_options("seed")
+@device_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="JSON file for the perturbation (use with `idia attack --perturbation`).")
 @quiet_option
 @friendly_errors
-def perturb(model, checkpoint, names_file, kind, strength, side, seed, out, quiet):
+def perturb(model, checkpoint, names_file, kind, strength, side, seed, device, precision, out, quiet):
     """Fit an inference-time embedding perturbation for the names and save it as JSON."""
-    from attack.models import load_clip
+    from attack.settings import AttackSettings
     from defense.perturb import make_perturbation
     from defense.redact import read_redaction_names
+    AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
     extra = {"side": side} if kind == "project" else {}
-    p = make_perturbation(kind, strength, seed=seed, **extra).fit(load_clip(resolve_model_arg(model), checkpoint), names)
+    from attack.encoder import Encoder
+    loaded = _load(model, checkpoint, device)
+    encoder = Encoder(loaded, device=device, precision=precision, use_cache=False, progress=False)
+    p = make_perturbation(kind, strength, seed=seed, **extra).fit(loaded, names, encoder=encoder)
     path = p.save(out)
     if not quiet and kind == "project":
         click.echo(f"strength {p.settings()['strength']:g}: {len(p.directions_)} direction(s), carrying "
@@ -135,7 +135,7 @@ def perturb(model, checkpoint, names_file, kind, strength, side, seed, out, quie
 
 @defend.command("sweep")
 @with_model
-@_with(people_options)
+@people_options
 @names_option
 @kind_option
 @click.option("--strengths", callback=_strengths, required=True,
@@ -143,26 +143,26 @@ def perturb(model, checkpoint, names_file, kind, strength, side, seed, out, quie
                    "always added.")
 @utility_option
 @utility_prompt_option
-@click.option("--seed", type=int, default=0, show_default=True)
+@click_options("seed")
+@runtime_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for sweep.json and sweep.csv.")
 @quiet_option
 @friendly_errors
-def sweep_command(model, checkpoint, people, reference, labels, max_images, names_file, kind, strengths, utility,
-                  utility_prompt, seed, out, quiet):
+def sweep_command(names_file, kind, strengths, utility, utility_prompt, out, quiet, **options):
     """The trade-off of a perturbation: redacted people's identification vs other members' vs utility."""
-    from attack.models import load_clip
-    from attack.run import AttackConfig
+    from attack.encoder import Encoder
+    from attack.settings import from_options
     from defense.redact import read_redaction_names
     from defense.sweep import sweep
     from defense.utility import ZeroShotTask
-    model = resolve_model_arg(model)
+    attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     names = read_redaction_names(names_file)
-    loaded = load_clip(model, checkpoint)
-    attack = AttackConfig(model=model, checkpoint=checkpoint, people=people, reference=reference, labels=labels,
-                          max_images=max_images, seed=seed, progress=not quiet)
-    task = ZeroShotTask.encode(loaded, utility, utility_prompt, progress=not quiet) if utility else None
-    result = sweep(loaded, names, kind, strengths, attack, task, seed=seed, warn=warn_printer(quiet))
+    encoder = Encoder.from_settings(_load(attack.model, attack.checkpoint, attack.device), attack,
+                                    warn=warn_printer(quiet))
+    task = ZeroShotTask.encode(encoder.loaded, utility, utility_prompt, not quiet, encoder) if utility else None
+    result = sweep(encoder, names, kind, strengths, attack, task, seed=attack.seed, warn=warn_printer(quiet))
+    labels = attack.labels
     result.write(out)
     click.echo(f"identification rate of the redacted people, of the other {'members' if labels else 'people'}, "
                f"and zero-shot top-1, by {kind} strength:")
@@ -177,7 +177,7 @@ sweep_command.name = "sweep"
 
 @click.command()
 @with_model
-@_with(people_options)
+@people_options
 @names_option
 @click.option("--defense", type=click.Choice(["redact", "perturb"]), default="redact", show_default=True)
 @kind_option
@@ -192,21 +192,23 @@ sweep_command.name = "sweep"
               help="redact: clean captions, one per line (default: the bundled corpus).")
 @click.option("--keep-names", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="redact: other people's names the model must keep knowing.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@cache_dir_option
+@click_options("seed")
+@runtime_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for verification.json, before/, after/ and the defense.")
 @quiet_option
 @friendly_errors
-def verify(model, checkpoint, people, reference, labels, max_images, names_file, defense, kind, strength, strengths,
-           utility, utility_prompt, steps, neutral, captions, keep_names, seed, cache_dir, out, quiet):
+def verify(names_file, defense, kind, strength, strengths, utility, utility_prompt, steps, neutral, captions,
+           keep_names, out, quiet, **options):
     """Attack, defend, attack again: did the names go, who else went with them, what did utility lose?"""
+    from attack.settings import from_options
     from defense.verify import VerifyConfig, verify as run_verify, write_verification
-    cfg = VerifyConfig(model=resolve_model_arg(model), checkpoint=checkpoint, people=people, names=names_file,
-                       reference=reference, labels=labels, max_images=max_images, defense=defense, kind=kind,
-                       strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt, steps=steps,
-                       neutral=neutral, captions=captions, keep_names=keep_names, seed=seed, cache_dir=cache_dir,
-                       progress=not quiet)
+    if steps is not None and steps < 1:
+        raise InputError(f"--steps must be at least 1, got {steps}")
+    attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, strength=strength,
+                       strengths=strengths, utility=utility, utility_prompt=utility_prompt, steps=steps,
+                       neutral=neutral, captions=captions, keep_names=keep_names)
     v = run_verify(cfg, warn=warn_printer(quiet))
     path = write_verification(v, out)
     s = v.record["summary"]

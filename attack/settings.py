@@ -1,0 +1,219 @@
+"""One settings object for an attack: what `idia attack`, `verify`, `defend sweep` and the YAML audit all run.
+
+Every field carries its own help text, its command-line flag, its YAML key and its check, so the click options
+and the YAML keys are derived from here instead of being retyped, and a value is validated once, whichever
+entry point it came through: `AttackSettings(...).validate()` names the flag; the YAML reader calls
+`check_value` and names the file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import InputError
+from .names import DEFAULT_N_CANDIDATES
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+PRECISIONS = ("fp32", "bf16", "fp16")
+CANDIDATE_SETS = ("auto", "shared", "per-person")
+DEFAULT_TARGET_FPR = 0.05
+MAX_SEED = 2**32 - 1
+
+
+def default_workers() -> int:
+    """Photo-decoding worker processes: one per core beyond the one that runs the model, at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores - 1))
+
+
+# --- checks: each returns None when the value is fine, else what is wrong with it (the caller names the field) ---
+
+def at_least(low: int | float) -> Callable[[Any], str | None]:
+    def check(value):
+        if value is not None and value < low:
+            return f"must be at least {low}, got {value}"
+        return None
+    return check
+
+
+def between(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value):
+        if value is not None and not low <= value <= high:
+            return f"must be between {low} and {high}, got {value}"
+        return None
+    return check
+
+
+def open_unit(value) -> str | None:
+    if value is not None and not 0 < value < 1:
+        return f"must be between 0 and 1 (exclusive), got {value}"
+    return None
+
+
+def one_of(choices) -> Callable[[Any], str | None]:
+    def check(value):
+        if value is not None and value not in choices:
+            return f"must be one of {', '.join(choices)}, got {value!r}"
+        return None
+    return check
+
+
+def device_spec(value) -> str | None:
+    if value is not None and not DEVICE_PATTERN.match(str(value)):
+        return f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}"
+    return None
+
+
+def _opt(flag: str | None, kind: str, help: str, check=None, yaml: str | None = "", group: str = "attack",
+         required: bool = False) -> dict:
+    """Field metadata: `flag` on the command line (None: not an option), `yaml` key ('' = the field's name,
+    None = not in YAML), kind (path, str, int, float, bool, choice), and the one check."""
+    return {"flag": flag, "kind": kind, "help": help, "check": check, "yaml": yaml, "group": group,
+            "required": required}
+
+
+@dataclass
+class AttackSettings:
+    """Everything an attack depends on. Stores; `validate()` checks; nothing else happens here."""
+
+    model: str = field(metadata=_opt(
+        "--model", "str", "open_clip architecture name (with --checkpoint), a model folder in open_clip's hub layout "
+        "(optionally 'local-dir:FOLDER'), or a JSON architecture config (with --checkpoint). 'world' is the "
+        "synthetic world's shipped model.", required=True, group="model"))
+    people: Path = field(metadata=_opt(
+        "--people", "path", "Folder with one sub-folder of photos per person, named by the person's full name.",
+        required=True))
+    checkpoint: str | None = field(default=None, metadata=_opt(
+        "--checkpoint", "path", "Weights file (.safetensors preferred; .pt/.pth/.bin are read with weights_only=True).",
+        group="model"))
+    reference: Path | None = field(default=None, metadata=_opt(
+        "--reference", "path", "Folder of known non-members, same layout: calibrates p-values and the verdict "
+        "threshold."))
+    labels: Path | None = field(default=None, metadata=_opt(
+        "--labels", "path", "Ground truth JSON (name -> member true/false): adds TPR, FPR, AUC, ..."))
+    candidates: Path | None = field(default=None, metadata=_opt(
+        "--candidates", "path", "Candidate names, one per line (default: everyone audited plus made-up distractors)."))
+    n_candidates: int = field(default=DEFAULT_N_CANDIDATES, metadata=_opt(
+        "--n-candidates", "int", "How many names each person is picked among (the paper: 1,000).", at_least(2)))
+    candidate_set: str = field(default="auto", metadata=_opt(
+        "--candidate-set", "choice", "shared: everyone among one list of the audited names plus distractors (the "
+        "paper's protocol); per-person: each person among their own name and the same n-1 distractors (text "
+        "encoded once per name, work per photo independent of how many are audited); auto: shared unless more "
+        "people are audited than the list holds.", one_of(CANDIDATE_SETS)))
+    prompts: Path | None = field(default=None, metadata=_opt(
+        "--prompts", "path", "Prompt templates, one per line with '{0}' for the name (default: the paper's 21)."))
+    tau: int | None = field(default=None, metadata=_opt(
+        "--tau", "int", "Paper rule: member if at least this many prompts vote the true name (default 1).",
+        at_least(1), yaml="attack.tau"))
+    target_fpr: float | None = field(default=None, metadata=_opt(
+        "--target-fpr", "float", "With --reference: the false-positive rate the calibrated threshold keeps "
+        f"(default {DEFAULT_TARGET_FPR}).", open_unit, yaml="attack.target_fpr"))
+    max_images: int | None = field(default=None, metadata=_opt(
+        "--max-images", "int", "Use at most N photos per person (the first N by file name).", at_least(1)))
+    seed: int = field(default=0, metadata=_opt(
+        "--seed", "int", "Seed for the distractor names (and every other random choice).", between(0, MAX_SEED)))
+    device: str = field(default="auto", metadata=_opt(
+        "--device", "str", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps.", device_spec,
+        group="runtime"))
+    precision: str = field(default="fp32", metadata=_opt(
+        "--precision", "choice", "Arithmetic of the model's forward passes.", one_of(PRECISIONS), group="runtime"))
+    workers: int | None = field(default=None, metadata=_opt(
+        "--workers", "int", "Processes decoding photos while the model encodes (default: cores - 1; 0 decodes "
+        "in the main process).", at_least(0), group="runtime"))
+    batch_size: int = field(default=64, metadata=_opt(
+        "--batch-size", "int", "Photos per forward pass.", at_least(1), group="runtime"))
+    cache_dir: Path | None = field(default=None, metadata=_opt(
+        "--cache-dir", "path", "Embedding caches, text and image (default $IDIA_CACHE_DIR or ~/.cache/idia).",
+        group="runtime"))
+    progress: bool = field(default=True, metadata=_opt(None, "bool", "Show progress bars.", yaml=None))
+    command: str | None = field(default=None, metadata=_opt(None, "str", "The command line, for the manifest.",
+                                                            yaml=None))
+    extra_inputs: dict = field(default_factory=dict, metadata=_opt(None, "dict", "More inputs for the manifest.",
+                                                                   yaml=None))
+
+    def validate(self) -> "AttackSettings":
+        """Raise InputError naming the first bad value's flag; returns self so calls chain."""
+        for f in dataclasses.fields(self):
+            problem = check_value(f.name, getattr(self, f.name))
+            if problem:
+                raise InputError(f"{f.metadata['flag'] or f.name} {problem}")
+        if self.tau is not None and self.target_fpr is not None:
+            raise InputError("give either --tau or --target-fpr, not both")
+        return self
+
+    def replace(self, **changes) -> "AttackSettings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def n_workers(self) -> int:
+        return default_workers() if self.workers is None else self.workers
+
+
+def setting_fields(group: str | None = None) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(AttackSettings) if group is None or f.metadata["group"] == group]
+
+
+def check_value(name: str, value) -> str | None:
+    """What is wrong with `value` for the field `name`, or None."""
+    meta = AttackSettings.__dataclass_fields__[name].metadata
+    if value is None or meta["check"] is None:
+        return None
+    if meta["kind"] == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        return f"must be a whole number, got {value!r}"
+    if meta["kind"] == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return f"must be a number, got {value!r}"
+    return meta["check"](value)
+
+
+def yaml_keys() -> dict[str, tuple[str, str]]:
+    """{yaml key (dotted for nested): (field name, kind)} for every setting a YAML audit may set."""
+    out = {}
+    for f in dataclasses.fields(AttackSettings):
+        key = f.metadata["yaml"]
+        if key is None:
+            continue
+        out[key or f.name] = (f.name, f.metadata["kind"])
+    return out
+
+
+def click_options(*names: str, defaults: dict | None = None):
+    """A decorator adding the click options of the named settings (all option fields when none are named).
+
+    The options do no checking of their own: the command builds `AttackSettings(...)` and calls `validate()`, so
+    the command line and the YAML refuse exactly the same values."""
+    import click
+    defaults = defaults or {}
+    chosen = [f for f in dataclasses.fields(AttackSettings) if f.metadata["flag"] and (not names or f.name in names)]
+    click_type = {"path": click.Path(path_type=Path), "str": str, "int": int, "float": float}
+
+    def decorate(fn):
+        for f in reversed(chosen):
+            meta = f.metadata
+            default = defaults.get(f.name, None if f.default is dataclasses.MISSING else f.default)
+            kind = meta["kind"]
+            if kind == "choice":
+                ctype = click.Choice(_choices(f.name))
+            else:
+                ctype = click_type[kind]
+            if f.name == "checkpoint":
+                ctype = click.Path(dir_okay=False, path_type=str)
+            fn = click.option(meta["flag"], f.name, type=ctype, default=default, required=meta["required"],
+                              show_default=default is not None and kind != "path", help=meta["help"])(fn)
+        return fn
+    return decorate
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS}[name]
+
+
+def from_options(options: dict, **fixed) -> AttackSettings:
+    """Settings from a click command's keyword arguments (those that are settings), validated."""
+    names = {f.name for f in dataclasses.fields(AttackSettings)}
+    values = {k: v for k, v in options.items() if k in names}
+    return AttackSettings(**{**values, **fixed}).validate()

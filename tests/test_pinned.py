@@ -1,0 +1,26 @@
+"""A refactor keeps results identical: the world's persons, scores, verdicts and p-values, pinned."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+PINNED = json.loads((Path(__file__).parent / "data" / "pinned_world.json").read_text(encoding="utf-8"))
+
+
+def _compact(result):
+    return [[p.name, p.score, p.member, p.p_value, round(p.mean_log_prob, 5),
+             hashlib.sha256(json.dumps([v.vote for v in p.votes]).encode()).hexdigest()[:16]]
+            for p in result.persons + result.reference]
+
+
+@pytest.mark.slow
+def test_paper_rule_results_are_pinned(paper_run):
+    assert paper_run.result.candidates["sha256"] == PINNED["paper_candidates_sha256"]
+    assert _compact(paper_run.result) == PINNED["paper"]
+
+
+@pytest.mark.slow
+def test_calibrated_results_are_pinned(calibrated_run):
+    assert _compact(calibrated_run.result) == PINNED["calibrated"]
