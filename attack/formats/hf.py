@@ -95,6 +95,26 @@ def _apply(op, tensors):
     return tensors[0]
 
 
+def hf_to_openclip(hf: dict[str, torch.Tensor], plan) -> dict[str, torch.Tensor]:
+    """transformers tensors -> open_clip tensors, one plan entry each."""
+    return {oc: _apply(op, [hf[n] for n in names]) for oc, names, op in plan}
+
+
+def openclip_to_hf(state: dict[str, torch.Tensor], plan) -> dict[str, torch.Tensor]:
+    """The inverse of `hf_to_openclip`: open_clip tensors -> transformers tensors."""
+    out = {}
+    for oc, names, op in plan:
+        t = state[oc].detach().to("cpu")
+        if op == "T":
+            parts = [t.t()]
+        elif op == "cat":
+            parts = list(torch.chunk(t, len(names), dim=0))
+        else:
+            parts = [t.reshape(()) if oc == "logit_scale" else t]
+        out.update({name: part.contiguous() for name, part in zip(names, parts)})
+    return out
+
+
 def _check_keys(plan, hf_keys, path: Path) -> None:
     needed = {k for _, names, _ in plan for k in names}
     missing = sorted(needed - set(hf_keys))
@@ -205,7 +225,9 @@ def _standard_bpe():
     import open_clip
     tok = open_clip.tokenizer.SimpleTokenizer()
     merges = [" ".join(pair) for pair, _ in sorted(tok.bpe_ranks.items(), key=lambda kv: kv[1])]
-    return tok.encoder, merges
+    # The same 49,408 tokens; transformers spells the two special ones the way OpenAI's release did.
+    names = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
+    return {names.get(k, k): v for k, v in tok.encoder.items()}, merges
 
 
 def check_tokenizer(folder: Path, text_cfg: dict) -> None:
@@ -301,7 +323,7 @@ class HuggingFaceCLIP:
         def state():
             hf = lazy.state()
             _check_keys(plan, hf, weights)
-            return {oc: _apply(op, [hf[n] for n in names]) for oc, names, op in plan}
+            return hf_to_openclip(hf, plan)
 
         return ResolvedModel(model_cfg, preprocess_cfg, source=str(model), source_format=self.name,
                              checkpoint=weights, read_state=state, read_shapes=shapes,
@@ -367,17 +389,7 @@ def write_hf_folder(state: dict[str, torch.Tensor], model_cfg: dict, preprocess_
 
     config = model_cfg_to_hf(model_cfg)
     plan = tensor_plan(config["text_config"]["num_hidden_layers"], config["vision_config"]["num_hidden_layers"])
-    tensors = {}
-    for oc, names, op in plan:
-        t = state[oc].detach().to("cpu")
-        if op == "T":
-            parts = [t.t()]
-        elif op == "cat":
-            parts = list(torch.chunk(t, 3, dim=0))
-        else:
-            parts = [t.reshape(()) if oc == "logit_scale" else t]
-        for name, part in zip(names, parts):
-            tensors[name] = part.contiguous()
+    tensors = openclip_to_hf(state, plan)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / WEIGHTS[0], st_save(tensors, metadata={"format": "pt"}))
