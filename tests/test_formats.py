@@ -326,3 +326,21 @@ def test_a_huge_config_beside_small_weights_fails_before_allocating(tmp_path, mo
             load_clip(str(tmp_path / "huge.json"), checkpoint=str(checkpoint))
         assert str(checkpoint) in str(err.value) and "\n" not in str(err.value)
     assert built == ["meta", "meta"]
+
+
+@pytest.mark.slow
+def test_an_idia_on_the_world_converted_to_hf_gives_the_same_results(tmp_path, world_model_dir, world_photos, paper_run):
+    """The shipped open_clip world written as a transformers folder, attacked from there: same people, scores,
+    verdicts and p-values as the attack on the original folder."""
+    from attack.run import AttackConfig, run_attack
+    convert_model(str(world_model_dir), tmp_path / "hf", to="hf")
+    loaded = load_clip(str(tmp_path / "hf"))
+    assert loaded.source_format == "hf-transformers"
+    cfg = AttackConfig(model=str(tmp_path / "hf"), people=world_photos / "people",
+                       labels=world_photos / "labels.json", progress=False, command="pytest")
+    run = run_attack(cfg, loaded=loaded)
+    ours = [(p.name, p.score, p.member, p.p_value) for p in run.result.persons]
+    theirs = [(p.name, p.score, p.member, p.p_value) for p in paper_run.result.persons]
+    assert ours == theirs
+    assert [p.mean_log_prob for p in run.result.persons] == pytest.approx(
+        [p.mean_log_prob for p in paper_run.result.persons], abs=1e-4)
