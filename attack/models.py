@@ -1,12 +1,10 @@
 """The one model loader: an open_clip CLIP from local files only, without running code from the checkpoint.
 
-Accepted forms of `model`:
-  * an open_clip architecture name (``ViT-B-32``) with ``checkpoint=FILE`` (.safetensors, .pt, .pth, .bin);
-  * a folder in open_clip's hub layout (``open_clip_config.json`` + ``open_clip_model.safetensors`` or
-    ``open_clip_pytorch_model.bin``), optionally written ``local-dir:FOLDER``;
-  * a JSON architecture config file (a bare model config or the hub layout's ``{"model_cfg": ...}``) with
-    ``checkpoint=FILE``.
-Download tags and ``hf-hub:`` names are refused: an audit must say exactly which bytes it examined.
+`resolve` asks the format registry (`attack.formats`) who recognises the model string: a transformers CLIP folder,
+an OpenAI TorchScript `.pt` archive, or open_clip's own forms (an architecture name or JSON config with
+``checkpoint=FILE``, a hub-layout folder, ``local-dir:FOLDER``); training checkpoints (``epoch_N.pt``) load as
+checkpoints. `load_clip` then checks the config against the weights' shapes on the meta device before it builds
+anything. Download tags and ``hf-hub:`` names are refused: an audit must say exactly which bytes it examined.
 """
 
 from __future__ import annotations
