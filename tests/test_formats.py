@@ -344,3 +344,23 @@ def test_an_idia_on_the_world_converted_to_hf_gives_the_same_results(tmp_path, w
     assert ours == theirs
     assert [p.mean_log_prob for p in run.result.persons] == pytest.approx(
         [p.mean_log_prob for p in paper_run.result.persons], abs=1e-4)
+
+
+def test_convert_command_writes_the_hub_layout_and_gives_one_line_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+    original = _openai_clip(dict(layers=1, width=64, patch_size=16, image_size=32))
+    archive = _jit_archive(original, tmp_path / "tiny.pt", 32)
+    ok = CliRunner().invoke(main, ["convert", str(archive), "--out", str(tmp_path / "hub"), "--quiet"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.strip() == str(tmp_path / "hub" / HUB_WEIGHTS[0])
+    tokens = open_clip.tokenizer.SimpleTokenizer(context_length=16)(TEXTS)
+    with torch.no_grad():
+        assert torch.allclose(load_clip(str(tmp_path / "hub")).model.encode_text(tokens), original.encode_text(tokens),
+                              atol=1e-6)
+    bad = CliRunner().invoke(main, ["convert", str(tmp_path / "hub"), "--to", "hf", "--out", str(tmp_path / "x"),
+                                    "--checkpoint", str(tmp_path / "missing.safetensors")])
+    assert bad.exit_code == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("idia: error: ") and "no such checkpoint file" in lines[0]
