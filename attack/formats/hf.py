@@ -11,7 +11,6 @@ transformers is not needed to read or write these folders; it is only the tests'
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
