@@ -1,20 +1,17 @@
 """The one model loader: an open_clip CLIP from local files only, without running code from the checkpoint.
 
-Accepted forms of `model`:
-  * an open_clip architecture name (``ViT-B-32``) with ``checkpoint=FILE`` (.safetensors, .pt, .pth, .bin);
-  * a folder in open_clip's hub layout (``open_clip_config.json`` + ``open_clip_model.safetensors`` or
-    ``open_clip_pytorch_model.bin``), optionally written ``local-dir:FOLDER``;
-  * a JSON architecture config file (a bare model config or the hub layout's ``{"model_cfg": ...}``) with
-    ``checkpoint=FILE``.
-Download tags and ``hf-hub:`` names are refused: an audit must say exactly which bytes it examined.
+`resolve` asks the format registry (`attack.formats`) who recognises the model string: a transformers CLIP folder,
+an OpenAI TorchScript `.pt` archive, or open_clip's own forms (an architecture name or JSON config with
+``checkpoint=FILE``, a hub-layout folder, ``local-dir:FOLDER``); training checkpoints (``epoch_N.pt``) load as
+checkpoints. `load_clip` then checks the config against the weights' shapes on the meta device before it builds
+anything. Download tags and ``hf-hub:`` names are refused: an audit must say exactly which bytes it examined.
 """
 
 from __future__ import annotations
 
 import copy
-import json
+import math
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,10 +27,9 @@ from open_clip.transform import PreprocessCfg, image_transform_v2  # noqa: E402
 from .errors import InputError  # noqa: E402
 from .io import canonical_json, sha256_file, sha256_text  # noqa: E402
 
-HUB_CONFIG = "open_clip_config.json"
-HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-               "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth")
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+from .formats import ResolvedModel, detect  # noqa: E402
+from .formats.openclip_hub import CHECKPOINT_SUFFIXES, HUB_CONFIG, HUB_WEIGHTS  # noqa: E402,F401
+from .formats.statedict import read_state_dict  # noqa: E402,F401  (re-exported: tests and tools read through it)
 
 
 @dataclass
@@ -52,6 +48,7 @@ class LoadedModel:
     # tower (name redaction) passes its source's, so the same photos need not be encoded again.
     image_identity: str | None = None
     init_sha256: str | None = None  # a randomly initialised model's weights (it has no checkpoint to name it)
+    source_format: str = "open_clip"  # the format it was read from (attack.formats), so it can be written back
     config_sha256: str = field(init=False)
 
     def __post_init__(self):
@@ -79,76 +76,19 @@ class LoadedModel:
         return self.checkpoint_sha256 or f"random-init:{self.init_sha256 or self.config_sha256}"
 
     def describe(self) -> dict:
-        return {"source": self.source, "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
+        return {"source": self.source, "source_format": self.source_format,
+                "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
                 "config_sha256": self.config_sha256, "model_cfg": self.model_cfg,
                 "preprocess_cfg": self.preprocess_cfg}
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not a valid JSON architecture config ({e})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: not a JSON architecture config (expected an object)")
-    return data
-
-
-def _split_config(data: dict, path: Path) -> tuple[dict, dict]:
-    """(model_cfg, preprocess_cfg) from a hub-layout config or a bare architecture config."""
-    model_cfg = data.get("model_cfg", data)
-    if not isinstance(model_cfg, dict) or "vision_cfg" not in model_cfg or "text_cfg" not in model_cfg:
-        raise InputError(f"{path}: not an open_clip architecture config (needs 'vision_cfg' and 'text_cfg')")
-    return copy.deepcopy(model_cfg), dict(data.get("preprocess_cfg", {}))
-
-
-def resolve(model: str, checkpoint: str | None = None, allow_random: bool = False) -> tuple[dict, dict, Path | None, str]:
-    """Work out (model_cfg, preprocess_cfg, checkpoint file, source) without loading any weights."""
+def resolve(model: str, checkpoint: str | None = None, allow_random: bool = False) -> ResolvedModel:
+    """Work out what `model` (and `checkpoint`) name, through the format registry, without reading weights."""
     model = str(model)
     if model.startswith("hf-hub:"):
         raise InputError(f"{model}: hf-hub models are downloaded at load time; idia works offline. "
-                         "Download the files yourself and pass the folder (open_clip hub layout).")
-    if model.startswith("local-dir:"):
-        model = model[len("local-dir:"):]
-        if not Path(model).is_dir():
-            raise InputError(f"{model}: no such model folder")
-    path = Path(model)
-    if path.is_dir():
-        config_file = path / HUB_CONFIG
-        if not config_file.is_file():
-            raise InputError(f"{path}: not an open_clip model folder (no {HUB_CONFIG})")
-        model_cfg, preprocess_cfg = _split_config(_read_json(config_file), config_file)
-        if checkpoint is None:
-            found = [path / n for n in HUB_WEIGHTS if (path / n).is_file()]
-            if not found:
-                raise InputError(f"{path}: no weights in the folder (expected one of {', '.join(HUB_WEIGHTS)})")
-            checkpoint = str(found[0])
-    elif path.suffix == ".json":
-        if not path.is_file():
-            raise InputError(f"{path}: no such architecture config file")
-        model_cfg, preprocess_cfg = _split_config(_read_json(path), path)
-    else:
-        if path.exists() and path.suffix in CHECKPOINT_SUFFIXES:
-            raise InputError(f"{path}: a checkpoint file was given as --model; pass the architecture name "
-                             f"(e.g. ViT-B-32) as --model and this file as --checkpoint")
-        model_cfg = open_clip.get_model_config(model.replace("/", "-"))
-        if model_cfg is None:
-            raise InputError(f"{model}: neither a local file or folder nor a known open_clip architecture "
-                             "(see `open_clip.list_models()`)")
-        model_cfg, preprocess_cfg = copy.deepcopy(model_cfg), {}
-    if checkpoint is None:
-        if not allow_random:
-            raise InputError(f"{model}: no checkpoint given (pass --checkpoint FILE with the weights)")
-        return model_cfg, preprocess_cfg, None, str(model)
-    ckpt = Path(checkpoint)
-    if not ckpt.exists():
-        if open_clip.get_pretrained_cfg(model.replace("/", "-"), str(checkpoint)):
-            raise InputError(f"{checkpoint}: an open_clip download tag; idia works offline, so pass a local "
-                             "checkpoint file instead")
-        raise InputError(f"{checkpoint}: no such checkpoint file")
-    if ckpt.is_dir():
-        raise InputError(f"{checkpoint}: is a folder; pass it as --model (open_clip hub layout) or name the file")
-    return model_cfg, preprocess_cfg, ckpt, str(model)
+                         "Download the files yourself and pass the folder (Hugging Face or open_clip hub layout).")
+    return detect(model, checkpoint).resolve(model, checkpoint, allow_random)
 
 
 def instantiate(model_cfg: dict) -> torch.nn.Module:
@@ -170,90 +110,65 @@ def instantiate(model_cfg: dict) -> torch.nn.Module:
         raise InputError(f"architecture config cannot be built: {type(e).__name__}: {e}") from None
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a checkpoint file; pickles are read with weights_only=True, so no code runs."""
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-        try:
-            state = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as e:
-            raise InputError(f"{path}: not a readable safetensors checkpoint ({e})") from None
-    else:
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            detail = _unpickler_detail(str(e))
-            if "Unsupported global" in str(e):
-                raise InputError(f"{path}: refused: this pickle would need to run code to load "
-                                 f"(weights_only=True): {detail}") from None
-            raise InputError(f"{path}: not a checkpoint (unpickling failed: {detail})") from None
-        except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"{path}: not a checkpoint ({first})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputError(f"{path}: not a checkpoint (expected a mapping of tensor names to tensors)")
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return state
+def _mismatches(expected: dict[str, tuple[int, ...]], shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """The first keys that do not fit, by kind (missing, unexpected, wrong shape)."""
+    missing = [k for k in expected if k not in shapes]
+    unexpected = [k for k in shapes if k not in expected]
+    wrong = [f"{k} {tuple(shapes[k])} vs {tuple(v)}" for k, v in expected.items()
+             if k in shapes and tuple(shapes[k]) != tuple(v)
+             and not (k == "logit_scale" and math.prod(shapes[k]) == math.prod(v) == 1)]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)):
+        if items:
+            problems.append(f"{label} {', '.join(items[:3])}" + (f" (+{len(items) - 3} more)" if len(items) > 3 else ""))
+    return problems
 
 
-def _unpickler_detail(message: str) -> str:
-    """The one informative line of torch's weights_only error."""
-    import re
-    m = re.search(r"Unsupported global: GLOBAL (\S+)", message)
-    if m:
-        return f"it imports {m.group(1)}"
-    m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n|$)", message.replace("\n\n", "\n"))
-    if m and m.group(1).strip():
-        return m.group(1).strip()
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    return lines[-1] if lines else "unreadable"
+def check_shapes(model_cfg: dict, shapes: dict[str, tuple[int, ...]], path: Path | str) -> None:
+    """Compare a config with the weights' shapes on the meta device, before anything is allocated: a hostile or
+    mistaken config (a 64-layer, 8,192-wide tower beside small weights) fails here in a second."""
+    with torch.device("meta"):
+        skeleton = instantiate(model_cfg)
+    problems = _mismatches({k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, shapes)
+    if problems:
+        raise InputError(f"{path}: the state dict does not fit the architecture: {'; '.join(problems)}")
 
 
 def _fit_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """Load strictly, naming the first keys that do not fit (missing, unexpected, wrong shape)."""
     expected = model.state_dict()
-    state = dict(state)
-    if "logit_scale" in state and state["logit_scale"].shape != expected["logit_scale"].shape:
-        state["logit_scale"] = state["logit_scale"].reshape(expected["logit_scale"].shape)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-             if k in state and state[k].shape != v.shape]
-    problems = []
-    if missing:
-        problems.append(f"missing {', '.join(missing[:3])}" + (f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""))
-    if unexpected:
-        problems.append(f"unexpected {', '.join(unexpected[:3])}"
-                        + (f" (+{len(unexpected) - 3} more)" if len(unexpected) > 3 else ""))
-    if wrong:
-        problems.append(f"shape mismatch {', '.join(wrong[:3])}" + (f" (+{len(wrong) - 3} more)" if len(wrong) > 3 else ""))
+    problems = _mismatches({k: tuple(v.shape) for k, v in expected.items()}, {k: tuple(v.shape) for k, v in state.items()})
     if problems:
         raise InputError(f"{path}: the state dict does not fit the architecture: {'; '.join(problems)}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    model.load_state_dict({k: v.reshape(expected[k].shape).to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
-def make_tokenizer(model_cfg: dict, model_name: str | None = None) -> Callable:
+def make_tokenizer(model_cfg: dict, model_name: str | None = None, folder: str | Path | None = None) -> Callable:
+    """open_clip's CLIP BPE tokenizer, or the Hugging Face tokenizer a config names when its files are in `folder`
+    (read with local_files_only: nothing is downloaded)."""
     text_cfg = model_cfg.get("text_cfg", {})
+    context_length = int(text_cfg.get("context_length", 77))
     if "hf_tokenizer_name" in text_cfg:
-        raise InputError(f"{model_name or 'model'}: its tokenizer ({text_cfg['hf_tokenizer_name']}) would be "
-                         "downloaded from a hub; idia works offline")
-    return open_clip.tokenizer.SimpleTokenizer(context_length=int(text_cfg.get("context_length", 77)))
+        from .formats.hf import TOKENIZER_FILES, hf_tokenizer
+        if folder is None or not any((Path(folder) / n).is_file() for n in TOKENIZER_FILES):
+            raise InputError(f"{model_name or 'model'}: its tokenizer ({text_cfg['hf_tokenizer_name']}) is not in "
+                             f"the model folder ({', '.join(TOKENIZER_FILES)}) and idia does not download it")
+        return hf_tokenizer(Path(folder), text_cfg, context_length)
+    return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
 
 
 def load_clip(model: str, checkpoint: str | None = None, allow_random: bool = False,
               device: str | torch.device = "cpu") -> LoadedModel:
     """Load a CLIP for auditing: eval mode, fp32, with its preprocessing, tokenizer and checkpoint hash."""
-    model_cfg, preprocess_cfg, ckpt, source = resolve(model, checkpoint, allow_random)
-    tokenizer = make_tokenizer(model_cfg, source)
+    r = resolve(model, checkpoint, allow_random)
+    model_cfg, preprocess_cfg, ckpt = r.model_cfg, r.preprocess_cfg, r.checkpoint
+    tokenizer = r.make_tokenizer() if r.make_tokenizer else make_tokenizer(model_cfg, r.source)
+    if r.read_shapes is not None:
+        check_shapes(model_cfg, r.read_shapes(), ckpt)
     net = instantiate(model_cfg)
     digest = init_digest = None
-    if ckpt is not None:
-        state = read_state_dict(ckpt)
-        _fit_state_dict(net, state, ckpt)
+    if r.read_state is not None:
+        _fit_state_dict(net, r.read_state(), ckpt)
         digest = sha256_file(ckpt)
     else:  # two random initialisations must not share cached embeddings
         import hashlib
@@ -267,9 +182,9 @@ def load_clip(model: str, checkpoint: str | None = None, allow_random: bool = Fa
     pcfg = {**preprocess_cfg, "size": size}
     known = set(PreprocessCfg.__dataclass_fields__)
     preprocess = image_transform_v2(PreprocessCfg(**{k: v for k, v in pcfg.items() if k in known}), is_train=False)
-    return LoadedModel(model=net, preprocess=preprocess, tokenizer=tokenizer, source=source,
+    return LoadedModel(model=net, preprocess=preprocess, tokenizer=tokenizer, source=r.source,
                        checkpoint=str(ckpt) if ckpt else None, checkpoint_sha256=digest, init_sha256=init_digest,
-                       model_cfg=model_cfg, preprocess_cfg=_jsonable(pcfg))
+                       model_cfg=model_cfg, preprocess_cfg=_jsonable(pcfg), source_format=r.source_format)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -179,8 +179,9 @@ def _print_outcome(outcome) -> None:
 
 from compliance.commands.defend import defend as _defend, verify as _verify  # noqa: E402
 from compliance.commands.report import report as _report  # noqa: E402
+from compliance.commands.convert import convert as _convert  # noqa: E402
 
-for _command in (_defend, _verify, _report):
+for _command in (_defend, _verify, _report, _convert):
     main.add_command(_command)
 
 
