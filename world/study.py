@@ -115,7 +115,12 @@ def run_study(out: str | Path, model_dir: str | Path | None = None, photo_counts
               images_per_person: int = 10, alpha: float = STUDY_ALPHA, seed: int = 0,
               progress: bool = False, photos_dir: str | Path | None = None) -> dict:
     """Measure, write study.json and study.png into `out`, and return the record."""
+    from attack.errors import InputError
     from . import load_world, read_world_record, shipped_model_dir, write_photos
+    if not 0 < alpha < 1:
+        raise InputError(f"--alpha must lie strictly between 0 and 1, got {alpha}")
+    if photos_dir is not None and not (Path(photos_dir) / "people").is_dir():
+        raise InputError(f"{photos_dir}: no people/ folder here (write one with `idia world photos`)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_dir = Path(model_dir or shipped_model_dir())
