@@ -201,3 +201,63 @@ def stability(image_scores, predictions, owner, true_index, n_resamples: int = 2
         "photos_for_stable_text": texts,
         "warnings": warnings,
     }
+
+
+def evidence_blocks(image_scores, predictions, owner, true_index, alpha: float = 0.01, tau: int = 1,
+                    distractor_mask=None, aliases: list[list[int]] | None = None,
+                    candidate_names: list[str] | None = None, n_resamples: int = 20, seed: int = 0) -> list[dict]:
+    """Each person's JSON `evidence` block (shape in `attack.permutation`'s docstring), from the decide stage's
+    arrays: permutation test, paper rule, aliases (candidate indices per person, the true name first), the
+    name-prior control and stability. One call for the integrator; everything rounded for the record."""
+    from .permutation import alias_p_values
+    image_scores = np.asarray(image_scores)
+    owner = np.asarray(owner, dtype=np.int64)
+    true_index = np.asarray(true_index, dtype=np.int64)
+    n_people = len(true_index)
+    n_prompts = int(np.asarray(predictions).shape[1])
+    person_scores = person_candidate_scores(image_scores, owner, n_people)
+    p, rank, n_dist = permutation_p_values(person_scores, true_index, distractor_mask, return_rank=True)
+    vote, _, _ = majority_votes(owner, np.asarray(predictions, dtype=np.int64), n_people, image_scores.shape[1])
+    paper = paper_score(vote, true_index)
+    prior = name_prior(image_scores, predictions, owner, true_index, alpha, distractor_mask)
+    stab = stability(image_scores, predictions, owner, true_index, n_resamples=n_resamples, seed=seed,
+                     alpha=alpha, tau=tau, distractor_mask=distractor_mask)
+    alias_p = alias_best = None
+    if aliases is not None:
+        alias_p, alias_best, _ = alias_p_values(person_scores, aliases, distractor_mask)
+
+    def r(x, d=6):
+        x = float(x)
+        return round(x, d) if np.isfinite(x) else None
+
+    out = []
+    for i in range(n_people):
+        block = {
+            "permutation": {"p_value": r(p[i], 8), "rank": int(rank[i]) + 1, "n_distractors": int(n_dist[i]),
+                            "alpha": alpha, "flagged": bool(p[i] <= alpha),
+                            "true_score": r(person_scores[i, true_index[i]])},
+            "paper": {"score": int(paper[i]), "n_prompts": n_prompts, "tau": tau, "flagged": bool(paper[i] >= tau)},
+            "aliases": None,
+            "prior": {"pick_rate_others": r(prior["pick_rate_others"][i]),
+                      "mean_score_others": r(prior["mean_score_others"][i]),
+                      "p_value_others": r(prior["p_value_others"][i], 8),
+                      "prior_alone_flags": bool(prior["prior_alone_flags"][i]),
+                      "corrected_score": r(prior["corrected_score"][i]),
+                      "corrected_p_value": r(prior["corrected_p_value"][i], 8)},
+            "stability": {"n_resamples": n_resamples, "size": int(stab["size"][i]),
+                          "agreement_permutation": r(stab["agreement_permutation"][i]),
+                          "agreement_paper": r(stab["agreement_paper"][i]),
+                          "score_interval": [r(v) for v in stab["score_interval"][i]],
+                          "tie_share": r(stab["tie_share"][i]),
+                          "photos_for_stable": None if stab["photos_for_stable"][i] < 0
+                          else int(stab["photos_for_stable"][i]),
+                          "photos_for_stable_text": stab["photos_for_stable_text"][i],
+                          "warnings": stab["warnings"][i]},
+        }
+        if aliases is not None and len(aliases[i]) > 1:
+            names_ = candidate_names or [str(c) for c in range(image_scores.shape[1])]
+            block["aliases"] = {"tried": [names_[c] for c in aliases[i]], "best": names_[alias_best[i]],
+                                "p_value": r(alias_p[i], 8),
+                                "method": "max over the names within the permutation (exact)"}
+        out.append(block)
+    return out
