@@ -38,12 +38,14 @@ def loop_p_values(scores, true, mask):
     return np.array(out)
 
 
+@settings(deadline=None)
 @given(scores_and_truth())
 def test_p_values_match_a_plain_loop(case):
     scores, true, mask = case
     np.testing.assert_allclose(permutation_p_values(scores, true, mask), loop_p_values(scores, true, mask))
 
 
+@settings(deadline=None)
 @given(st.integers(1, 6), st.integers(1, 5), st.data())
 def test_person_scores_match_a_loop(n_people, n_cand, data):
     n_images = data.draw(st.integers(0, 15))
@@ -101,7 +103,7 @@ def brute_alias_p(row, aliases, mask):
     return sum(max(row[c] for c in s) >= t for s in subsets) / len(subsets)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_alias_p_values_match_brute_force_enumeration(data):
     n_cand = data.draw(st.integers(3, 9))
@@ -164,6 +166,7 @@ def loop_majority(preds_rows):
     return votes
 
 
+@settings(deadline=None)
 @given(attack_arrays(), st.data())
 def test_resampled_verdicts_match_a_loop(arrs, data):
     scores, preds, owner, true = arrs
@@ -185,6 +188,7 @@ def test_resampled_verdicts_match_a_loop(arrs, data):
         assert ties[g] == sum(v == NO_VOTE for v in votes)
 
 
+@settings(deadline=None)
 @given(attack_arrays())
 def test_name_prior_matches_a_loop(arrs):
     scores, preds, owner, true = arrs
