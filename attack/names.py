@@ -111,3 +111,181 @@ def build_candidates(true_names: list[str], n_total: int = DEFAULT_N_CANDIDATES,
     names = unique_true + make_distractors(n_distractors, set(unique_true), seed)
     order = np.random.default_rng(seed + 1).permutation(len(names))
     return CandidateList(names=[names[i] for i in order], source="generated")
+
+
+# --- distractors matched to the person -----------------------------------------------------------------------
+
+GENDERS = ("f", "m", "u")
+
+
+@lru_cache(maxsize=None)
+def _tags(filename: str) -> dict[str, tuple[str, ...]]:
+    """A bundled TSV of tags (first column the name; '#' comments and the header row skipped)."""
+    text = resources.files("attack").joinpath("data", filename).read_text(encoding="utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return {r[0]: tuple(r[1:]) for r in rows[1:]}
+
+
+def first_name_tags() -> dict[str, tuple[str, str]]:
+    """name -> (gender f/m/u, coarse region), hand-assigned and approximate (see the data file's header)."""
+    return _tags("first_names_tags.tsv")  # type: ignore[return-value]
+
+
+def last_name_origins() -> dict[str, str]:
+    return {name: tags[0] for name, tags in _tags("last_names_tags.tsv").items()}
+
+
+def origins() -> list[str]:
+    return sorted({o for _, o in first_name_tags().values()} | set(last_name_origins().values()))
+
+
+def make_matched_distractors(n: int, exclude: set[str], seed: int, gender: str | None = None,
+                             origin: str | None = None, balance_sex: bool = True) -> list[str]:
+    """n made-up first + last names drawn like the audited person's: first names of their `gender` (f or m;
+    unisex names count for both), first names and surnames of their `origin` region; without a gender, half
+    female and half male first names when `balance_sex` (the paper's authors balance by sex). Seeded, and
+    refuses a combination the bundled lists cannot fill."""
+    tags, last_origin = first_name_tags(), last_name_origins()
+    if gender is not None and gender not in ("f", "m"):
+        raise InputError(f"distractor gender must be 'f' or 'm', got {gender!r}")
+    known = origins()
+    if origin is not None and origin not in known:
+        raise InputError(f"unknown distractor origin {origin!r}; choose one of {', '.join(known)}")
+
+    def firsts_of(g: str | None) -> list[str]:
+        return [f for f in first_names() if (g is None or tags[f][0] in (g, "u"))
+                and (origin is None or tags[f][1] == origin)]
+
+    lasts = [s for s in last_names() if origin is None or last_origin[s] == origin]
+    if gender is not None:
+        groups = [(firsts_of(gender), n)]
+    elif balance_sex:
+        groups = [(firsts_of("f"), n // 2), (firsts_of("m"), n - n // 2)]
+    else:
+        groups = [(firsts_of(None), n)]
+    taken = {normalize_name(e).casefold() for e in exclude}
+    rng = np.random.default_rng(seed)
+    out: list[str] = []
+    for firsts, want in groups:
+        if want and (not firsts or not lasts):
+            raise InputError(f"the bundled lists hold no {gender or 'f/m'} first names of origin {origin!r}: "
+                             "give your own pool with --distractors FILE")
+        pool = len(firsts) * len(lasts)
+        if 2 * want > pool:  # a tight pool: list what is left and draw from it (no endless rejection)
+            left = [f"{f} {s}" for f in firsts for s in lasts if f"{f} {s}".casefold() not in taken]
+            if want > len(left):
+                raise InputError(f"cannot draw {want} distinct distractor names matched to gender={gender!r}, "
+                                 f"origin={origin!r} from the bundled lists ({len(left)} left)")
+            picked = [left[i] for i in rng.choice(len(left), size=want, replace=False)]
+            taken.update(p.casefold() for p in picked)
+            out += picked
+            continue
+        got = 0
+        while got < want:
+            name = f"{firsts[rng.integers(len(firsts))]} {lasts[rng.integers(len(lasts))]}"
+            if name.casefold() not in taken:
+                taken.add(name.casefold())
+                out.append(name)
+                got += 1
+    order = rng.permutation(len(out))
+    return [out[i] for i in order]
+
+
+def distractors_from_file(path: str | Path, n: int | None, exclude: set[str], seed: int) -> list[str]:
+    """The user's distractor pool (one name a line, `read_name_file`), minus the audited names; n of them drawn
+    without replacement (seeded), or all of them when n is None."""
+    pool = read_name_file(path)
+    taken = {normalize_name(e).casefold() for e in exclude}
+    pool = [p for p in pool if p.casefold() not in taken]
+    if not pool:
+        raise InputError(f"{path}: the distractor pool holds no name besides the audited people's")
+    if n is None:
+        return pool
+    if n > len(pool):
+        raise InputError(f"{path}: {n} distractors needed but the pool holds {len(pool)} usable names")
+    idx = np.random.default_rng(seed).choice(len(pool), size=n, replace=False)
+    return [pool[i] for i in sorted(idx)]
+
+
+def describe_distractors(names: list[str], how: str, seed: int, source: str = "bundled name lists",
+                         gender: str | None = None, origin: str | None = None, balance_sex: bool = True) -> dict:
+    """The `distractors` block of results.json: how they were drawn, and what they turned out to be (counted
+    with the bundled tags; names from a user's pool that the tags do not know count as unknown)."""
+    tags, last_origin = first_name_tags(), last_name_origins()
+    by_gender: dict[str, int] = {}
+    by_origin: dict[str, int] = {}
+    for name in names:
+        parts = name.split(" ")
+        g, o = tags.get(parts[0], ("unknown", "unknown"))
+        if len(parts) > 1 and parts[-1] in last_origin and o == "unknown":
+            o = last_origin[parts[-1]]
+        by_gender[g] = by_gender.get(g, 0) + 1
+        by_origin[o] = by_origin.get(o, 0) + 1
+    words = {"bundled": "made-up first + last names drawn at random from idia's bundled lists",
+             "matched": "made-up first + last names drawn from idia's bundled lists, matched to the person",
+             "file": "names drawn at random from the user's pool"}
+    return {"how": how, "description": words.get(how, how), "source": source, "n": len(names), "seed": seed,
+            "gender": gender, "origin": origin, "balance_sex": balance_sex,
+            "counts": {"gender": dict(sorted(by_gender.items())), "origin": dict(sorted(by_origin.items()))},
+            "excluded": "the audited people's own names are candidates but never counted as distractors"}
+
+
+# --- aliases -------------------------------------------------------------------------------------------------
+
+def read_aliases(path: str | Path) -> dict[str, list[str]]:
+    """name -> other names the person is known by. YAML (`.yaml`/`.yml`: a mapping of name to a list of names)
+    or TSV (one person a line: name, then each alias, tab-separated; '#' comments). One-line errors."""
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such aliases file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file of aliases") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected an aliases file") from None
+    entries: list[tuple[int, str, list[str]]] = []
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise InputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: aliases must be a mapping of each name to a list of other names")
+        for key, value in data.items():
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(key, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InputError(f"{path}: entry {key!r} must map a name to a list of names")
+            entries.append((0, key, value))
+    else:
+        for lineno, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            cells = [c for c in line.split("\t")]
+            if len(cells) < 2 or not all(normalize_name(c) for c in cells):
+                raise InputError(f"{path}:{lineno}: expected a name and at least one alias, separated by tabs")
+            entries.append((lineno, cells[0], cells[1:]))
+    out: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    for lineno, key, values in entries:
+        where = f"{path}:{lineno}" if lineno else str(path)
+        name = normalize_name(key)
+        if not name:
+            raise InputError(f"{where}: an empty name")
+        if name in out:
+            raise InputError(f"{where}: {name!r} is listed twice")
+        aliases = [normalize_name(v) for v in values]
+        if any(not a for a in aliases):
+            raise InputError(f"{where}: an empty alias for {name!r}")
+        for a in [name, *aliases]:
+            if a.casefold() in owner and owner[a.casefold()] != name:
+                raise InputError(f"{where}: {a!r} is also a name of {owner[a.casefold()]!r}")
+            owner[a.casefold()] = name
+        out[name] = [a for a in dict.fromkeys(aliases) if a != name]
+    return out

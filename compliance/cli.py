@@ -85,6 +85,27 @@ def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
                    f"reference non-members in {out / 'reference'}; ground truth in {out / 'labels.json'}")
 
 
+
+@world.command("study")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write study.json and study.png into.")
+@click.option("--model-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="A world model folder (default: the shipped one).")
+@click.option("--photos", "photos_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Photos already written by `idia world photos` (default: render 20 fresh ones a person).")
+@click.option("--alpha", type=float, default=0.01, show_default=True, help="The permutation test's level.")
+@quiet_option
+@friendly_errors
+def world_study(out, model_dir, photos_dir, alpha, quiet):
+    """Identification rate against occurrences in training and photos per person, with 95% intervals."""
+    from world.study import run_study
+    record = run_study(out, model_dir, alpha=alpha, progress=not quiet, photos_dir=photos_dir)
+    if not quiet:
+        for row in record["by_occurrences"]:
+            click.echo(f"{row['occurrences']:>3} occurrences: paper {row['paper']['rate']:.2f}, "
+                       f"permutation {row['permutation']['rate']:.2f} (n={row['paper']['n']})")
+        click.echo(f"wrote {Path(out) / 'study.json'} and {Path(out) / 'study.png'}")
+
 # --- attack --------------------------------------------------------------------------------------------------
 
 @main.command()
