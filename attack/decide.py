@@ -10,7 +10,9 @@ import numpy as np
 from . import calibrate
 from .errors import InputError
 from .idia import Evidence, gather_evidence
+from .controls import evidence_blocks
 from .metrics import membership_metrics
+from .permutation import ASSUMPTION, BREAKS_IF, P_VALUE_METHOD, PermutationTest, person_candidate_scores
 from .question import PER_PERSON, Question
 from .settings import DEFAULT_TARGET_FPR
 
@@ -27,24 +29,37 @@ class Decision:
     rule: dict
     calibration: dict | None
     metrics: dict | None
+    evidence_blocks: list[dict]  # per person: permutation test, paper rule, aliases, name prior, stability
 
 
 def choose_rule(settings, has_reference: bool) -> tuple[str, int, float | None]:
-    """(rule, tau, target_fpr): calibrated on the reference people when there are some, else the paper's."""
+    """(rule, tau, target_fpr). auto: paper when --tau is given, calibrated on the reference people when there
+    are some, else the candidate-permutation test, which needs none."""
+    rule = settings.rule
     if settings.tau is not None and settings.target_fpr is not None:
         raise InputError("give either --tau or --target-fpr, not both")
+    if rule == "auto":
+        rule = "paper" if settings.tau is not None else "calibrated" if has_reference else "permutation"
     if settings.target_fpr is not None and not has_reference:
         raise InputError("--target-fpr needs --reference (known non-members to calibrate on)")
-    if has_reference and settings.tau is None:
+    if rule == "calibrated" and not has_reference:
+        raise InputError("--rule calibrated needs --reference (known non-members to calibrate on)")
+    if settings.tau is not None and rule != "paper":
+        raise InputError(f"--tau is the paper rule's threshold; it does not apply to --rule {rule}")
+    if settings.target_fpr is not None and rule != "calibrated":
+        raise InputError(f"--target-fpr is the calibrated rule's; it does not apply to --rule {rule}")
+    if rule == "calibrated":
         target = settings.target_fpr if settings.target_fpr is not None else DEFAULT_TARGET_FPR
         return "calibrated-continuous", 1, target
-    return "paper", settings.tau if settings.tau is not None else 1, None
+    return rule, settings.tau if settings.tau is not None else 1, None
 
 
 def own_name_similarity(encoder, templates, person_names, image_emb, owner, perturbation=None,
-                        block: int = 2048) -> np.ndarray:
+                        block: int = 2048, prior: "OthersSample | None" = None) -> np.ndarray:
     """[n_images, n_prompts] cosine of each photo with its own person's name in every prompt, for the
-    per-person question. People are taken in blocks, so text memory is bounded and each block is cached."""
+    per-person question. People are taken in blocks, so text memory is bounded and each block is cached.
+    With `prior`, each block's names are also asked of a fixed sample of other people's photos (the name-prior
+    control, which the per-person question would otherwise never ask)."""
     out = np.empty((len(image_emb), len(templates)), dtype=np.float32)
     starts = np.searchsorted(owner, np.arange(0, len(person_names) + 1))  # owner is grouped by person
     for s in range(0, len(person_names), block):
@@ -55,17 +70,97 @@ def own_name_similarity(encoder, templates, person_names, image_emb, owner, pert
         rows = slice(starts[s], starts[e])
         mine = text[:, owner[rows] - s, :]  # [P, n_rows, d]
         out[rows] = np.einsum("pnd,nd->np", mine, image_emb[rows])
+        if prior is not None:
+            prior.add_block(s, text)
     return out
+
+
+class OthersSample:
+    """The name-prior control for the per-person question: every audited name asked of the same seeded sample of
+    photos (never the person's own), among the shared distractors.
+
+    Within one photo and prompt all candidates share the softmax's denominator, so comparing two candidates'
+    mean log-probabilities is comparing their mean logits: the ranks (and so the p-values) need only mean logits,
+    and the distractors' are computed once for everyone."""
+
+    def __init__(self, image_emb, owner, distractor_text, logit_scale: float, n_people: int, size: int = 256,
+                 seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.rows = np.sort(rng.choice(len(image_emb), size=min(size, len(image_emb)), replace=False))
+        self.owner = owner[self.rows]
+        self.images = image_emb[self.rows]
+        self.scale = logit_scale
+        n_prompts, n_d, _ = distractor_text.shape
+        d_logits = logit_scale * (self.images @ distractor_text.reshape(n_prompts * n_d, -1).T).reshape(
+            len(self.rows), n_prompts, n_d)  # [K, P, D]
+        self.lse_d = np.logaddexp.reduce(d_logits.astype(np.float64), axis=2)  # [K, P]
+        self.max_d = d_logits.max(axis=2)
+        per_row = d_logits.mean(axis=1).astype(np.float64)  # [K, D] mean over prompts
+        self.d_row_mean, self.d_sum = per_row, per_row.sum(axis=0)
+        self.pick = np.full(n_people, np.nan)
+        self.mean_lp = np.full(n_people, np.nan)
+        self.mean_logit = np.full(n_people, np.nan)
+        self.n_d = n_d
+
+    def add_block(self, start: int, text) -> None:
+        x = self.scale * np.einsum("pbd,kd->kpb", text, self.images)  # [K, P, B]
+        people = start + np.arange(x.shape[2])
+        valid = (self.owner[:, None] != people[None, :])[:, None, :]  # [K, 1, B]
+        count = valid.sum(axis=(0, 1)) * x.shape[1]
+        lp = x - np.logaddexp(self.lse_d[:, :, None], x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.pick[people] = ((x > self.max_d[:, :, None]) & valid).sum(axis=(0, 1)) / count
+            self.mean_lp[people] = np.where(valid, lp, 0).sum(axis=(0, 1)) / count
+            self.mean_logit[people] = np.where(valid, x, 0).sum(axis=(0, 1)) / count
+
+    def distractor_means(self, person: int) -> np.ndarray:
+        """[D] the distractors' mean logits on the sample without this person's own photos."""
+        own = self.owner == person
+        if not own.any():
+            return self.d_sum / len(self.rows)
+        return (self.d_sum - self.d_row_mean[own].sum(axis=0)) / max(1, len(self.rows) - int(own.sum()))
+
+    def blocks(self, own_scores: np.ndarray, alpha: float) -> list[dict]:
+        """Each person's `prior` block; own_scores [n_people, D + 1] their mean log-probabilities on their own
+        photos (distractors, then their own name)."""
+        out = []
+        for i in range(len(self.pick)):
+            d_means = self.distractor_means(i)
+            x = self.mean_logit[i]
+            p_others = (1 + np.sum(d_means >= x)) / (1 + self.n_d)
+            own = own_scores[i]
+            corrected = own[:-1] - d_means
+            p_corrected = (1 + np.sum(corrected >= own[-1] - x)) / (1 + self.n_d)
+            out.append({"pick_rate_others": _r(self.pick[i]), "mean_score_others": _r(self.mean_lp[i]),
+                        "p_value_others": _r(p_others, 8), "prior_alone_flags": bool(p_others <= alpha),
+                        "corrected_score": _r(own[-1] - self.mean_lp[i]), "corrected_p_value": _r(p_corrected, 8),
+                        "sample": f"{len(self.rows)} photos drawn at random from everyone's (never the person's own)"})
+        return out
+
+
+def _r(x, digits: int = 6):
+    x = float(x)
+    return round(x, digits) if np.isfinite(x) else None
 
 
 def decide(settings, question: Question, image_emb: np.ndarray, owner: np.ndarray, text_emb: np.ndarray,
            logit_scale: float, is_reference: np.ndarray, labels_by_person: list[bool | None],
-           own_similarity: np.ndarray | None = None) -> Decision:
+           own_similarity: np.ndarray | None = None, others: OthersSample | None = None) -> Decision:
     """Evidence for everyone at once, then the verdicts of the audited people under the chosen rule."""
     ev = gather_evidence(image_emb, owner, question.true_index, text_emb, logit_scale,
                          own_similarity=own_similarity if question.mode == PER_PERSON else None)
     rule, tau, target_fpr = choose_rule(settings, bool(is_reference.any()))
     n_prompts, n_cand = text_emb.shape[0], question.n_candidates
+    blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, settings.alpha,
+                             tau, question.distractor_mask, question.alias_indices(), question.shared_names,
+                             seed=settings.seed)
+    if question.mode == PER_PERSON:  # no name was asked of others' photos in the attack itself: ask a sample
+        own_scores = person_candidate_scores(ev.image_candidate_log_prob, ev.owner, len(blocks))
+        for b, prior in zip(blocks, others.blocks(own_scores, settings.alpha) if others is not None else
+                            [None] * len(blocks)):
+            b["prior"] = prior
+    permutation_p = np.array([b["aliases"]["p_value"] if b["aliases"] else b["permutation"]["p_value"]
+                              for b in blocks], dtype=np.float64)
     calibration = None
     null_doc = {"null_scores": [float(x) for x in ev.mean_log_prob[is_reference]],
                 "null_paper_scores": [int(x) for x in ev.score[is_reference]]}
@@ -75,6 +170,11 @@ def decide(settings, question: Question, image_emb: np.ndarray, owner: np.ndarra
         p_values = cal.p_value(ev.mean_log_prob)
         calibration = {**cal.describe(), "statistic": "mean log-probability of the true name", **null_doc}
         p_method = "empirical over the reference people, on the continuous score"
+    elif rule == "permutation":
+        member = PermutationTest(settings.alpha).decide(permutation_p)
+        p_values = permutation_p
+        p_method = P_VALUE_METHOD + (" (with aliases: the exact max over the person's names)"
+                                     if question.aliases else "")
     else:
         member = ev.score >= tau
         if is_reference.any():
@@ -90,15 +190,17 @@ def decide(settings, question: Question, image_emb: np.ndarray, owner: np.ndarra
             p_values = calibrate.markov_p_value(ev.score, n_prompts, n_cand)
             p_method = f"analytic bound (no reference people): {calibrate.MARKOV_ASSUMPTION}"
     rule_doc = {
-        "decided_by": rule, "tau": tau, "target_fpr": target_fpr, "n_prompts": n_prompts,
+        "decided_by": rule, "tau": tau, "target_fpr": target_fpr, "alpha": settings.alpha, "n_prompts": n_prompts,
         "n_candidates": n_cand, "candidate_set": question.mode, "max_images": settings.max_images,
         "p_value_method": p_method, "paper_rule": PAPER_RULE, "continuous_score": CONTINUOUS,
+        "assumption": ASSUMPTION, "breaks_if": BREAKS_IF,
         "explanation": ("verdicts by the paper's rule (score >= tau)" if rule == "paper" else
+                        PermutationTest(settings.alpha).describe()["explanation"] if rule == "permutation" else
                         f"verdicts by the continuous score, flagged when its empirical p-value over the reference "
                         f"people is at most {target_fpr}"),
     }
     return Decision(ev, member, p_values, rule_doc, calibration,
-                    _metrics(ev, member, is_reference, labels_by_person))
+                    _metrics(ev, member, is_reference, labels_by_person), blocks)
 
 
 def _metrics(ev: Evidence, member, is_reference, labels_by_person) -> dict | None:

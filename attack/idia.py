@@ -41,6 +41,9 @@ class Evidence:
     mean_log_prob: np.ndarray  # [n_people] the continuous membership score
     mean_rank: np.ndarray
     mean_prob: np.ndarray
+    # [n_images, n_candidates] mean over prompts of log softmax: every candidate scored as the true name is, for
+    # the candidate-permutation test and the controls (attack.permutation, attack.controls)
+    image_candidate_log_prob: np.ndarray | None = None
 
     @property
     def n_prompts(self) -> int:
@@ -106,6 +109,7 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
     true_lp = np.empty((n_images, n_prompts), dtype=np.float32)
     top_idx = np.empty((n_images, k), dtype=np.int64)
     top_sim = np.empty((n_images, k), dtype=np.float32)
+    cand_lp = np.empty((n_images, n_candidates), dtype=np.float32)
     flat_text = text_emb.reshape(n_prompts * n_shared, -1).T  # [d, P*C]
     for s in range(0, n_images, chunk):
         e = slice(s, min(s + chunk, n_images))
@@ -119,7 +123,9 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
         ts = sims[rows, :, t]  # [b, P]
         true_sim[e] = ts
         true_rank[e] = 1 + (sims > ts[:, :, None]).sum(axis=2)
-        true_lp[e] = _log_softmax(logit_scale * sims, axis=2)[rows, :, t]
+        lp = _log_softmax(logit_scale * sims, axis=2)
+        true_lp[e] = lp[rows, :, t]
+        cand_lp[e] = lp.mean(axis=1)
         mean_sims = sims.mean(axis=1)  # [b, C]
         part = np.argpartition(-mean_sims, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(mean_sims, part, axis=1), axis=1, kind="stable")
@@ -138,4 +144,4 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
                     top_similarity=top_sim, vote=vote, vote_count=vote_count, tie=tie,
                     score=paper_score(vote, true_index), mean_log_prob=person_mean(true_lp),
                     mean_rank=person_mean(true_rank.astype(np.float64)),
-                    mean_prob=person_mean(np.exp(true_lp.astype(np.float64))))
+                    mean_prob=person_mean(np.exp(true_lp.astype(np.float64))), image_candidate_log_prob=cand_lp)

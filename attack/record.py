@@ -35,7 +35,7 @@ def offsets(ev: Evidence, n_people: int) -> np.ndarray:
 
 
 def person_results(everyone: list[Person], ev: Evidence, member, p_values, templates, question: Question,
-                   labels: dict[str, bool]) -> list[PersonResult]:
+                   labels: dict[str, bool], evidence: list[dict] | None = None) -> list[PersonResult]:
     out = []
     bounds = offsets(ev, len(everyone))
     for i, person in enumerate(everyone):
@@ -55,7 +55,7 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                                 mean_log_prob=_finite(ev.mean_log_prob[i]), mean_rank=float(ev.mean_rank[i]),
                                 mean_prob=float(ev.mean_prob[i]), votes=votes, images=images,
                                 skipped=[{"file": f, "why": w} for f, w in person.skipped],
-                                label=labels.get(person.name)))
+                                label=labels.get(person.name), evidence=evidence[i] if evidence else None))
     return out
 
 

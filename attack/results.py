@@ -9,6 +9,7 @@ Schema (version 1), `results.json`:
   calibration   null distribution summary, threshold, reference FPR with Clopper-Pearson 95% interval (or null)
   metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
   perturbation  the inference-time defense the attack ran through (or null)
+  distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts)
   encoding      device, precision, batch size, workers; which text blocks and how many photos came from a cache
   persons       audited people (see PersonResult); reference: the same for reference people
   not_auditable people with no usable image; warnings: every skipped file and other notices
@@ -61,6 +62,8 @@ class PersonResult:
     images: list[ImageAnswer] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     label: bool | None = None  # ground truth, when known
+    # permutation test, paper rule, aliases, name-prior control, stability (shape: attack.permutation's docstring)
+    evidence: dict | None = None
 
 
 @dataclass
@@ -77,6 +80,7 @@ class AttackResult:
     warnings: list[str] = field(default_factory=list)
     perturbation: dict | None = None
     encoding: dict | None = None  # device, precision, workers; which embeddings came from a cache
+    distractors: dict | None = None  # how the distractors were drawn (the permutation test rests on it)
     schema_version: int = SCHEMA_VERSION
     kind: str = KIND_ATTACK
 

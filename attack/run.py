@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from . import prompts
-from .decide import decide, own_name_similarity
+from .decide import OthersSample, decide, own_name_similarity
 from .device import runtime_facts
 from .encoder import Encoder
 from .errors import InputError
@@ -108,7 +108,8 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
 
     # ask
     question = ask([p.name for p in everyone], settings.n_candidates, settings.candidate_set, settings.seed,
-                   settings.candidates, listed=[p.name for p in found.audit + found.reference])
+                   settings.candidates, listed=[p.name for p in found.audit + found.reference],
+                   pool=settings.distractors, aliases=found.aliases)
     if question.added_true_names:
         note(f"{settings.candidates}: {len(question.added_true_names)} true name(s) missing from the candidate "
              "list were added")
@@ -123,19 +124,21 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
     if perturbation is not None:
         image_emb = perturbation.transform_image(image_emb)
         text_emb = perturbation.transform_text(text_emb)
-    own = None
+    own = others = None
     if question.mode == PER_PERSON:
-        own = own_name_similarity(encoder, found.templates, question.person_names, image_emb, owner, perturbation)
+        others = OthersSample(image_emb, owner, text_emb, loaded.logit_scale, len(everyone), seed=settings.seed)
+        own = own_name_similarity(encoder, found.templates, question.person_names, image_emb, owner, perturbation,
+                                  prior=others)
 
     # decide
     logit_scale = loaded.logit_scale
     decision = decide(settings, question, image_emb, owner, text_emb, logit_scale, found.is_reference,
-                      [found.labels.get(p.name) for p in everyone], own_similarity=own)
+                      [found.labels.get(p.name) for p in everyone], own_similarity=own, others=others)
     t4 = time.perf_counter()
 
     # record
     persons = person_results(everyone, decision.evidence, decision.member, decision.p_values, found.templates,
-                             question, found.labels)
+                             question, found.labels, decision.evidence_blocks)
     n_audited = found.n_audited
     rule = {**decision.rule, "templates": list(found.templates),
             "templates_source": str(settings.prompts) if settings.prompts else "paper"}
@@ -148,6 +151,8 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
                        "file_sha256": sha256_file(settings.candidates) if settings.candidates else None},
         "templates_sha256": prompts.templates_sha256(found.templates),
         "labels_sha256": sha256_file(settings.labels) if settings.labels else None,
+        "distractors_sha256": sha256_file(settings.distractors) if settings.distractors else None,
+        "aliases_sha256": sha256_file(settings.aliases) if settings.aliases else None,
         "images": images_manifest,
         **settings.extra_inputs,
     }
@@ -167,6 +172,7 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
         warnings=notices,
         perturbation=perturbation.describe() if perturbation is not None else None,
         encoding=encoder.describe(),
+        distractors=question.distractors_block(),
     )
     return AttackRun(result=result, evidence=decision.evidence, question=question, scan=found, timings=timings)
 

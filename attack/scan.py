@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ class Scan:
     reference: list[Person]  # every reference folder
     templates: list[str]
     labels: dict[str, bool]
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def everyone(self) -> list[Person]:
@@ -67,4 +68,5 @@ def scan(settings, warn) -> Scan:
     if settings.target_fpr is not None and not reference:
         raise InputError("--target-fpr needs --reference (known non-members to calibrate on)")
     labels = read_labels(settings.labels) if settings.labels else {}
-    return Scan(audit=audit, reference=reference, templates=templates, labels=labels)
+    aliases = names.read_aliases(settings.aliases) if settings.aliases else {}
+    return Scan(audit=audit, reference=reference, templates=templates, labels=labels, aliases=aliases)

@@ -21,6 +21,8 @@ from .names import DEFAULT_N_CANDIDATES
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 PRECISIONS = ("fp32", "bf16", "fp16")
 CANDIDATE_SETS = ("auto", "shared", "per-person")
+RULES = ("auto", "paper", "permutation", "calibrated")
+DEFAULT_ALPHA = 0.01
 DEFAULT_TARGET_FPR = 0.05
 MAX_SEED = 2**32 - 1
 
@@ -105,8 +107,22 @@ class AttackSettings:
         "paper's protocol); per-person: each person among their own name and the same n-1 distractors (text "
         "encoded once per name, work per photo independent of how many are audited); auto: shared unless more "
         "people are audited than the list holds.", one_of(CANDIDATE_SETS)))
+    distractors: Path | None = field(default=None, metadata=_opt(
+        "--distractors", "path", "Your own pool of distractor names, one per line (default: made-up first + last "
+        "names from idia's bundled lists). The permutation test's assumption rests on how they were drawn."))
+    aliases: Path | None = field(default=None, metadata=_opt(
+        "--aliases", "path", "Other names people are known by (YAML name: [alias, ...], or TSV): any of them may be "
+        "the one the model knows; the test accounts for trying several (shared candidate list only)."))
     prompts: Path | None = field(default=None, metadata=_opt(
         "--prompts", "path", "Prompt templates, one per line with '{0}' for the name (default: the paper's 21)."))
+    rule: str = field(default="auto", metadata=_opt(
+        "--rule", "choice", "What decides: permutation (the true name's rank among the distractors, p <= --alpha; "
+        "needs no reference people), paper (score >= --tau), calibrated (the continuous score against --reference "
+        "people at --target-fpr); auto: calibrated with --reference, else permutation. Every result keeps the "
+        "paper's score and the permutation p-value.", one_of(RULES), yaml="attack.rule"))
+    alpha: float = field(default=DEFAULT_ALPHA, metadata=_opt(
+        "--alpha", "float", "Permutation rule: flag a person when their p-value is at most this.", open_unit,
+        yaml="attack.alpha"))
     tau: int | None = field(default=None, metadata=_opt(
         "--tau", "int", "Paper rule: member if at least this many prompts vote the true name (default 1).",
         at_least(1), yaml="attack.tau"))
@@ -209,7 +225,7 @@ def click_options(*names: str, defaults: dict | None = None):
 
 
 def _choices(name: str) -> tuple[str, ...]:
-    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS}[name]
+    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES}[name]
 
 
 def from_options(options: dict, **fixed) -> AttackSettings:

@@ -44,7 +44,7 @@ def world_photos(tmp_path_factory, world_model_dir) -> Path:
 def paper_run(world_model, world_photos, world_model_dir):
     """The paper's rule (tau = 1, 1,000 candidates, 21 prompts) on the world's members and non-members."""
     from attack.run import AttackConfig, run_attack
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
                        labels=world_photos / "labels.json", progress=False, command="pytest")
     return run_attack(cfg, loaded=world_model)
 

@@ -58,7 +58,7 @@ def names_file(tmp_path_factory, redacted_names):
 @pytest.fixture(scope="module")
 def redaction(world_model, world_model_dir, world_photos, names_file, tmp_path_factory):
     """One verified redaction (default settings) shared by the tests below."""
-    attack = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+    attack = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
                           labels=world_photos / "labels.json", progress=False, command="pytest")
     cfg = VerifyConfig(attack=attack, names=names_file, utility=world_photos / "shapes", defense="redact")
     v = verify(cfg, loaded=world_model)
@@ -92,7 +92,8 @@ def test_redaction_also_holds_under_the_calibrated_rule(redaction, world_model, 
                                                         redacted_names):
     """The demo decides by the continuous score calibrated on reference people: the redaction must hold there too."""
     v, _, _ = redaction
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+                       labels=world_photos / "labels.json",
                        reference=world_photos / "reference", target_fpr=0.05, progress=False, command="pytest")
     before = {p.name: p for p in run_attack(cfg, loaded=world_model).result.persons}
     after = {p.name: p for p in run_attack(cfg, loaded=v.defense.defended()).result.persons}
@@ -291,7 +292,8 @@ def test_a_broken_perturbation_file_is_an_input_error_naming_it(projection, tmp_
 
 def test_projection_lowers_the_redacted_peoples_identification(projection, paper_run, world_model, world_model_dir,
                                                                world_photos, redacted_names):
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
+                       labels=world_photos / "labels.json",
                        progress=False, command="pytest")
     run = run_attack(cfg, loaded=world_model, perturbation=projection)
     assert run.result.perturbation["kind"] == "project"
@@ -309,7 +311,8 @@ def test_projection_lowers_the_redacted_peoples_identification(projection, paper
 def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protects(world_model, world_model_dir,
                                                                                    world_photos, redacted_names,
                                                                                    tmp_path):
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", labels=world_photos / "labels.json",
+    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
+                       labels=world_photos / "labels.json",
                        max_images=3, progress=False, command="pytest")
     task = ZeroShotTask.encode(world_model, world_photos / "shapes")
     result = sweep(Encoder.from_settings(world_model, cfg), redacted_names, "noise", [0.5, 3.0], cfg, task)

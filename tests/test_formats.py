@@ -336,7 +336,7 @@ def test_an_idia_on_the_world_converted_to_hf_gives_the_same_results(tmp_path, w
     convert_model(str(world_model_dir), tmp_path / "hf", to="hf")
     loaded = load_clip(str(tmp_path / "hf"))
     assert loaded.source_format == "hf-transformers"
-    cfg = AttackConfig(model=str(tmp_path / "hf"), people=world_photos / "people",
+    cfg = AttackConfig(model=str(tmp_path / "hf"), people=world_photos / "people", rule="paper",
                        labels=world_photos / "labels.json", progress=False, command="pytest")
     run = run_attack(cfg, loaded=loaded)
     ours = [(p.name, p.score, p.member, p.p_value) for p in run.result.persons]

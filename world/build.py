@@ -58,7 +58,7 @@ def evaluate_world_model(model_dir: Path, world: World, images_per_person: int =
         base = dict(model=str(model_dir), people=Path(tmp) / "people", labels=Path(tmp) / "labels.json",
                     cache_dir=Path(tmp) / "cache", progress=progress, command="idia world build",
                     device=device, precision=precision)
-        paper = run_attack(AttackConfig(**base)).result.metrics
+        paper = run_attack(AttackConfig(**base, rule="paper")).result.metrics
         calibrated = run_attack(AttackConfig(**base, reference=Path(tmp) / "reference")).result.metrics
     keep = ("tpr", "fpr", "accuracy", "precision")
     return {

@@ -1,0 +1,137 @@
+"""The rules an attack can decide by, in the pipeline: the candidate-permutation test (the default without
+reference people), the paper's rule, the calibrated score; and the evidence every person's record carries."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from attack.errors import InputError
+from attack.run import AttackSettings, run_attack
+
+
+def _people(root, names, n_photos=2, seed=0):
+    rng = np.random.default_rng(seed)
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for j in range(n_photos):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(root / name / f"{j}.png")
+    return root
+
+
+NAMES = ["Ada Quill", "Bo Rask", "Cy Tamm", "Di Umber", "Ed Vance"]
+
+
+def _settings(people, tmp_path, **kw):
+    from world import shipped_model_dir
+    return AttackSettings(model=str(shipped_model_dir()), people=people, cache_dir=tmp_path / "cache",
+                          progress=False, workers=0, **kw)
+
+
+@pytest.mark.slow
+def test_permutation_fpr_is_at_most_alpha_and_it_beats_the_paper_rule_on_the_world(paper_run):
+    """Measured on the shipped world (100 members, 100 non-members, 10 photos, 1,000 candidates): at alpha 0.01,
+    97 of 100 members and 0 of 100 non-members flagged; at 0.05, 100 and 3; the paper rule flags 85 members."""
+    persons = paper_run.result.persons
+    member = np.array([p.label for p in persons])
+    p = np.array([p.evidence["permutation"]["p_value"] for p in persons])
+    paper = np.array([p.member for p in persons])
+    for alpha in (0.01, 0.05):
+        fpr = float(np.mean(p[~member] <= alpha))
+        print(f"\nalpha {alpha}: TPR {np.mean(p[member] <= alpha):.2f}, FPR {fpr:.2f}")
+        assert fpr <= alpha  # measured: 0.00 at 0.01 (margin 0.01), 0.03 at 0.05 (margin 0.02)
+    assert np.mean(p[member] <= 0.01) > np.mean(paper[member]) + 0.05  # measured 0.97 vs 0.85
+
+
+def test_without_reference_the_permutation_test_decides_and_the_paper_score_stays(world_model, tmp_path):
+    people = _people(tmp_path / "people", NAMES)
+    run = run_attack(_settings(people, tmp_path, n_candidates=40), loaded=world_model)
+    r = run.result
+    assert r.rule["decided_by"] == "permutation" and r.rule["alpha"] == 0.01
+    assert "distractors" in r.rule["assumption"]
+    assert r.distractors["how"] == "bundled" and r.distractors["n"] == 35  # 40 names minus the 5 audited
+    for p in r.persons:
+        ev = p.evidence
+        assert p.p_value == ev["permutation"]["p_value"] and p.member == ev["permutation"]["flagged"]
+        assert ev["paper"]["score"] == p.score and ev["permutation"]["n_distractors"] == 35
+        assert set(ev["stability"]) >= {"agreement_permutation", "agreement_paper", "tie_share", "score_interval"}
+        assert ev["prior"]["pick_rate_others"] is not None
+    paper = run_attack(_settings(people, tmp_path, n_candidates=40, rule="paper"), loaded=world_model).result
+    assert paper.rule["decided_by"] == "paper"
+    assert [p.score for p in paper.persons] == [p.score for p in r.persons]
+    assert [p.evidence["permutation"] for p in paper.persons] == [p.evidence["permutation"] for p in r.persons]
+
+
+def test_rule_and_threshold_conflicts_are_one_line(world_model, tmp_path):
+    people = _people(tmp_path / "people", NAMES[:2])
+    with pytest.raises(InputError, match="--rule calibrated needs --reference"):
+        run_attack(_settings(people, tmp_path, rule="calibrated"), loaded=world_model)
+    with pytest.raises(InputError, match="--tau is the paper rule's threshold"):
+        run_attack(_settings(people, tmp_path, rule="permutation", tau=2), loaded=world_model)
+    result = CliRunner().invoke(__import__("compliance.cli").cli.main, [
+        "attack", "--model", "world", "--people", str(people), "--alpha", "0", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--alpha must be between 0 and 1" in result.output
+
+
+def test_the_per_person_name_prior_equals_brute_force_on_all_other_photos(world_model, tmp_path):
+    """With the sample holding every photo, the per-person question's prior is exactly what asking each name of
+    everyone else's photos among the same distractors gives."""
+    from attack import decide as decide_module
+    people = _people(tmp_path / "people", NAMES, n_photos=3)
+    s = _settings(people, tmp_path, n_candidates=9, candidate_set="per-person")
+    original = decide_module.OthersSample.__init__.__defaults__
+    decide_module.OthersSample.__init__.__defaults__ = (10_000, 0)  # sample size >= all photos
+    try:
+        run = run_attack(s, loaded=world_model)
+    finally:
+        decide_module.OthersSample.__init__.__defaults__ = original
+    from attack.encoder import Encoder
+    enc = Encoder(world_model, device="cpu", use_cache=False, progress=False)
+    paths, hashes, owner = run.scan.photo_table()
+    img = enc.encode_photos(paths)
+    templates = run.scan.templates
+    dis = run.question.shared_names
+    scale = world_model.logit_scale
+    for i, person in enumerate(run.result.persons):
+        text = enc.prompt_embeddings(templates, dis + [person.name])  # [P, D+1, d]
+        others = img[owner != i]
+        logits = scale * np.einsum("kd,pcd->kpc", others, text)
+        lp = logits - np.logaddexp.reduce(logits.astype(np.float64), axis=2, keepdims=True)
+        mean = lp.mean(axis=(0, 1))  # [D+1]
+        p_brute = (1 + np.sum(mean[:-1] >= mean[-1])) / (1 + len(dis))
+        picks = (logits.argmax(axis=2) == len(dis)).mean()
+        prior = person.evidence["prior"]
+        assert prior["p_value_others"] == pytest.approx(p_brute)
+        assert prior["mean_score_others"] == pytest.approx(mean[-1], abs=1e-4)
+        assert prior["pick_rate_others"] == pytest.approx(picks)
+
+
+def test_aliases_are_tried_and_the_report_says_which_name_the_model_knows(world_model, tmp_path):
+    people = _people(tmp_path / "people", NAMES[:3])
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text("Ada Quill: [Adelaide Quill, A. Quill]\n")
+    r = run_attack(_settings(people, tmp_path, n_candidates=30, aliases=aliases), loaded=world_model).result
+    ada = next(p for p in r.persons if p.name == "Ada Quill")
+    assert ada.evidence["aliases"]["tried"] == ["Ada Quill", "Adelaide Quill", "A. Quill"]
+    assert ada.evidence["aliases"]["best"] in ada.evidence["aliases"]["tried"]
+    assert ada.p_value == ada.evidence["aliases"]["p_value"]
+    assert r.distractors["n"] == 30 - 5  # the aliases are candidates, never distractors
+    with pytest.raises(InputError, match="--aliases needs the shared candidate list"):
+        run_attack(_settings(people, tmp_path, n_candidates=30, aliases=aliases, candidate_set="per-person"),
+                   loaded=world_model)
+
+
+def test_a_distractor_pool_is_drawn_from_and_recorded(world_model, tmp_path):
+    people = _people(tmp_path / "people", NAMES[:2])
+    pool = tmp_path / "pool.txt"
+    pool_names = [f"Pool{chr(65 + i)} Person{chr(65 + j)}" for i in range(6) for j in range(6)]
+    pool.write_text("\n".join(pool_names) + "\n")
+    run = run_attack(_settings(people, tmp_path, n_candidates=12, distractors=pool), loaded=world_model)
+    drawn = [n for n in run.question.shared_names if n not in NAMES]
+    assert len(drawn) == 10 and set(drawn) <= set(pool_names)
+    assert run.result.distractors["how"] == "file" and run.result.distractors["source"] == str(pool)
+    assert run.result.manifest["inputs"]["distractors_sha256"]
+    record = json.loads(run.result.to_json())
+    assert record["persons"][0]["evidence"]["permutation"]["n_distractors"] == 10
