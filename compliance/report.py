@@ -295,9 +295,10 @@ def _consecutive_groups(images: list[dict]) -> list[tuple[str, list[dict]]]:
 
 
 # An audit's pages list at most this many people and this many photo hashes; beyond that the pages name the
-# strongest evidence and the complete tables travel as attachments. 200 rows are about 5 pages.
+# strongest evidence and the complete tables travel as attachments. 200 rows are about 4 pages; 3,000 photo
+# hashes (the world audit: 300 people, 10 photos each) about 45.
 PAGE_PEOPLE = 200
-PAGE_PHOTOS = 2500
+PAGE_PHOTOS = 3000
 # The record is attached to its audit PDF up to this size (it is held in memory anyway; the PDF compresses it).
 ATTACH_RECORD_MAX_BYTES = 256 * 2**20
 
