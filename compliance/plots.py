@@ -3,6 +3,9 @@
 Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend switch) at fixed
 sizes, with PNG metadata left out, so the same record gives the same bytes. Nothing here computes a statistic:
 the histogram bins and draws the scores that are in the record, the curves join the points that are in it.
+
+Scale: the figures are PNGs (rasterised), so their size does not grow with the number of people; a histogram is
+binned once with numpy (`np.histogram`) and drawn as 40 bars, whatever the number of scores.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import io
 import math
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -37,27 +41,30 @@ def _figure(ncols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list]:
     return fig, list(axes) if ncols > 1 else [axes]
 
 
-def _plottable(values) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > NOT_FINITE]
+def _plottable(values) -> np.ndarray:
+    """The finite scores above NOT_FINITE, as a float array (None counts as not finite)."""
+    a = np.array([np.nan if v is None else v for v in values], dtype=float) if not isinstance(values, np.ndarray) \
+        else values.astype(float)
+    return a[np.isfinite(a) & (a > NOT_FINITE)]
 
 
-def score_distribution(audited: list[float], reference: list[float] | None, threshold: float | None) -> str:
+def score_distribution(audited, reference, threshold: float | None) -> str:
     """Histogram of the continuous score: audited people against reference non-members, on shared bins."""
     with matplotlib.rc_context(RC):
         fig, (ax,) = _figure()
         a = _plottable(audited)
-        r = _plottable(reference or [])
-        both = a + r
-        if both:
-            lo, hi = min(both), max(both)
+        r = _plottable(reference if reference is not None else [])
+        if a.size or r.size:
+            both = np.concatenate([a, r])
+            lo, hi = float(both.min()), float(both.max())
             if hi - lo < 1e-9:
                 lo, hi = lo - 0.5, hi + 0.5
-            bins = [lo + (hi - lo) * i / 40 for i in range(41)]
-            if a:
-                ax.hist(a, bins=bins, color=AUDITED, alpha=0.55, label=f"audited people ({len(a)})")
-            if r:
-                ax.hist(r, bins=bins, color=REFERENCE, alpha=0.55,
-                        label=f"reference people, known never seen ({len(r)})")
+            bins = np.linspace(lo, hi, 41)
+            for values, color, label in ((a, AUDITED, f"audited people ({a.size})"),
+                                         (r, REFERENCE, f"reference people, known never seen ({r.size})")):
+                if values.size:
+                    counts, _ = np.histogram(values, bins=bins)
+                    ax.stairs(counts, bins, fill=True, color=color, alpha=0.55, label=label)
         if threshold is not None and math.isfinite(threshold):
             ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label="decision threshold")
         ax.set_xlabel("continuous score: mean log-probability of the true name (right = named more confidently)")

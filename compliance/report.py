@@ -5,23 +5,34 @@ holds and never compute a statistic of their own; the only arithmetic here is ta
 lists, and the figures draw numbers the record holds. Three kinds:
 
   takedown    one person, for a lawyer: the verdict, the model's answers, the statistic in plain words, limits
-  audit       every audited person, for a data-protection officer: table, distributions, ROC, findings
+  audit       every audited person, for a data-protection officer: findings, distributions, ROC, the identified
+              people; the complete per-person table (persons.csv), the photos' hashes (photos.csv) and the
+              record itself ride inside the PDF as attachments, so its pages stay bounded at any number of people
   mitigation  a defense's `idia verify` record, for an ML team: identification and utility before and after
 
 Safety: names and paths come from users' files. Every template is autoescaped, undefined fields raise, only
 the package's own templates are ever rendered, and the PDF engine gets a fetcher that loads only `data:` URIs
-(`compliance.fetcher`), so no local file, network address or attachment can be pulled into a report.
+(`compliance.fetcher`), so no local file, network address or attachment can be pulled into a report. The
+audit's attachments are bytes idia made itself, handed to the PDF engine directly (never a URL).
+
+Scale: everything here is one pass over the people (or a heap for the top of the list); a takedown indexes the
+names once. Per-person fields are read only by `person_summary` and `person_detail`, so a new per-person
+layout in the record is a local edit there.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
 import hashlib
+import heapq
 import importlib.util
+import io
 import json
 import os
 import shlex
 import unicodedata
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
 from importlib.resources import files
@@ -86,7 +97,10 @@ def check_record(kind: str, data: dict) -> None:
         what = f"is {MAKER[found]}" if found in MAKER else f"is not an idia record (kind={found!r})"
         raise InputError(f"{what}; a {kind} report needs {MAKER[needed]}")
     if needed == KIND_ATTACK:
-        AttackResult.from_dict(data)  # schema version and field names; raises InputError
+        # Schema version and top-level fields (raises InputError). The people are checked where they are read
+        # (person_summary, person_detail): typing 10^5 people only to check their field names cost more than
+        # the rest of a takedown.
+        AttackResult.from_dict({**data, "persons": [], "reference": []})
         return
     if data.get("schema_version") != VERIFICATION_SCHEMA_VERSION:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not "
@@ -189,21 +203,57 @@ def _env() -> jinja2.Environment:
     return env
 
 
+# --- the per-person record: read here and nowhere else ------------------------------------------------------
+
+# The audit's complete table, one row per audited person, in the record's order (persons.csv).
+PERSON_COLUMNS = ("name", "n_images", "score", "identified", "p_value", "mean_log_prob", "mean_rank", "mean_prob",
+                  "label")
+PHOTO_COLUMNS = ("person", "file", "sha256")
+
+
+def person_summary(p: dict) -> dict:
+    """The per-person numbers every report shows (templates and persons.csv read these keys, not the record's)."""
+    return {"name": p["name"], "n_images": p["n_images"], "score": p["score"], "member": p["member"],
+            "p_value": p["p_value"], "mean_log_prob": p["mean_log_prob"], "mean_rank": p["mean_rank"],
+            "mean_prob": p["mean_prob"], "label": p.get("label")}
+
+
+def person_detail(p: dict) -> dict:
+    """One person in full, for a takedown: the summary, each phrasing's vote and each photo's answer."""
+    return {**person_summary(p),
+            "votes": [{"template": v["template"], "vote": v["vote"], "images_agreeing": v["images_agreeing"],
+                       "tie": v["tie"], "is_true_name": v["is_true_name"]} for v in p["votes"]],
+            "images": [{"file": im["file"], "sha256": im["sha256"], "true_rank": im["true_rank"],
+                        "first_choice": im["top"][0][0] if im["top"] else None} for im in p["images"]],
+            "skipped": p.get("skipped") or []}
+
+
+def _person_row(s: dict) -> tuple:
+    label = "" if s["label"] is None else ("member" if s["label"] else "non-member")
+    return (s["name"], s["n_images"], s["score"], "yes" if s["member"] else "no", repr(float(s["p_value"])),
+            repr(float(s["mean_log_prob"])), repr(float(s["mean_rank"])), repr(float(s["mean_prob"])), label)
+
+
 # --- what each report shows ----------------------------------------------------------------------------------
 
 def _find_person(data: dict, person: str | None) -> dict:
+    """The record's entry for `person`: exact, then NFC-normalised, then the one case-insensitive match.
+
+    The names are indexed once (a dict), so finding one person among 10^5 costs one pass, not one per try."""
     if not person:
         raise InputError("a takedown report is about one person: give --person NAME")
     people = data["persons"]
+    index: dict[str, dict] = {}
+    for p in people:
+        index.setdefault(p["name"], p)
     for wanted in (person, normalize_name(person)):
-        for p in people:
-            if p["name"] == wanted:
-                return p
+        if wanted in index:
+            return index[wanted]
     folded = normalize_name(person).casefold()
     same = [p for p in people if p["name"].casefold() == folded]
     if len(same) == 1:
         return same[0]
-    close = difflib.get_close_matches(person, [p["name"] for p in people], n=3)
+    close = difflib.get_close_matches(person, list(index), n=3)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise InputError(f"no audited person named {person!r} among the {len(people)} in the record{hint}")
 
@@ -224,8 +274,11 @@ def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
     return rows
 
 
+
 def _takedown(data: dict, person: str | None, include_photos: bool, source_name: str) -> dict:
-    p = _find_person(data, person)
+    found = _find_person(data, person)
+    AttackResult.from_dict({**data, "persons": [found], "reference": []})  # this person's fields, all of them
+    p = person_detail(found)
     photos = [thumbnail(im["file"], im["sha256"]) for im in p["images"]] if include_photos else []
     report_cmd = shlex.join(["idia", "report", source_name, "--kind", "takedown", "--person", p["name"]])
     return {"person": p, "photos": photos, "include_photos": include_photos, "report_command": report_cmd}
@@ -241,28 +294,113 @@ def _consecutive_groups(images: list[dict]) -> list[tuple[str, list[dict]]]:
     return groups
 
 
-def _audit(data: dict) -> dict:
-    persons = data["persons"]
+
+# An audit's pages list at most this many people and this many photo hashes; beyond that the pages name the
+# strongest evidence and the complete tables travel as attachments. 200 rows are about 4 pages; 3,000 photo
+# hashes (the world audit: 300 people, 10 photos each) about 45.
+PAGE_PEOPLE = 200
+PAGE_PHOTOS = 3000
+# The record is attached to its audit PDF up to this size (it is held in memory anyway; the PDF compresses it).
+ATTACH_RECORD_MAX_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried inside the PDF: bytes idia made (never fetched), with its SHA-256 printed in the pages."""
+
+    name: str
+    data: bytes
+    description: str
+    relationship: str = "Data"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class Rendered:
+    """A report: its HTML, and the files to attach to its PDF."""
+
+    html: str
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+def _csv_bytes(header: tuple, rows) -> bytes:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _bytes(n: int) -> str:
+    return f"{n:,} bytes" if n < 2**20 else f"{n / 2**20:,.1f} MB"
+
+
+def _by_evidence(s: dict) -> tuple:
+    """Strongest evidence first: smallest p-value, then highest continuous score, then name (a total order)."""
+    return (float(s["p_value"]), -float(s["mean_log_prob"]), s["name"])
+
+
+def people_on_pages(summaries: list[dict], cap: int) -> list[dict]:
+    """Everyone, in the record's order, when they fit; else the `cap` identified people with the strongest
+    evidence (a heap: one pass, not a sort of everyone)."""
+    if len(summaries) <= cap:
+        return summaries
+    return heapq.nsmallest(cap, (s for s in summaries if s["member"]), key=_by_evidence)
+
+
+def _audit_attachments(summaries: list[dict], images: list[dict], raw: bytes, source_name: str,
+                       record_limit: int) -> tuple[list[Attachment], dict]:
+    files = [Attachment("persons.csv", _csv_bytes(PERSON_COLUMNS, map(_person_row, summaries)),
+                        "every audited person: photos, score, verdict, p-value, continuous score, rank, truth"),
+             Attachment("photos.csv", _csv_bytes(PHOTO_COLUMNS, ((im["person"], im["file"], im["sha256"])
+                                                                  for im in images)),
+                        "every photo the attack read, with its SHA-256")]
+    record_note = None
+    if len(raw) <= record_limit:
+        files.append(Attachment(source_name, raw, "the record this report renders (its SHA-256 is the document ID)",
+                                relationship="Source"))
+    else:
+        record_note = (f"{source_name} ({_bytes(len(raw))}) is larger than the {_bytes(record_limit)} attachment "
+                       "limit and is not attached; its SHA-256 is this report's document ID")
+    return files, {"attachments": files, "record_not_attached": record_note}
+
+
+def _audit(data: dict, raw: bytes, source_name: str, record_limit: int) -> tuple[dict, list[Attachment]]:
+    summaries = [person_summary(p) for p in data["persons"]]
     calibration = data.get("calibration")
     continuous = data["rule"]["decided_by"] == "calibrated-continuous"
     distribution = plots.score_distribution(
-        [p["mean_log_prob"] for p in persons],
+        [s["mean_log_prob"] for s in summaries],
         calibration["null_scores"] if calibration else None,
         calibration["threshold"] if calibration and continuous else None)
     roc = (data.get("metrics") or {}).get("roc")
     roc_plot = plots.roc_curve(roc["fpr"], roc["tpr"], roc["auc"]) if roc else None
     images = data["manifest"]["inputs"].get("images", [])
-    not_plotted = sum(1 for p in persons if p["mean_log_prob"] <= plots.NOT_FINITE)
-    return {
-        "persons": persons,
-        # Tallies of the verdicts and labels the table lists (not new statistics).
-        "n_identified": sum(1 for p in persons if p["member"]),
-        "n_labelled": sum(1 for p in persons if p["label"] is not None),
-        "identified": [p for p in persons if p["member"]],
-        "distribution_plot": distribution, "roc_plot": roc_plot, "not_plotted": not_plotted,
+    identified = [s for s in summaries if s["member"]]
+    everyone = len(summaries) <= PAGE_PEOPLE
+    listed = people_on_pages(summaries, PAGE_PEOPLE)
+    files, notes = _audit_attachments(summaries, images, raw, source_name, record_limit)
+    context = {
+        "persons": summaries,
+        # Tallies of the verdicts and labels the attached table lists (not new statistics).
+        "n_identified": len(identified),
+        "n_labelled": sum(1 for s in summaries if s["label"] is not None),
+        "listed": listed, "lists_everyone": everyone, "page_people": PAGE_PEOPLE,
+        "distribution_plot": distribution, "roc_plot": roc_plot,
+        "not_plotted": sum(1 for s in summaries if s["mean_log_prob"] <= plots.NOT_FINITE),
         "images": images,
-        "image_groups": _consecutive_groups(images),
+        "image_groups": _consecutive_groups(images) if len(images) <= PAGE_PHOTOS else None,
+        "page_photos": PAGE_PHOTOS,
+        **notes,
     }
+    return context, files
 
 
 def _mitigation(data: dict) -> dict:
@@ -289,62 +427,96 @@ def _generated_utc() -> str:
     return utc_now()
 
 
-def render_html(kind: str, data: dict, person: str | None = None, include_photos: bool = False,
-                document_id: str | None = None, source_name: str = "results.json",
-                generated_utc: str | None = None) -> str:
-    """The report as one self-contained HTML page (CSS inline, figures and photos as data: URIs).
 
-    `document_id` is the SHA-256 of the input file's bytes; without it, of the record serialised the way idia
-    writes it (which is those bytes for an unedited record)."""
+def _serialised(data: dict) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def render(kind: str, data: dict, person: str | None = None, include_photos: bool = False,
+           raw: bytes | None = None, source_name: str = "results.json", generated_utc: str | None = None,
+           record_limit: int = ATTACH_RECORD_MAX_BYTES, document_id: str | None = None) -> Rendered:
+    """The report as one self-contained HTML page (CSS inline, figures and photos as data: URIs), and for an
+    audit the files its PDF carries (persons.csv, photos.csv and the record, each SHA-256 printed in the page).
+
+    `raw` is the input file's bytes (the document ID is their SHA-256 unless `document_id` is given); without it,
+    the record serialised the way idia writes it (which is those bytes for an unedited record)."""
     check_record(kind, data)
     if person is not None and kind != "takedown":
         raise InputError("--person applies to takedown reports only")
     if include_photos and kind != "takedown":
         raise InputError("--include-photos applies to takedown reports only")
-    if document_id is None:
-        serialised = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        document_id = hashlib.sha256(serialised.encode("utf-8")).hexdigest()
-    context = {"kind": kind, "title": TITLES[kind], "css": Markup(_css()), "document_id": document_id,
-               "source_name": source_name, "generated_utc": generated_utc or _generated_utc(),
-               "data": data, "manifest": data["manifest"]}
+    if raw is None:
+        raw = _serialised(data)
+    context = {"kind": kind, "title": TITLES[kind], "css": Markup(_css()),
+               "document_id": document_id or hashlib.sha256(raw).hexdigest(), "source_name": source_name,
+               "generated_utc": generated_utc or _generated_utc(), "data": data, "manifest": data["manifest"],
+               "attachments": []}
+    files: list[Attachment] = []
     try:
         if kind == "takedown":
             context.update(_takedown(data, person, include_photos, source_name))
         elif kind == "audit":
-            context.update(_audit(data))
+            more, files = _audit(data, raw, source_name, record_limit)
+            context.update(more)
         else:
             context.update(_mitigation(data))
-        return _env().get_template(f"{kind}.html").render(context)
+        return Rendered(_env().get_template(f"{kind}.html").render(context), files)
     except jinja2.UndefinedError as e:
         raise InputError(f"the record lacks a field the {kind} report needs ({e.message})") from None
     except (KeyError, TypeError, AttributeError) as e:
         raise InputError(f"the record is malformed for a {kind} report ({type(e).__name__}: {e})") from None
 
 
-def render_pdf(html: str, url_fetcher: DataOnlyURLFetcher | None = None) -> bytes:
-    """The PDF of a report's HTML. Loads nothing but data: URIs; pass a fetcher to inspect what was asked for."""
-    from weasyprint import HTML  # imported here: a second or two, and only reports need it
+def render_html(kind: str, data: dict, person: str | None = None, include_photos: bool = False,
+                document_id: str | None = None, source_name: str = "results.json",
+                generated_utc: str | None = None) -> str:
+    """The report's HTML alone (see `render`). `document_id`, when given, replaces the computed one."""
+    return render(kind, data, person=person, include_photos=include_photos, source_name=source_name,
+                  generated_utc=generated_utc, document_id=document_id).html
+
+
+def _pdf_time(generated_utc: str | None) -> datetime:
+    """The attachments' dates: the report's own generation time, so SOURCE_DATE_EPOCH makes them reproducible."""
+    stamp = generated_utc or _generated_utc()
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def render_pdf(html: str, url_fetcher: DataOnlyURLFetcher | None = None,
+               attachments: list[Attachment] | tuple = (), generated_utc: str | None = None) -> bytes:
+    """The PDF of a report's HTML, with `attachments` embedded as files.
+
+    Loads nothing but data: URIs; pass a fetcher to inspect what was asked for. Attachments are given to
+    weasyprint as bytes (`string=`), so no URL, and no fetcher, is involved in carrying them."""
+    from weasyprint import HTML, Attachment as PdfAttachment  # imported here: a second or two, only reports need it
     fetcher = url_fetcher if url_fetcher is not None else DataOnlyURLFetcher()
-    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf()
+    when = _pdf_time(generated_utc) if attachments else None
+    files = [PdfAttachment(string=a.data, name=a.name, description=a.description, created=when, modified=when,
+                           relationship=a.relationship, url_fetcher=fetcher) for a in attachments]
+    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(attachments=files or None)
 
 
 def write_report(input_path: str | Path, kind: str, out: str | Path, person: str | None = None,
-                 include_photos: bool = False, html_out: str | Path | None = None) -> list[Path]:
+                 include_photos: bool = False, html_out: str | Path | None = None,
+                 record_limit: int = ATTACH_RECORD_MAX_BYTES) -> list[Path]:
     """Render the record at `input_path` to `out` (PDF, or HTML when it ends in .html) and `html_out`.
 
-    Each file is written atomically. Returns the paths written."""
+    An audit PDF carries persons.csv, photos.csv and the record (up to `record_limit` bytes) inside it; the
+    HTML names them and their SHA-256. Each file is written atomically. Returns the paths written."""
     input_path, out = Path(input_path), Path(out)
     data, raw = load_record(input_path)
+    generated = _generated_utc()
     try:
-        html = render_html(kind, data, person=person, include_photos=include_photos,
-                           document_id=hashlib.sha256(raw).hexdigest(), source_name=input_path.name)
+        rendered = render(kind, data, person=person, include_photos=include_photos, raw=raw,
+                          source_name=input_path.name, generated_utc=generated, record_limit=record_limit)
     except InputError as e:
         raise InputError(f"{input_path}: {e}") from None
+    del data
     written = []
     if html_out is not None:
-        written.append(atomic_write_text(html_out, html))
+        written.append(atomic_write_text(html_out, rendered.html))
     if out.suffix.lower() in (".html", ".htm"):
-        written.append(atomic_write_text(out, html))
+        written.append(atomic_write_text(out, rendered.html))
     else:
-        written.append(atomic_write_bytes(out, render_pdf(html)))
+        written.append(atomic_write_bytes(out, render_pdf(rendered.html, attachments=rendered.attachments,
+                                                          generated_utc=generated)))
     return written
