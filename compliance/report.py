@@ -215,7 +215,7 @@ def person_summary(p: dict) -> dict:
     """The per-person numbers every report shows (templates and persons.csv read these keys, not the record's)."""
     return {"name": p["name"], "n_images": p["n_images"], "score": p["score"], "member": p["member"],
             "p_value": p["p_value"], "mean_log_prob": p["mean_log_prob"], "mean_rank": p["mean_rank"],
-            "mean_prob": p["mean_prob"], "label": p.get("label")}
+            "mean_prob": p["mean_prob"], "label": p.get("label"), "evidence": p.get("evidence")}
 
 
 def person_detail(p: dict) -> dict:
@@ -230,8 +230,8 @@ def person_detail(p: dict) -> dict:
 
 def _person_row(s: dict) -> tuple:
     label = "" if s["label"] is None else ("member" if s["label"] else "non-member")
-    return (s["name"], s["n_images"], s["score"], "yes" if s["member"] else "no", repr(float(s["p_value"])),
-            repr(float(s["mean_log_prob"])), repr(float(s["mean_rank"])), repr(float(s["mean_prob"])), label)
+    return (s["name"], s["n_images"], s["score"], "yes" if s["member"] else "no", float(s["p_value"]),
+            float(s["mean_log_prob"]), float(s["mean_rank"]), float(s["mean_prob"]), label)
 
 
 # --- what each report shows ----------------------------------------------------------------------------------
@@ -330,11 +330,20 @@ class Rendered:
     attachments: list[Attachment] = field(default_factory=list)
 
 
+# A text cell a spreadsheet would read as a formula ("=HYPERLINK(...)" as a name) is written with a leading
+# apostrophe, the spreadsheets' own mark for "this is text"; numbers are written as numbers and never touched.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def _csv_bytes(header: tuple, rows) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     return buf.getvalue().encode("utf-8")
 
 
