@@ -55,14 +55,13 @@ def world_scores(people_dir: str | Path, model_dir: str | Path | None = None, n_
                  seed: int = 0, cache_dir: str | Path | None = None, progress: bool = False) -> WorldScores:
     """Encode the photos under `people_dir` (world.write_photos' people/) and score every candidate.
 
-    The encoder calls live here and only here (attack.embed is being restructured; one place to follow it)."""
+    The encoder calls live here and only here."""
     from attack import names as name_lists
     from attack import prompts
-    from attack.embed import TextCache, encode_images
+    from attack.encoder import Encoder
     from attack.idia import gather_evidence
     from attack.models import load_clip
     from attack.people import scan_people
-    from attack.permutation import candidate_log_probs
     from . import load_world, read_world_record, shipped_model_dir
 
     model_dir = Path(model_dir or shipped_model_dir())
@@ -74,15 +73,16 @@ def world_scores(people_dir: str | Path, model_dir: str | Path | None = None, n_
     cand = name_lists.build_candidates([p.name for p in people], n_candidates, seed)
     index = cand.index()
     templates = prompts.PAPER_TEMPLATES
-    text_emb, _ = TextCache(cache_dir).get_or_compute(loaded, templates, cand.names, progress=progress)
+    encoder = Encoder(loaded, device="cpu", cache_dir=cache_dir, progress=progress)
+    text_emb = encoder.prompt_embeddings(templates, cand.names)
     paths = [ph.path for p in people for ph in p.photos]
     owner = np.array([i for i, p in enumerate(people) for _ in p.photos], dtype=np.int64)
     number = np.array([k for p in people for k in range(len(p.photos))], dtype=np.int64)
-    image_emb = encode_images(loaded, paths, progress=progress)
+    image_emb = encoder.encode_photos(paths, [ph.sha256 for p in people for ph in p.photos])
     logit_scale = float(loaded.model.logit_scale.exp().item())
     true_index = np.array([index[p.name] for p in people], dtype=np.int64)
     ev = gather_evidence(image_emb, owner, true_index, text_emb, logit_scale)
-    scores = candidate_log_probs(image_emb, text_emb, logit_scale)
+    scores = ev.image_candidate_log_prob
     mask = np.ones(len(cand.names), dtype=bool)
     mask[true_index] = False
     train = record["train_images_per_member"]
