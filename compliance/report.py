@@ -60,7 +60,7 @@ NEEDS = {"takedown": KIND_ATTACK, "audit": KIND_ATTACK, "mitigation": KIND_VERIF
 MAKER = {KIND_ATTACK: "a results.json from `idia attack`", KIND_VERIFICATION: "a verification.json from `idia verify`"}
 VERIFICATION_KEYS = ("manifest", "defense", "redacted", "neighbours", "collateral", "summary")
 TEMPLATES = ("base.html", "takedown.html", "audit.html", "mitigation.html",
-             "_evidence_takedown.html", "_evidence_audit.html")  # partials: {% include %}d
+             "_evidence_takedown.html", "_evidence_audit.html", "_study.html")  # partials: {% include %}d
 # Characters that reorder or hide text (bidi controls) or are not text at all: shown as [U+XXXX], so a name
 # such as "\u202eevil" cannot make the report read differently from what the record holds.
 _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

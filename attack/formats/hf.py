@@ -17,6 +17,7 @@ import torch
 
 from ..errors import InputError
 from . import ResolvedModel, register
+from .openclip_hub import read_json
 from .statedict import LazyState
 
 CONFIG = "config.json"
@@ -290,12 +291,7 @@ class HuggingFaceCLIP:
     def resolve(self, model, checkpoint, allow_random):
         folder = _folder(str(model))
         config_path = folder / CONFIG
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"{config_path}: not valid JSON ({e})") from None
-        if not isinstance(config, dict):
-            raise InputError(f"{config_path}: not a transformers config (expected an object)")
+        config = read_json(config_path, "transformers config")
         model_cfg = hf_to_model_cfg(config, config_path)
         preprocess_cfg = hf_preprocess_cfg(folder, model_cfg["vision_cfg"]["image_size"])
         check_tokenizer(folder, model_cfg["text_cfg"])

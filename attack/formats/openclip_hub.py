@@ -20,13 +20,14 @@ HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetenso
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path, what: str = "JSON architecture config") -> dict:
+    """A JSON object from a model's config file, or one line saying what the file is not."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not a valid JSON architecture config ({e})") from None
+        raise InputError(f"{path}: not a valid {what} ({e})") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: not a JSON architecture config (expected an object)")
+        raise InputError(f"{path}: not a {what} (expected an object)")
     return data
 
 
