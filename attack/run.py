@@ -123,7 +123,6 @@ def run_attack(cfg: AttackConfig, loaded: LoadedModel | None = None, perturbatio
     cand = names.build_candidates([p.name for p in audit + reference], cfg.n_candidates, cfg.seed, cfg.candidates)
     if cand.added_true_names:
         note(f"{cfg.candidates}: {len(cand.added_true_names)} true name(s) missing from the candidate list were added")
-    index = cand.index()
 
     t1 = time.perf_counter()
     text_emb, cached = TextCache(cfg.cache_dir).get_or_compute(loaded, templates, cand.names, progress=cfg.progress)
@@ -137,7 +136,7 @@ def run_attack(cfg: AttackConfig, loaded: LoadedModel | None = None, perturbatio
         image_emb = perturbation.transform_image(image_emb)
         text_emb = perturbation.transform_text(text_emb)
     logit_scale = float(loaded.model.logit_scale.exp().item())
-    ev = gather_evidence(image_emb, owner, np.array([index[p.name] for p in everyone]), text_emb, logit_scale)
+    ev = gather_evidence(image_emb, owner, np.array([cand.position(p.name) for p in everyone], dtype=np.int64), text_emb, logit_scale)
     t4 = time.perf_counter()
 
     is_ref = np.array([i >= sum(p.auditable for p in audit) for i in range(len(everyone))], dtype=bool)

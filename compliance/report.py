@@ -31,7 +31,7 @@ import jinja2
 from markupsafe import Markup
 
 from attack.errors import InputError
-from attack.io import atomic_write_bytes, atomic_write_text
+from attack.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
 from attack.manifest import utc_now
 from attack.names import normalize_name
 from attack.results import KIND_ATTACK, AttackResult
@@ -59,14 +59,7 @@ _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u20
 def load_record(path: str | Path) -> tuple[dict, bytes]:
     """The JSON record and its exact bytes (the report's document ID is their SHA-256)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a JSON record") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    raw = read_regular_bytes(path, what="JSON record", missing="no such file")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -85,7 +78,11 @@ def check_record(kind: str, data: dict) -> None:
         what = f"is {MAKER[found]}" if found in MAKER else f"is not an idia record (kind={found!r})"
         raise InputError(f"{what}; a {kind} report needs {MAKER[needed]}")
     if needed == KIND_ATTACK:
-        AttackResult.from_dict(data)  # schema version and field names; raises InputError
+        try:
+            AttackResult.from_dict(data)  # schema version and field names; raises InputError
+        except TypeError as e:
+            raise InputError(f"not a valid attack record ({e})") from None
+        check_fields(data, ATTACK_FIELDS, "")
         return
     if data.get("schema_version") != VERIFICATION_SCHEMA_VERSION:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not "
@@ -93,6 +90,70 @@ def check_record(kind: str, data: dict) -> None:
     missing = [k for k in VERIFICATION_KEYS if k not in data]
     if missing:
         raise InputError(f"the verification record lacks {', '.join(missing)}")
+
+
+# What the templates read from an attack record, with the types they need: a record that holds anything else
+# (a `votes` that is a string, a score that is text) is refused in one line that names the field.
+_NUM, _INT, _TEXT, _BOOL, _NONE = "number", "whole number", "text", "true/false", "null"
+_TYPES = {_NUM: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          _INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          _TEXT: lambda v: isinstance(v, str), _BOOL: lambda v: isinstance(v, bool), _NONE: lambda v: v is None}
+VOTE_FIELDS = {"template": _TEXT, "vote": (_TEXT, _NONE), "images_agreeing": _INT, "tie": _BOOL,
+               "is_true_name": _BOOL}
+IMAGE_FIELDS = {"file": _TEXT, "sha256": _TEXT, "true_rank": _NUM, "true_prob": _NUM,
+                "top": [[(_TEXT, _NUM)]]}
+PERSON_FIELDS = {"name": _TEXT, "n_images": _INT, "score": _INT, "member": _BOOL, "p_value": _NUM,
+                 "mean_log_prob": _NUM, "mean_rank": _NUM, "mean_prob": _NUM, "label": (_BOOL, _NONE),
+                 "votes": [VOTE_FIELDS], "images": [IMAGE_FIELDS], "skipped": [{"file": _TEXT, "why": _TEXT}]}
+ATTACK_FIELDS = {
+    "manifest": {"inputs": {}}, "model": {}, "candidates": {"n": _INT},
+    "rule": {"decided_by": _TEXT, "tau": (_INT, _NONE), "n_prompts": _INT, "n_candidates": _INT,
+             "explanation": _TEXT, "p_value_method": _TEXT},
+    "calibration": ({"threshold": (_NUM, _NONE), "null_scores": [_NUM]}, _NONE),
+    "metrics": ({}, _NONE), "persons": [PERSON_FIELDS], "reference": [PERSON_FIELDS],
+    "not_auditable": [{"name": _TEXT}], "warnings": [_TEXT],
+}
+
+
+def _describe(spec) -> str:
+    if isinstance(spec, tuple):
+        return " or ".join(_describe(s) for s in spec)
+    if isinstance(spec, dict):
+        return "an object"
+    if isinstance(spec, list):
+        return "a list"
+    return spec
+
+
+def _fits(value, spec) -> bool:
+    if isinstance(spec, tuple):
+        return any(_fits(value, s) for s in spec)
+    if isinstance(spec, dict):
+        return isinstance(value, dict)
+    if isinstance(spec, list):
+        return isinstance(value, list)
+    return _TYPES[spec](value)
+
+
+def check_fields(value, spec, where: str) -> None:
+    """`value` has the shape `spec` describes (dict: required keys; [item]: list of items; tuple: any of)."""
+    if not _fits(value, spec):
+        raise InputError(f"the record's {where or 'top level'} must be {_describe(spec)}, got {_short(value)}")
+    if isinstance(spec, tuple):
+        spec = next(s for s in spec if _fits(value, s))
+    if isinstance(spec, dict):
+        for key, sub in spec.items():
+            if key not in value:
+                raise InputError(f"the record lacks {where + '.' if where else ''}{key}")
+            check_fields(value[key], sub, f"{where}.{key}" if where else key)
+    elif isinstance(spec, list) and spec:
+        for i, item in enumerate(value):
+            check_fields(item, spec[0], f"{where}[{i}]")
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # --- jinja ---------------------------------------------------------------------------------------------------
