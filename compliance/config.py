@@ -36,8 +36,8 @@ from attack.errors import InputError
 from attack.io import read_regular_bytes
 
 MAX_CONFIG_BYTES = 1 << 20
-# Tags a config may carry: YAML's standard ones. Anything else (!!python/name:..., !custom) is refused by name.
-STANDARD_TAG_PREFIX = "tag:yaml.org,2002:"
+# Tags a config may carry: YAML's plain data types. Anything else (!!python/name:..., !custom) is refused by name.
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 
 PATH, STR, INT, FLOAT, BOOL = "path", "str", "int", "float", "bool"
 
@@ -109,7 +109,7 @@ class _Reader:
     def check_tag(self, node) -> None:
         """Only YAML's standard tags: `!!python/name:...` and custom tags are refused, never constructed."""
         tag = getattr(node, "tag", None) or ""
-        if not tag.startswith(STANDARD_TAG_PREFIX):
+        if tag not in PLAIN_TAGS:
             self.fail(node, f"the tag {tag!r} is not allowed in an audit config (plain values only)")
 
     def fail(self, node, message: str):
