@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 from .io import sha256_file
@@ -81,6 +81,16 @@ def decode_rgb(fp: BinaryIO, name: str = "image") -> Image.Image:
     """Fully decode an image to upright RGB pixels: JPEG, PNG or WebP only, at most MAX_PIXELS, at least
     MIN_SIDE on each side, EXIF orientation applied. The model's input and the report's thumbnail both come
     from here, so the model sees the photo the way a person looking at the report does."""
+    # WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import, which would let a truncated photo
+    # decode "successfully" with grey pixels; a photo decodes whole here whatever was imported before.
+    truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        return _decode(fp)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
+
+
+def _decode(fp: BinaryIO) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(fp, formats=IMAGE_FORMATS) as im:

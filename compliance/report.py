@@ -34,7 +34,7 @@ from attack.errors import InputError
 from attack.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
 from attack.manifest import utc_now
 from attack.names import normalize_name
-from attack.results import KIND_ATTACK, AttackResult
+from attack.results import KIND_ATTACK, SCHEMA_VERSION, AttackResult
 
 from . import plots
 from .fetcher import DataOnlyURLFetcher
@@ -78,11 +78,12 @@ def check_record(kind: str, data: dict) -> None:
         what = f"is {MAKER[found]}" if found in MAKER else f"is not an idia record (kind={found!r})"
         raise InputError(f"{what}; a {kind} report needs {MAKER[needed]}")
     if needed == KIND_ATTACK:
+        if data.get("schema_version") == SCHEMA_VERSION:  # another version is named as such by from_dict
+            check_fields(data, ATTACK_FIELDS, "")
         try:
             AttackResult.from_dict(data)  # schema version and field names; raises InputError
         except TypeError as e:
             raise InputError(f"not a valid attack record ({e})") from None
-        check_fields(data, ATTACK_FIELDS, "")
         return
     if data.get("schema_version") != VERIFICATION_SCHEMA_VERSION:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not "
@@ -163,7 +164,12 @@ def _templates_dir():
     """The `idia_templates` package's folder (templates/, shipped as package data).
 
     It has no __init__.py, so it is a namespace package; under an editable install Python 3.11's `files()`
-    refuses its path (it holds setuptools' path hook beside the folder), so fall back to the real folder."""
+    refuses its path (it holds setuptools' path hook beside the folder), so fall back to the real folder.
+    In a source checkout the templates beside this code come first: an editable install made from another
+    checkout would otherwise render this code's records with that checkout's templates."""
+    beside = Path(__file__).resolve().parents[1] / "templates"
+    if (beside / "base.html").is_file():
+        return beside
     try:
         return files("idia_templates")
     except NotADirectoryError:

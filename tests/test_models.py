@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 import torch
 
 from attack.errors import InputError
@@ -100,6 +101,7 @@ def test_cli_gives_one_line_and_exit_status_2(tmp_path, world_model_dir):
     shutil.copytree(world_model_dir, tmp_path / "model")
     (tmp_path / "model" / HUB_WEIGHTS[0]).write_bytes(b"\x00" * 64)
     (tmp_path / "people" / "Some One").mkdir(parents=True)
+    Image.new("RGB", (32, 32), "grey").save(tmp_path / "people" / "Some One" / "a.png")  # someone auditable
     proc = subprocess.run([sys.executable, "-m", "compliance.cli", "attack", "--model", str(tmp_path / "model"),
                            "--people", str(tmp_path / "people"), "--out", str(tmp_path / "out"), "--quiet"],
                           capture_output=True, text=True)

@@ -3,10 +3,10 @@
 import io
 import json
 import os
-import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +17,6 @@ from attack.io import output_lock, read_regular_bytes
 from attack.names import CandidateList, build_candidates, name_key, normalize_name
 from attack.people import MIN_SIDE, check_image, load_rgb, scan_people
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _photo(path: Path, seed: int = 0, size=(40, 32), fmt=None, **save) -> Path:
@@ -27,9 +26,18 @@ def _photo(path: Path, seed: int = 0, size=(40, 32), fmt=None, **save) -> Path:
     return path
 
 
-def _idia(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "compliance.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+def _idia(*args, cwd=None):
+    """`idia ARGS` in this process (torch is imported once per session, not once per command)."""
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+    old = os.getcwd()
+    os.chdir(cwd or old)
+    try:
+        r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    return SimpleNamespace(returncode=r.exit_code, stderr=r.stderr, stdout=r.stdout)
 
 
 def _one_line_error(proc, *needles):
@@ -85,6 +93,7 @@ def test_a_candidate_file_in_another_case_runs(world_model, world_model_dir, tmp
 # --- photos --------------------------------------------------------------------------------------------------
 
 def test_damaged_foreign_tiny_and_special_photos_are_listed_and_skipped(tmp_path):
+    import weasyprint  # noqa: F401 -- sets Pillow's LOAD_TRUNCATED_IMAGES process-wide; the check must not care
     person = tmp_path / "people" / "Ada Byron"
     good = _photo(person / "good.jpg", size=(48, 40), fmt="JPEG")
     (person / "truncated.jpg").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
@@ -263,3 +272,82 @@ def test_every_manifest_records_versions_threads_and_device(monkeypatch):
     assert rt["torch_interop_threads"] == torch.get_num_interop_threads()
     assert rt["thread_env"]["OMP_NUM_THREADS"] == "3"
     assert rt["python"] == sys.version.split()[0] and rt["platform"] and rt["device"]
+
+
+# --- the audit end to end: reports per person, resume from anywhere, damaged outputs --------------------------
+
+ANNES = ["Anne-Marie Roux", "Anne Marie Roux", "Anne.Marie Roux"]
+
+
+@pytest.fixture(scope="module")
+def anne_audit(tmp_path_factory):
+    """Three people whose names differ only in punctuation, each with their own photos, and a config for them."""
+    root = tmp_path_factory.mktemp("annes")
+    for i, name in enumerate(ANNES):
+        for k in range(2):
+            _photo(root / "photos" / name / f"{k}.png", seed=10 * i + k, size=(64, 64))
+    reports = "".join(f"  - kind: takedown\n    person: {json.dumps(n)}\n    include_photos: true\n" for n in ANNES)
+    (root / "audit.yaml").write_text(f"model: world\npeople: photos\nn_candidates: 30\nreports:\n{reports}output: out\n")
+    return root
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+    return " ".join(page.extract_text() for page in PdfReader(str(path)).pages)
+
+
+@pytest.mark.slow
+def test_takedown_reports_of_colliding_names_are_three_files_each_with_its_own_evidence(anne_audit):
+    proc = _idia("audit", "audit.yaml", "-q", cwd=anne_audit)
+    assert proc.returncode == 0, proc.stderr
+    out = anne_audit / "out"
+    pdfs = sorted((out / "reports").glob("takedown-*.pdf"))
+    assert len(pdfs) == 3 and len({p.name for p in pdfs}) == 3
+    record = json.loads((out / "attack" / "results.json").read_text())
+    from compliance.audit import _safe_stem
+    for name in ANNES:
+        pdf = out / "reports" / f"takedown-{_safe_stem(name)}.pdf"
+        text = " ".join(_pdf_text(pdf).split())
+        person = next(p for p in record["persons"] if p["name"] == name)
+        assert name in text and all(other not in text for other in ANNES if other != name)
+        assert all(im["sha256"] in text.replace(" ", "") or im["sha256"][:16] in text.replace(" ", "")
+                   for im in person["images"])
+    assert _safe_stem(ANNES[0]) == _safe_stem(unicodedata.normalize("NFD", ANNES[0]))  # stable
+
+
+@pytest.mark.slow
+def test_the_same_audit_resumes_from_another_directory_and_finds_its_photos(anne_audit, tmp_path):
+    from compliance.audit import run_audit
+    from compliance.config import load_config
+    first = _idia("audit", "audit.yaml", "-q", cwd=anne_audit)
+    assert first.returncode == 0, first.stderr
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    cfg_path = os.path.relpath(anne_audit / "audit.yaml", elsewhere)
+    old = os.getcwd()
+    os.chdir(elsewhere)
+    try:
+        second = run_audit(load_config(cfg_path), progress=False)
+    finally:
+        os.chdir(old)
+    assert set(second.resumed) == {"attack"} | {f"report-{p.stem}" for p in second.reports}
+    state = json.loads((anne_audit / "out" / "state.json").read_text())
+    for step in state["steps"].values():
+        assert all(not Path(rel).is_absolute() for rel in step["outputs"])
+    html = next((anne_audit / "out" / "reports").glob("takedown-*.html")).read_text()
+    assert html.count("data:image/png;base64,") >= 2 and "not found where the record says" not in html
+
+
+@pytest.mark.slow
+def test_a_damaged_step_output_is_made_again(anne_audit):
+    from compliance.audit import run_audit
+    from compliance.config import load_config
+    cfg = load_config(anne_audit / "audit.yaml")
+    run_audit(cfg, progress=False)
+    results = anne_audit / "out" / "attack" / "results.json"
+    whole = results.read_bytes()
+    results.write_bytes(whole[: len(whole) // 2])  # truncated, as by a full disk or a careless copy
+    again = run_audit(cfg, progress=False)
+    assert "attack" not in again.resumed
+    assert json.loads(results.read_text())["persons"] == json.loads(whole)["persons"]
+    assert "attack" in run_audit(cfg, progress=False).resumed
