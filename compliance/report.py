@@ -33,7 +33,7 @@ from markupsafe import Markup
 from attack.errors import InputError
 from attack.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
 from attack.manifest import utc_now
-from attack.names import normalize_name
+from attack.names import name_key, normalize_name
 from attack.results import KIND_ATTACK, SCHEMA_VERSION, AttackResult
 
 from . import plots
@@ -265,8 +265,8 @@ def _find_person(data: dict, person: str | None) -> dict:
         for p in people:
             if p["name"] == wanted:
                 return p
-    folded = normalize_name(person).casefold()
-    same = [p for p in people if p["name"].casefold() == folded]
+    folded = name_key(person)
+    same = [p for p in people if name_key(p["name"]) == folded]
     if len(same) == 1:
         return same[0]
     close = difflib.get_close_matches(person, [p["name"] for p in people], n=3)

@@ -351,3 +351,9 @@ def test_a_damaged_step_output_is_made_again(anne_audit):
     assert "attack" not in again.resumed
     assert json.loads(results.read_text())["persons"] == json.loads(whole)["persons"]
     assert "attack" in run_audit(cfg, progress=False).resumed
+
+
+def test_report_person_is_found_in_any_unicode_form_and_case():
+    from compliance.report import _find_person
+    data = {"persons": [{"name": "Zo\u00eb Martin"}, {"name": "Bob Stone"}]}
+    assert _find_person(data, "ZOE\u0308  martin")["name"] == "Zo\u00eb Martin"
