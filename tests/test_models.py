@@ -97,6 +97,7 @@ def test_a_state_dict_that_does_not_fit_names_the_first_mismatched_keys(tmp_path
     assert "token_embedding.weight (10, 4) vs (49408, 64)" in msg
 
 
+@pytest.mark.slow
 def test_cli_gives_one_line_and_exit_status_2(tmp_path, world_model_dir):
     shutil.copytree(world_model_dir, tmp_path / "model")
     (tmp_path / "model" / HUB_WEIGHTS[0]).write_bytes(b"\x00" * 64)
