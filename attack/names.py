@@ -7,6 +7,7 @@ the synthetic world's people, so distractors look like the real names.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -34,8 +35,15 @@ def last_names() -> tuple[str, ...]:
 
 
 def normalize_name(name: str) -> str:
-    """One spelling per name: single spaces, no surrounding blanks (case is kept: it is part of the name)."""
-    return " ".join(name.split())
+    """One spelling per name: Unicode NFC (so a precomposed and a decomposed "Zoë" are one name), single spaces,
+    no surrounding blanks. Case is kept: it is part of the name."""
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
+def name_key(name: str) -> str:
+    """What two names must share to be the same person: the normalised name, case-folded (and NFC again, since
+    case folding can decompose). Every duplicate check and every lookup by name goes through this."""
+    return unicodedata.normalize("NFC", normalize_name(name).casefold())
 
 
 def make_distractors(n: int, exclude: set[str], seed: int) -> list[str]:
@@ -44,12 +52,12 @@ def make_distractors(n: int, exclude: set[str], seed: int) -> list[str]:
     firsts, lasts = first_names(), last_names()
     if n > len(firsts) * len(lasts) - len(exclude):
         raise InputError(f"cannot make {n} distinct distractor names from the bundled lists")
-    taken = {normalize_name(e).casefold() for e in exclude}
+    taken = {name_key(e) for e in exclude}
     out: list[str] = []
     while len(out) < n:
         name = f"{firsts[rng.integers(len(firsts))]} {lasts[rng.integers(len(lasts))]}"
-        if name.casefold() not in taken:
-            taken.add(name.casefold())
+        if name_key(name) not in taken:
+            taken.add(name_key(name))
             out.append(name)
     return out
 
@@ -71,9 +79,9 @@ def read_name_file(path: str | Path) -> list[str]:
         name = normalize_name(line)
         if not name or name.startswith("#"):
             continue
-        if name.casefold() in seen:
-            raise InputError(f"{path}:{lineno}: duplicate name {name!r} (first on line {seen[name.casefold()]})")
-        seen[name.casefold()] = lineno
+        if name_key(name) in seen:
+            raise InputError(f"{path}:{lineno}: duplicate name {name!r} (first on line {seen[name_key(name)]})")
+        seen[name_key(name)] = lineno
         names.append(name)
     return names
 
@@ -93,6 +101,20 @@ class CandidateList:
     def index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.names)}
 
+    def position(self, name: str) -> int:
+        """Where `name` stands in the list, matched as the duplicate check matches (NFC, case, spacing), so a
+        folder "Agnes Albrecht" finds the candidate file's "agnes albrecht"."""
+        keys = self.__dict__.get("_keys")
+        if keys is None or len(keys) != len(self.names):
+            keys = {}
+            for i, n in enumerate(self.names):
+                keys.setdefault(name_key(n), i)
+            self.__dict__["_keys"] = keys
+        try:
+            return keys[name_key(name)]
+        except KeyError:
+            raise InputError(f"{name!r} is not among the {len(self.names)} candidate names") from None
+
 
 def build_candidates(true_names: list[str], n_total: int = DEFAULT_N_CANDIDATES, seed: int = 0,
                      user_file: str | Path | None = None) -> CandidateList:
@@ -103,8 +125,8 @@ def build_candidates(true_names: list[str], n_total: int = DEFAULT_N_CANDIDATES,
         names = read_name_file(user_file)
         if not names:
             raise InputError(f"{user_file}: the candidate list holds no names")
-        present = {n.casefold() for n in names}
-        added = [n for n in true_names if n.casefold() not in present]
+        present = {name_key(n) for n in names}
+        added = list(dict.fromkeys(n for n in true_names if name_key(n) not in present))
         return CandidateList(names=names + added, source=str(user_file), added_true_names=added)
     unique_true = list(dict.fromkeys(true_names))
     n_distractors = max(0, n_total - len(unique_true))

@@ -1,9 +1,12 @@
 """One-command audits: a YAML config → attack → defenses (each verified) → reports. Resumable.
 
 Every step writes its outputs atomically and then records, in `state.json`, a key made of everything it depends
-on (its settings, a fingerprint of its input files, the hashes of upstream outputs). Run again, a step whose key
-matches and whose outputs are on disk is skipped, so an interrupted audit resumes where it stopped and a changed
-setting reruns exactly the steps it affects.
+on (its settings, a fingerprint of its input files, the hashes of upstream outputs) and the SHA-256 of each
+output. Run again, a step whose key matches and whose outputs are on disk with those hashes is skipped, so an
+interrupted audit resumes where it stopped, a changed setting reruns exactly the steps it affects, and a damaged
+output is made again. Outputs are recorded relative to the output folder and inputs are resolved against the
+config file's folder, so the same audit resumes from any working directory. The output folder is locked for
+the whole run: a second run into it stops with one line.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from attack.errors import InputError
-from attack.io import atomic_write_json, canonical_json, sha256_file, sha256_text
+from attack.io import atomic_write_json, canonical_json, output_lock, sha256_file, sha256_text
 
 from .config import AuditConfig, DefenseSpec, ReportSpec
 
@@ -53,22 +56,35 @@ class AuditOutcome:
 
 
 class StepLog:
-    """state.json: for each finished step, its key and its outputs."""
+    """state.json: for each finished step, its key and its outputs (path relative to the output folder, SHA-256)."""
 
     def __init__(self, output: Path):
+        self.output = output
         self.path = output / STATE_FILE
         try:
-            self.steps = json.loads(self.path.read_text(encoding="utf-8")).get("steps", {})
-        except (FileNotFoundError, json.JSONDecodeError):
-            self.steps = {}
+            steps = json.loads(self.path.read_text(encoding="utf-8")).get("steps", {})
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            steps = {}
+        self.steps = steps if isinstance(steps, dict) else {}
 
     def done(self, name: str, key: str) -> bool:
+        """The step ran with this key and every output is still the file it wrote (same SHA-256)."""
         step = self.steps.get(name)
-        return bool(step and step["key"] == key and all(Path(p).exists() for p in step["outputs"]))
+        if not isinstance(step, dict) or step.get("key") != key or not isinstance(step.get("outputs"), dict):
+            return False
+        for rel, digest in step["outputs"].items():
+            path = self.output / rel
+            if not path.is_file() or sha256_file(path) != digest:
+                return False
+        return True
 
     def finish(self, name: str, key: str, outputs: list[Path]) -> None:
-        self.steps[name] = {"key": key, "outputs": [str(p) for p in outputs]}
+        self.steps[name] = {"key": key, "outputs": {_relative(p, self.output): sha256_file(p) for p in outputs}}
         atomic_write_json(self.path, {"steps": self.steps})
+
+
+def _relative(path: Path, root: Path) -> str:
+    return Path(path).relative_to(root).as_posix()
 
 
 def _model_fingerprint(settings) -> dict:
@@ -80,13 +96,18 @@ def _model_fingerprint(settings) -> dict:
 
 def run_audit(cfg: AuditConfig, progress: bool = True, warn: Callable[[str], None] | None = None,
               command: str | None = None, say: Callable[[str], None] | None = None) -> AuditOutcome:
-    """Run (or resume) the whole audit described by `cfg`."""
+    """Run (or resume) the whole audit described by `cfg`, holding the output folder's lock."""
+    say = say or (lambda msg: None)
+    out = Path(cfg.output).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        return _run_audit_locked(cfg, out, progress, warn, command, say)
+
+
+def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command, say) -> AuditOutcome:
     from attack.run import run_attack, write_attack
     from compliance.commands.common import resolve_model_arg
 
-    say = say or (lambda msg: None)
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
     log = StepLog(out)
     a = cfg.attack
     settings = a.replace(model=resolve_model_arg(a.model), progress=progress, command=command,
@@ -95,11 +116,13 @@ def run_audit(cfg: AuditConfig, progress: bool = True, warn: Callable[[str], Non
     base_key = {**_model_fingerprint(a), "people": fingerprint(a.people), "reference": fingerprint(a.reference),
                 "labels": fingerprint(a.labels), "candidates": fingerprint(a.candidates),
                 "prompts": fingerprint(a.prompts), "n_candidates": a.n_candidates, "candidate_set": a.candidate_set,
-                "max_images": a.max_images, "seed": a.seed, "device": a.device, "precision": a.precision}
+                "max_images": a.max_images, "seed": a.seed, "device": a.device, "precision": a.precision,
+                "distractors": fingerprint(a.distractors), "aliases": fingerprint(a.aliases)}
 
     # 1. The attack.
     attack_dir = out / "attack"
-    attack_key = sha256_text(canonical_json({**base_key, "tau": a.tau, "target_fpr": a.target_fpr}))
+    attack_key = sha256_text(canonical_json({**base_key, "rule": a.rule, "alpha": a.alpha, "tau": a.tau,
+                                             "target_fpr": a.target_fpr}))
     outcome = AuditOutcome(output=out, attack=attack_dir / "results.json")
     if log.done("attack", attack_key):
         outcome.resumed.append("attack")
@@ -108,7 +131,8 @@ def run_audit(cfg: AuditConfig, progress: bool = True, warn: Callable[[str], Non
         say("attack: running")
         run = run_attack(settings, warn=warn)
         write_attack(run, attack_dir)
-        log.finish("attack", attack_key, [outcome.attack, attack_dir / "scores.csv"])
+        table = attack_dir / next(iter(run.result.manifest["outputs"]))  # scores.csv, or .csv.gz when large
+        log.finish("attack", attack_key, [outcome.attack, table])
     attack_sha = sha256_file(outcome.attack)
 
     # 2. Each defense, verified by attacking again.
@@ -129,10 +153,11 @@ def run_audit(cfg: AuditConfig, progress: bool = True, warn: Callable[[str], Non
 
     # 3. Reports, each a pure rendering of a JSON record already on disk.
     from compliance.report import write_report
+    used: set[str] = set()
     for spec in cfg.reports:
         record = outcome.verifications[spec.defense] if spec.kind == "mitigation" else outcome.attack
-        stem = spec.kind + (f"-{_safe_stem(spec.person)}" if spec.person else "") + \
-            (f"-defense-{spec.defense}" if spec.kind == "mitigation" else "")
+        stem = _unique(spec.kind + (f"-{_safe_stem(spec.person)}" if spec.person else "") +
+                       (f"-defense-{spec.defense}" if spec.kind == "mitigation" else ""), used)
         pdf = out / "reports" / f"{stem}.pdf"
         html = out / "reports" / f"{stem}.html"
         key = sha256_text(canonical_json({"record": sha256_file(record), "spec": asdict(spec)}))
@@ -155,9 +180,25 @@ def _defense_key(spec: DefenseSpec) -> dict:
 
 
 def _safe_stem(name: str) -> str:
-    """A file-name-safe form of a person's name (the report's content keeps the real name)."""
-    keep = "".join(c if c.isalnum() else "-" for c in name)[:60].strip("-")
-    return keep or sha256_text(name)[:12]
+    """A file-name-safe form of a person's name plus a short hash of the normalised name: readable, the same on
+    every run, and different for "Anne-Marie Roux" and "Anne Marie Roux" (whose readable parts are equal).
+    The report's content keeps the real name."""
+    from attack.names import normalize_name
+    name = normalize_name(name)
+    keep = "-".join("".join(c if c.isalnum() else " " for c in name).split())[:60].strip("-")
+    digest = sha256_text(name)[:10]
+    return f"{keep}-{digest}" if keep else digest
+
+
+def _unique(stem: str, used: set[str]) -> str:
+    """`stem`, or `stem-2`, `stem-3`, ... if an earlier report of this audit already took it (two report entries
+    for one person): a report never overwrites another."""
+    candidate, n = stem, 1
+    while candidate.casefold() in used:
+        n += 1
+        candidate = f"{stem}-{n}"
+    used.add(candidate.casefold())
+    return candidate
 
 
 def _run_defense(cfg: AuditConfig, spec: DefenseSpec, settings, folder: Path, warn) -> Path:

@@ -127,8 +127,10 @@ def attack(perturbation, out, quiet, **options):
     if perturbation is not None:
         from defense.perturb import load_perturbation
         pert = load_perturbation(perturbation)
-    run = run_attack(settings, perturbation=pert, warn=warn_printer(quiet))
-    path = write_attack(run, out)
+    from attack.io import output_lock
+    with output_lock(out):  # a second run into the same --out stops with one line instead of mixing files
+        run = run_attack(settings, perturbation=pert, warn=warn_printer(quiet))
+        path = write_attack(run, out)
     if not quiet:
         _print_summary(run.result)
     click.echo(str(path))

@@ -41,6 +41,12 @@ def _default(name: str):
     f = AttackSettings.__dataclass_fields__[name]
     return None if f.default is dataclasses.MISSING else f.default
 
+from attack.io import read_regular_bytes
+
+MAX_CONFIG_BYTES = 1 << 20
+# Tags a config may carry: YAML's plain data types. Anything else (!!python/name:..., !custom) is refused by name.
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+
 PATH, STR, INT, FLOAT, BOOL = "path", "str", "int", "float", "bool"
 
 # The attack's keys come from the one settings object (attack.settings): the same names, kinds and checks as the
@@ -101,7 +107,13 @@ class _Reader:
 
     def __init__(self, path: Path):
         self.path = path
-        self.base = path.parent
+        self.base = path.absolute().parent  # absolute: the audit must find its inputs from any working directory
+
+    def check_tag(self, node) -> None:
+        """Only YAML's standard tags: `!!python/name:...` and custom tags are refused, never constructed."""
+        tag = getattr(node, "tag", None) or ""
+        if tag not in PLAIN_TAGS:
+            self.fail(node, f"the tag {tag!r} is not allowed in an audit config (plain values only)")
 
     def fail(self, node, message: str):
         line = node.start_mark.line + 1 if node is not None else 1
@@ -110,7 +122,11 @@ class _Reader:
     def scalar(self, node, kind: str, where: str):
         if not isinstance(node, yaml.ScalarNode):
             self.fail(node, f"{where} must be a {kind}, not a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}")
-        value = yaml.safe_load(yaml.serialize(node))
+        self.check_tag(node)
+        try:
+            value = yaml.safe_load(yaml.serialize(node))
+        except yaml.YAMLError as e:
+            self.fail(node, f"{where}: not a plain value ({getattr(e, 'problem', None) or e})")
         if value is None:
             return None
         if kind == PATH:
@@ -139,8 +155,13 @@ class _Reader:
     def mapping(self, node, keys: dict, where: str) -> dict[str, Any]:
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, f"{where} must be a mapping of keys to values")
+        self.check_tag(node)
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # a complex key: `? [a, b]`
+                self.fail(key_node, f"a key{'' if where == 'config' else ' in ' + where} must be plain text, "
+                                    "not a list or mapping")
+            self.check_tag(key_node)
             key = key_node.value
             if key not in keys:
                 known = ", ".join(sorted(keys))
@@ -179,6 +200,7 @@ class _Reader:
             return []
         if not isinstance(node, yaml.SequenceNode):
             self.fail(node, f"{kind} must be a list")
+        self.check_tag(node)
         items = []
         for i, item in enumerate(node.value):
             if kind == "defenses":
@@ -207,14 +229,27 @@ def _clean(d: dict, keys: dict) -> dict:
     return out
 
 
+def _resolve_model(model: str, base: Path) -> str:
+    """`model:` against the config file's folder: a file or folder there (`my-model`, `models/x.json`,
+    `local-dir:my-model`) wins; otherwise a bare word is an open_clip architecture name."""
+    if model == "world" or model.startswith("hf-hub:"):
+        return model
+    prefix = "local-dir:" if model.startswith("local-dir:") else ""
+    p = Path(model[len(prefix):]).expanduser()
+    if p.is_absolute():
+        return model
+    here = base / p
+    if prefix or here.exists() or "/" in model or model.endswith(".json"):
+        return prefix + str(here)
+    return model
+
+
 def load_config(path: str | Path) -> AuditConfig:
     """Parse and validate an audit config; every error names the file, the line and the key."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such config file") from None
-    except (UnicodeDecodeError, IsADirectoryError):
+        text = read_regular_bytes(path, MAX_CONFIG_BYTES, what="config file").decode("utf-8")
+    except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 YAML file") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -236,10 +271,7 @@ def load_config(path: str | Path) -> AuditConfig:
             reader.fail(top.get("__line_reports"), "a mitigation report needs at least one entry in defenses")
         if r.kind == "mitigation" and not 0 <= r.defense < len(values["defenses"]):
             reader.fail(top.get("__line_reports"), f"reports: defense {r.defense} does not exist")
-    model = values.pop("model")
-    if model != "world" and not model.startswith(("hf-hub:", "local-dir:")) and ("/" in model or model.endswith(".json")):
-        p = Path(model).expanduser()
-        model = str(p if p.is_absolute() else path.parent / p)
+    model = _resolve_model(values.pop("model"), reader.base)
     settings = {_SETTING_KEYS[k][0]: values.pop(k) for k in list(values) if k in _SETTING_KEYS}
     settings.update({_SETTING_KEYS[f"attack.{k}"][0]: v for k, v in attack.items()})
     if settings.get("checkpoint") is not None:

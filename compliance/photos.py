@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from attack.people import NotRegularFile, decode_rgb, open_regular
 
 THUMB_PX = 96
 MAX_BYTES = 50 << 20
@@ -31,19 +31,21 @@ def thumbnail(file: str, sha256: str, size: int = THUMB_PX) -> Thumbnail:
     """A `size`-pixel PNG data: URI of the photo, if the file on disk is the one the record names."""
     path = Path(file)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            return Thumbnail(file, sha256, None, "file larger than a photo should be; not shown")
-        data = path.read_bytes()
+        with open_regular(path) as f:
+            data = f.read(MAX_BYTES + 1)
+    except NotRegularFile:
+        return Thumbnail(file, sha256, None, "not a regular file; not shown")
     except OSError:
         return Thumbnail(file, sha256, None, "file not found where the record says; not shown")
+    if len(data) > MAX_BYTES:
+        return Thumbnail(file, sha256, None, "file larger than a photo should be; not shown")
     if hashlib.sha256(data).hexdigest() != sha256:
         return Thumbnail(file, sha256, None, "file changed since the attack (SHA-256 differs); not shown")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            im.thumbnail((size, size))
-            out = io.BytesIO()
-            im.save(out, format="PNG", optimize=True)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        im = decode_rgb(io.BytesIO(data), file)  # the attack's own decode: same formats, same orientation
+        im.thumbnail((size, size))
+        out = io.BytesIO()
+        im.save(out, format="PNG", optimize=True)
+    except Exception:  # noqa: BLE001 -- any decoder failure (bomb, damage, unknown format): not shown
         return Thumbnail(file, sha256, None, "not a readable image; not shown")
     return Thumbnail(file, sha256, "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii"), "")

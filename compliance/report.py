@@ -42,10 +42,10 @@ import jinja2
 from markupsafe import Markup
 
 from attack.errors import InputError
-from attack.io import atomic_write_bytes, atomic_write_text
+from attack.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
 from attack.manifest import utc_now
-from attack.names import normalize_name
-from attack.results import KIND_ATTACK, AttackResult
+from attack.names import name_key, normalize_name
+from attack.results import KIND_ATTACK, SCHEMA_VERSION, AttackResult
 
 from . import plots
 from .fetcher import DataOnlyURLFetcher
@@ -71,14 +71,7 @@ _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u20
 def load_record(path: str | Path) -> tuple[dict, bytes]:
     """The JSON record and its exact bytes (the report's document ID is their SHA-256)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a JSON record") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    raw = read_regular_bytes(path, what="JSON record", missing="no such file")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -97,10 +90,14 @@ def check_record(kind: str, data: dict) -> None:
         what = f"is {MAKER[found]}" if found in MAKER else f"is not an idia record (kind={found!r})"
         raise InputError(f"{what}; a {kind} report needs {MAKER[needed]}")
     if needed == KIND_ATTACK:
-        # Schema version and top-level fields (raises InputError). The people are checked where they are read
-        # (person_summary, person_detail): typing 10^5 people only to check their field names cost more than
-        # the rest of a takedown.
-        AttackResult.from_dict({**data, "persons": [], "reference": []})
+        if data.get("schema_version") == SCHEMA_VERSION:  # another version is named as such by from_dict
+            check_fields(data, ATTACK_FIELDS, "")
+        # Schema version and top-level field names (raises InputError); the people's field types were checked
+        # just above, without building 10^5 typed objects only to check them.
+        try:
+            AttackResult.from_dict({**data, "persons": [], "reference": []})
+        except TypeError as e:
+            raise InputError(f"not a valid attack record ({e})") from None
         return
     if data.get("schema_version") != VERIFICATION_SCHEMA_VERSION:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not "
@@ -110,6 +107,70 @@ def check_record(kind: str, data: dict) -> None:
         raise InputError(f"the verification record lacks {', '.join(missing)}")
 
 
+# What the templates read from an attack record, with the types they need: a record that holds anything else
+# (a `votes` that is a string, a score that is text) is refused in one line that names the field.
+_NUM, _INT, _TEXT, _BOOL, _NONE = "number", "whole number", "text", "true/false", "null"
+_TYPES = {_NUM: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          _INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          _TEXT: lambda v: isinstance(v, str), _BOOL: lambda v: isinstance(v, bool), _NONE: lambda v: v is None}
+VOTE_FIELDS = {"template": _TEXT, "vote": (_TEXT, _NONE), "images_agreeing": _INT, "tie": _BOOL,
+               "is_true_name": _BOOL}
+IMAGE_FIELDS = {"file": _TEXT, "sha256": _TEXT, "true_rank": _NUM, "true_prob": _NUM,
+                "top": [[(_TEXT, _NUM)]]}
+PERSON_FIELDS = {"name": _TEXT, "n_images": _INT, "score": _INT, "member": _BOOL, "p_value": _NUM,
+                 "mean_log_prob": _NUM, "mean_rank": _NUM, "mean_prob": _NUM, "label": (_BOOL, _NONE),
+                 "votes": [VOTE_FIELDS], "images": [IMAGE_FIELDS], "skipped": [{"file": _TEXT, "why": _TEXT}]}
+ATTACK_FIELDS = {
+    "manifest": {"inputs": {}}, "model": {}, "candidates": {"n": _INT},
+    "rule": {"decided_by": _TEXT, "tau": (_INT, _NONE), "n_prompts": _INT, "n_candidates": _INT,
+             "explanation": _TEXT, "p_value_method": _TEXT},
+    "calibration": ({"threshold": (_NUM, _NONE), "null_scores": [_NUM]}, _NONE),
+    "metrics": ({}, _NONE), "persons": [PERSON_FIELDS], "reference": [PERSON_FIELDS],
+    "not_auditable": [{"name": _TEXT}], "warnings": [_TEXT],
+}
+
+
+def _describe(spec) -> str:
+    if isinstance(spec, tuple):
+        return " or ".join(_describe(s) for s in spec)
+    if isinstance(spec, dict):
+        return "an object"
+    if isinstance(spec, list):
+        return "a list"
+    return spec
+
+
+def _fits(value, spec) -> bool:
+    if isinstance(spec, tuple):
+        return any(_fits(value, s) for s in spec)
+    if isinstance(spec, dict):
+        return isinstance(value, dict)
+    if isinstance(spec, list):
+        return isinstance(value, list)
+    return _TYPES[spec](value)
+
+
+def check_fields(value, spec, where: str) -> None:
+    """`value` has the shape `spec` describes (dict: required keys; [item]: list of items; tuple: any of)."""
+    if not _fits(value, spec):
+        raise InputError(f"the record's {where or 'top level'} must be {_describe(spec)}, got {_short(value)}")
+    if isinstance(spec, tuple):
+        spec = next(s for s in spec if _fits(value, s))
+    if isinstance(spec, dict):
+        for key, sub in spec.items():
+            if key not in value:
+                raise InputError(f"the record lacks {where + '.' if where else ''}{key}")
+            check_fields(value[key], sub, f"{where}.{key}" if where else key)
+    elif isinstance(spec, list) and spec:
+        for i, item in enumerate(value):
+            check_fields(item, spec[0], f"{where}[{i}]")
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 # --- jinja ---------------------------------------------------------------------------------------------------
 
 @cache
@@ -117,7 +178,12 @@ def _templates_dir():
     """The `idia_templates` package's folder (templates/, shipped as package data).
 
     It has no __init__.py, so it is a namespace package; under an editable install Python 3.11's `files()`
-    refuses its path (it holds setuptools' path hook beside the folder), so fall back to the real folder."""
+    refuses its path (it holds setuptools' path hook beside the folder), so fall back to the real folder.
+    In a source checkout the templates beside this code come first: an editable install made from another
+    checkout would otherwise render this code's records with that checkout's templates."""
+    beside = Path(__file__).resolve().parents[1] / "templates"
+    if (beside / "base.html").is_file():
+        return beside
     try:
         return files("idia_templates")
     except NotADirectoryError:
@@ -249,8 +315,8 @@ def _find_person(data: dict, person: str | None) -> dict:
     for wanted in (person, normalize_name(person)):
         if wanted in index:
             return index[wanted]
-    folded = normalize_name(person).casefold()
-    same = [p for p in people if p["name"].casefold() == folded]
+    folded = name_key(person)
+    same = [p for p in people if name_key(p["name"]) == folded]
     if len(same) == 1:
         return same[0]
     close = difflib.get_close_matches(person, list(index), n=3)

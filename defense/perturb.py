@@ -242,7 +242,10 @@ def load_perturbation(path: str | Path):
     names = data.get("names")
     _need(isinstance(names, list) and all(isinstance(n, str) for n in names), path, "names must be a list of strings")
     sha = data.get("checkpoint_sha256")
-    _need(sha is None or isinstance(sha, str), path, "checkpoint_sha256 must be a string or null")
+    # Without the hash the attack could not check that the perturbation belongs to the model: refused.
+    _need(isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha), path,
+          "checkpoint_sha256 must be the SHA-256 (64 hex digits) of the checkpoint it was fitted on, got "
+          f"{sha!r}")
     try:
         if kind == "noise":
             p = NoisePerturbation(strength=float(settings["strength"]), seed=settings["seed"])

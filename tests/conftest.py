@@ -57,3 +57,15 @@ def calibrated_run(world_model, world_photos, world_model_dir):
                        reference=world_photos / "reference", target_fpr=0.01,
                        labels=world_photos / "labels.json", progress=False, command="pytest")
     return run_attack(cfg, loaded=world_model)
+
+
+# The fast tier (`pytest -m "not slow"`) leaves out every test that needs the session's world photos or the
+# attacks on them: rendering and encoding them is most of the suite's time. Marked here from the fixtures a test
+# asks for (directly or through another fixture), so a new test that needs them is slow without remembering to say so.
+WORLD_FIXTURES = {"world_photos", "paper_run", "calibrated_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if WORLD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

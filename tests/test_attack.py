@@ -119,6 +119,7 @@ def test_trimmed_text_encoding_is_exact(world_model):
     assert np.abs(full - trimmed).max() < 1e-6
 
 
+@pytest.mark.slow
 def test_trimmed_text_encoding_is_exact_on_a_vit_b_32_text_tower():
     torch.manual_seed(0)
     vit = load_clip("ViT-B-32", allow_random=True)

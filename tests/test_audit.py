@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from compliance.audit import run_audit
+from compliance.audit import _safe_stem, run_audit
 from compliance.config import load_config
 
 
@@ -60,7 +60,7 @@ def test_audit_runs_everything_and_a_rerun_resumes(small_world):
     assert first.attack.is_file() and (first.attack.parent / "scores.csv").is_file()
     assert [v.name for v in first.verifications] == ["verification.json"]
     assert sorted(p.name for p in first.reports) == sorted(
-        ["audit.pdf", f"takedown-{members[0].replace(' ', '-')}.pdf", "mitigation-defense-0.pdf"])
+        ["audit.pdf", f"takedown-{_safe_stem(members[0])}.pdf", "mitigation-defense-0.pdf"])
     assert all(p.read_bytes().startswith(b"%PDF") for p in first.reports)
     results = first.attack.read_bytes()
     state = json.loads((cfg.output / "state.json").read_text())
@@ -74,7 +74,7 @@ def test_audit_runs_everything_and_a_rerun_resumes(small_world):
     cfg3 = _config(root, members, extra_report="  - kind: takedown\n    person: " + members[1] + "\n")
     third = run_audit(cfg3, progress=False)
     assert "attack" in third.resumed and "defense-0-redact" in third.resumed
-    assert f"report-takedown-{members[1].replace(' ', '-')}" not in third.resumed
+    assert f"report-takedown-{_safe_stem(members[1])}" not in third.resumed
 
 
 def test_an_interrupted_audit_resumes_from_what_is_on_disk(small_world, monkeypatch):

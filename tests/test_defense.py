@@ -185,6 +185,7 @@ def test_defended_checkpoint_reloads_with_the_same_embeddings(redaction, world_m
     assert all(torch.equal(state[k], original[k].float()) for k in original if k.startswith("visual."))
 
 
+@pytest.mark.slow
 def test_redaction_is_deterministic_given_a_seed(world_model):
     def run(seed):
         r = NameRedactor(steps=3, batch_clean=16, batch_names=16, seed=seed, progress=False)
@@ -212,6 +213,7 @@ def test_empty_names_file_is_a_one_line_input_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_name_nobody_knows_gets_a_warning(world_model, world_model_dir):
     known = [p.name for p in load_world(world_model_dir).identities]
     with pytest.warns(UserWarning, match="Zyxwv Qopnm.*check the spelling"):

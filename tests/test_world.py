@@ -15,6 +15,7 @@ def _pixels(image):
     return np.asarray(image).tobytes()
 
 
+@pytest.mark.slow
 def test_same_seed_same_names_split_and_image_bytes(tmp_path):
     spec = WorldSpec(seed=7, n_members=6, n_nonmembers=5, n_reference=4, n_shape_images=10)
     a, b = make_world(spec), make_world(spec)
@@ -131,6 +132,7 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
     assert roc_auc_score(y, scores) > 0.75
 
 
+@pytest.mark.slow
 def test_cli_world_photos_writes_the_folders_and_labels(tmp_path, world_model_dir):
     from click.testing import CliRunner
 

@@ -76,9 +76,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 raise InputError(f"{path}: refused: this pickle would need to run code to load "
                                  f"(weights_only=True): {detail}") from None
             raise InputError(f"{path}: not a checkpoint (unpickling failed: {detail})") from None
-        except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"{path}: not a checkpoint ({first})") from None
+        except Exception as e:  # noqa: BLE001 -- garbage bytes fail inside the unpickler in any way (KeyError, ...)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise InputError(f"{path}: not a checkpoint ({type(e).__name__}{': ' + first if first else ''})") from None
     # An open_clip training checkpoint (epoch_N.pt): the weights sit under 'state_dict' beside the optimizer,
     # epoch and name, which an audit does not need.
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
