@@ -58,6 +58,16 @@ def read_regular_bytes(path: str | Path, limit: int = MAX_RECORD_BYTES, what: st
     return data
 
 
+def read_text_file(path: str | Path, what: str, limit: int = 64 << 20) -> str:
+    """A regular UTF-8 text file (names, aliases, prompts), or one line saying why not."""
+    from .errors import InputError
+    data = read_regular_bytes(path, limit, what, missing="no such file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 {what}") from None
+
+
 LOCK_FILE = ".idia.lock"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .io import read_text_file
 
 DEFAULT_N_CANDIDATES = 1000
 
@@ -65,14 +66,7 @@ def make_distractors(n: int, exclude: set[str], seed: int) -> list[str]:
 def read_name_file(path: str | Path) -> list[str]:
     """Names from a text file, one per line; blank lines and '#' comments are skipped, duplicates refused."""
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file of names") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a text file with one name per line") from None
+    raw = read_text_file(path, "text file of names (one per line)")
     names: list[str] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(raw.splitlines(), start=1):
@@ -258,14 +252,7 @@ def read_aliases(path: str | Path) -> dict[str, list[str]]:
     """name -> other names the person is known by. YAML (`.yaml`/`.yml`: a mapping of name to a list of names)
     or TSV (one person a line: name, then each alias, tab-separated; '#' comments). One-line errors."""
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such aliases file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file of aliases") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected an aliases file") from None
+    raw = read_text_file(path, "aliases file")
     entries: list[tuple[int, str, list[str]]] = []
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
