@@ -52,8 +52,8 @@ def engine_names() -> tuple[str, ...]:
 
 
 def make_engine(name: str, **params) -> Engine:
-    if name not in engine_names():
-        raise InputError(f"--engine must be one of {', '.join(engine_names())}, got {name!r}")
     if name not in _REGISTRY:
+        if name not in engine_names():
+            raise InputError(f"--engine must be one of {', '.join(engine_names())}, got {name!r}")
         importlib.import_module(f"{__name__}.{name}")
     return _REGISTRY[name](**params)
