@@ -152,7 +152,7 @@ class RayEngine:
             fn_constructor_kwargs={"model_cfg": loaded.model_cfg, "preprocess_cfg": loaded.preprocess_cfg,
                                    "state_ref": [state_ref], "device": device, "precision": encoder.precision,
                                    "threads": int(cpus_each) or 1},
-            max_restarts=0, **resources)  # a lost actor fails the run; the rerun resumes from the cache
+            **resources)
         self.used_ = {"actors": actors, "actor_device": device}
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             bad = np.flatnonzero(batch["error"] != "")
