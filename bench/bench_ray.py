@@ -72,7 +72,8 @@ def decide_per_person(folder: Path) -> dict:
                                     progress=False, command="bench"))
     n = len(run.result.persons) + len(run.result.reference)
     return {"people": n, "photos_per_person": 4, "candidates": run.question.n_candidates,
-            "templates": len(run.scan.templates), "decide_s": round(run.timings["decide_s"], 3),
+            "templates": len(run.scan.templates), "text_s": round(run.timings["text_s"], 3),
+            "prompt_texts": run.timings["n_prompt_texts"], "decide_s": round(run.timings["decide_s"], 3),
             "decide_ms_per_person": round(1000 * run.timings["decide_s"] / n, 2)}
 
 
@@ -128,6 +129,7 @@ def main(argv=None) -> int:
           f"cache shards {sharded:,.0f} embeddings/s")
     print(f"  decide                {decide['decide_ms_per_person']:.2f} ms/person ({decide['people']} people, "
           f"{decide['candidates']} candidates, {decide['templates']} templates)")
+    print(f"  text side             {decide['text_s']:.2f} s for {decide['prompt_texts']} prompts, once, on the driver")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(row, indent=2) + "\n")
     return 0
