@@ -9,6 +9,8 @@ the two on-disk caches, so no photo and no prompt is encoded twice, within a run
   as do the verification's before/after attacks, a sweep's rows and the utility task.
 * Photos are decoded and preprocessed by worker processes while the model encodes the previous batch; memory
   holds the embeddings, never all the photos.
+* Which photos the cache lacks is decided here; who encodes them is an engine (attack.engines: local, ray), whose
+  batches may come back in any order and are written into shards as they arrive.
 """
 
 from __future__ import annotations
