@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml scripts/ensure-system-deps
 	scripts/ensure-system-deps
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,hf]'
+	$(PY) -m pip install -q -e '.[test,hf,ray]'
 	touch $(STAMP)
 
 clean:

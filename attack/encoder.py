@@ -9,6 +9,8 @@ the two on-disk caches, so no photo and no prompt is encoded twice, within a run
   as do the verification's before/after attacks, a sweep's rows and the utility task.
 * Photos are decoded and preprocessed by worker processes while the model encodes the previous batch; memory
   holds the embeddings, never all the photos.
+* Which photos the cache lacks is decided here; who encodes them is an engine (attack.engines: local, ray), whose
+  batches may come back in any order and are written into shards as they arrive.
 """
 
 from __future__ import annotations
@@ -139,28 +141,8 @@ class ImageCache:
         self._load().update(zip(sha256s, emb))
 
 
-class _Photos(torch.utils.data.Dataset):
-    """Decoding and preprocessing, run in worker processes: (position, pixels) or (position, error)."""
-
-    def __init__(self, paths: Sequence[Path], preprocess):
-        self.paths, self.preprocess = list(paths), preprocess
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        from .people import load_rgb
-        try:
-            return i, self.preprocess(load_rgb(Path(self.paths[i]))), None
-        except Exception as e:  # reported by the encoder with the file's name; the scan already checked it
-            return i, None, f"{type(e).__name__}: {e}"
-
-
-def _collate(items):
-    ok = [(i, x) for i, x, err in items if err is None]
-    failed = [(i, err) for i, _, err in items if err is not None]
-    pixels = torch.stack([x for _, x in ok]) if ok else None
-    return [i for i, _ in ok], pixels, failed
+# The DataLoader path moved to the local engine; re-exported for callers that built loaders by hand.
+from .engines.local import _collate, _Photos  # noqa: E402,F401
 
 
 @dataclass
@@ -184,7 +166,8 @@ class Encoder:
 
     def __init__(self, loaded: LoadedModel, device: str = "auto", precision: str = "fp32", batch_size: int = 64,
                  workers: int = 0, cache_dir: str | Path | None = None, use_cache: bool = True,
-                 progress: bool = True, warn: Callable[[str], None] | None = None, text_batch_size: int = 512):
+                 progress: bool = True, warn: Callable[[str], None] | None = None, text_batch_size: int = 512,
+                 engine: str = "local", ray_address: str | None = None):
         self.loaded = loaded
         self.device = device
         self.precision = precision
@@ -195,18 +178,22 @@ class Encoder:
         self.progress = progress
         self.warn = warn
         self.text_batch_size = text_batch_size
+        self.engine = engine
+        self.ray_address = ray_address
 
     @classmethod
     def from_settings(cls, loaded: LoadedModel, settings, warn=None) -> "Encoder":
         return cls(loaded, device=settings.device, precision=settings.precision, batch_size=settings.batch_size,
-                   workers=settings.n_workers, cache_dir=settings.cache_dir, progress=settings.progress, warn=warn)
+                   workers=settings.n_workers, cache_dir=settings.cache_dir, progress=settings.progress, warn=warn,
+                   engine=settings.engine, ray_address=settings.ray_address)
 
     def with_model(self, loaded: LoadedModel) -> "Encoder":
         """The same runtime settings for another model (a defended copy: it shares the image cache if its image
         tower is the same)."""
         return Encoder(loaded, device=self.device, precision=self.precision, batch_size=self.batch_size,
                        workers=self.workers, cache_dir=self.cache_dir, use_cache=self.use_cache,
-                       progress=self.progress, warn=self.warn, text_batch_size=self.text_batch_size)
+                       progress=self.progress, warn=self.warn, text_batch_size=self.text_batch_size,
+                       engine=self.engine, ray_address=self.ray_address)
 
     # --- where and how ---------------------------------------------------------------------------------------
 
@@ -217,6 +204,15 @@ class Encoder:
             autocast(self.device_, self.precision)  # refuses a precision this device cannot run, before any work
             self.loaded.model.to(self.device_)
         return self.device_
+
+    @property
+    def image_engine(self):
+        """Who encodes the photos the image cache lacks (attack.engines); made on first use."""
+        if not hasattr(self, "engine_"):
+            from .engines import make_engine
+            params = {"address": self.ray_address} if self.engine == "ray" else {}
+            self.engine_ = make_engine(self.engine, **params)
+        return self.engine_
 
     def _root(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
@@ -230,7 +226,11 @@ class Encoder:
     def describe(self) -> dict:
         dev = self.torch_device
         return {"device": str(dev), "precision": self.precision, "batch_size": self.batch_size,
-                "workers": self.workers, "caches": self.log.to_dict()}
+                "workers": self.workers, "engine": self.engine_description(), "caches": self.log.to_dict()}
+
+    def engine_description(self) -> dict:
+        """The engine as configured, and (once it ran) how: a run that encoded nothing never starts Ray."""
+        return self.engine_.describe() if hasattr(self, "engine_") else {"name": self.engine}
 
     # --- text --------------------------------------------------------------------------------------------------
 
@@ -275,7 +275,8 @@ class Encoder:
 
     def image_cache(self) -> ImageCache:
         tower = sha256_text(canonical_json({"tower": self.loaded.image_identity, "config": self.loaded.config_sha256,
-                                            "precision": self.precision, "device": self.torch_device.type,
+                                            "precision": self.precision,
+                                            "device": self.image_engine.device_type(self),
                                             **_versions()}))
         if not hasattr(self, "image_cache_") or self.image_cache_.directory.name != tower:
             self.image_cache_ = ImageCache(self._root() / "images" / tower, warn=self.warn)
@@ -289,7 +290,7 @@ class Encoder:
         With SHA-256s given (as the scan records them), cached photos are not decoded at all, and each distinct
         photo is encoded once. A photo that fails to decode here (it changed since it was checked) is an error
         naming the file."""
-        device = self.torch_device
+        self.torch_device  # refuses a device or precision this machine cannot run before any photo is read
         out = np.empty((len(paths), self.loaded.embed_dim), dtype=np.float32)
         todo: dict[str, list[int]] = {}
         cache = self.image_cache() if (self.use_cache and sha256s is not None) else None
@@ -305,24 +306,12 @@ class Encoder:
             return out
         keys = list(todo)
         first = [todo[k][0] for k in keys]
-        workers = self.workers if len(first) > self.batch_size else 0  # a pool is not worth starting for one batch
-        loader = torch.utils.data.DataLoader(
-            _Photos([paths[i] for i in first], self.loaded.preprocess), batch_size=self.batch_size,
-            num_workers=workers, collate_fn=_collate, pin_memory=device.type == "cuda",
-            prefetch_factor=4 if workers else None, multiprocessing_context="fork" if workers else None)
         pending_keys: list[str] = []
         pending_rows: list[np.ndarray] = []
         bar = tqdm(total=len(first), desc=desc, disable=not self.progress, unit="photo")
+        batches = self.image_engine.encode(self, [paths[i] for i in first])
         try:
-            for positions, pixels, failed in loader:
-                if failed:
-                    from .errors import InputError
-                    pos, err = failed[0]
-                    raise InputError(f"{paths[first[pos]]}: cannot be decoded any more ({err}); did it change "
-                                     "after it was checked?")
-                with autocast(device, self.precision):
-                    feats = self.loaded.model.encode_image(pixels.to(device, non_blocking=True))
-                emb = torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+            for positions, emb in batches:
                 for pos, row in zip(positions, emb):
                     out[todo[keys[pos]]] = row
                 if cache is not None:
@@ -335,6 +324,7 @@ class Encoder:
                 bar.update(len(positions))
         finally:
             bar.close()
+            getattr(batches, "close", lambda: None)()  # stops an engine's workers when interrupted
             if cache is not None and pending_keys:  # what was encoded before an interruption is kept
                 cache.add(pending_keys, np.concatenate(pending_rows))
         return out

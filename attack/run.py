@@ -161,7 +161,8 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
                "n_images": len(paths), "n_prompt_texts": len(found.templates) * question.n_candidates}
     result = AttackResult(
         manifest=build_manifest(settings.seed, inputs, settings.command,
-                                extra={"runtime": runtime_facts(encoder.torch_device, encoder.precision)}),
+                                extra={"runtime": {**runtime_facts(encoder.torch_device, encoder.precision),
+                                                   "engine": encoder.engine_description()}}),
         model={**{k: v for k, v in loaded.describe().items() if k not in ("model_cfg",)},
                "logit_scale": logit_scale, "embed_dim": int(text_emb.shape[2])},
         rule=rule, candidates=question.describe(), calibration=decision.calibration, metrics=decision.metrics,

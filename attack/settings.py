@@ -23,6 +23,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 CANDIDATE_SETS = ("auto", "shared", "per-person")
 RULES = ("auto", "paper", "permutation", "calibrated")
 DEFAULT_ALPHA = 0.01
+RAY_ADDRESS_PATTERN = re.compile(r"^(auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d+)$")
 DEFAULT_TARGET_FPR = 0.05
 MAX_SEED = 2**32 - 1
 
@@ -69,6 +70,17 @@ def device_spec(value) -> str | None:
     if value is not None and not DEVICE_PATTERN.match(str(value)):
         return f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}"
     return None
+
+
+def ray_address(value) -> str | None:
+    if value is not None and not RAY_ADDRESS_PATTERN.match(str(value)):
+        return f"must be auto, ray://HOST:PORT or HOST:PORT, got {value!r}"
+    return None
+
+
+def engine_choice(value) -> str | None:
+    from .engines import engine_names
+    return one_of(engine_names())(value)
 
 
 def _opt(flag: str | None, kind: str, help: str, check=None, yaml: str | None = "", group: str = "attack",
@@ -146,6 +158,14 @@ class AttackSettings:
     cache_dir: Path | None = field(default=None, metadata=_opt(
         "--cache-dir", "path", "Embedding caches, text and image (default $IDIA_CACHE_DIR or ~/.cache/idia).",
         group="runtime"))
+    engine: str = field(default="local", metadata=_opt(
+        "--engine", "choice", "Who encodes the photos: local (this machine: a DataLoader and the model on "
+        "--device) or ray (Ray Data actors, one model each, one GPU each where the cluster has GPUs). Same "
+        "results, same caches.", engine_choice, group="runtime"))
+    ray_address: str | None = field(default=None, metadata=_opt(
+        "--ray-address", "str", "With --engine ray: the cluster to join (auto: the one `ray start` set up on "
+        "this machine; ray://HOST:PORT: a remote head). Default: start a local Ray with this machine's CPUs.",
+        ray_address, group="runtime"))
     progress: bool = field(default=True, metadata=_opt(None, "bool", "Show progress bars.", yaml=None))
     command: str | None = field(default=None, metadata=_opt(None, "str", "The command line, for the manifest.",
                                                             yaml=None))
@@ -158,6 +178,8 @@ class AttackSettings:
             problem = check_value(f.name, getattr(self, f.name))
             if problem:
                 raise InputError(f"{f.metadata['flag'] or f.name} {problem}")
+        if self.ray_address is not None and self.engine != "ray":
+            raise InputError("--ray-address is for --engine ray")
         if self.tau is not None and self.target_fpr is not None:
             raise InputError("give either --tau or --target-fpr, not both")
         return self
@@ -225,7 +247,8 @@ def click_options(*names: str, defaults: dict | None = None):
 
 
 def _choices(name: str) -> tuple[str, ...]:
-    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES}[name]
+    from .engines import engine_names
+    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES, "engine": engine_names()}[name]
 
 
 def from_options(options: dict, **fixed) -> AttackSettings:
