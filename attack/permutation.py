@@ -144,9 +144,9 @@ def alias_p_values(person_scores: np.ndarray, alias_indices: list[list[int]], di
     alias score. Under the null the k alias names are exchangeable with the distractors, so they behave like a
     random k-subset of the pool of k + D names; the exact permutation p-value is the share of k-subsets whose
     max reaches T:  p = 1 - C(m, k) / C(k + D, k),  m = #{pool names scoring < T}. This counts the observed
-    subset (the +1 correction is built in), equals the single-name formula at k = 1, and is never larger than
-    Bonferroni's k * min p, since it uses the dependence between the aliases' ranks exactly instead of a
-    bound. Aliases are never counted as distractors."""
+    subset (the +1 correction is built in), equals the single-name formula at k = 1, and, when no two names
+    score exactly alike, is never larger than Bonferroni's k * min p, since it uses the dependence between the
+    aliases' ranks exactly instead of a bound (aliases tied at the top with each other can make it weaker). Aliases are never counted as distractors."""
     scores = np.asarray(person_scores, dtype=np.float64)
     n_people, n_cand = scores.shape
     if len(alias_indices) != n_people:

@@ -146,10 +146,12 @@ def test_text_cache_key_depends_on_precision_and_device(world_model, tmp_path):
 def test_bf16_verdicts_agree_with_fp32_on_the_world(world_model, world_photos, paper_run, tmp_path):
     from world import shipped_model_dir
     s = AttackSettings(model=str(shipped_model_dir()), people=world_photos / "people", progress=False,
-                       precision="bf16", cache_dir=tmp_path / "cache")
+                       precision="bf16", cache_dir=tmp_path / "cache", rule="paper")
     bf16 = run_attack(s, loaded=world_model).result
     fp32 = paper_run.result
-    agree = np.mean([a.member == b.member for a, b in zip(bf16.persons, fp32.persons)])
-    print(f"\nbf16 vs fp32 verdict agreement on the world: {agree:.3f}")
+    paper = np.mean([a.member == b.member for a, b in zip(bf16.persons, fp32.persons)])
+    perm = np.mean([a.evidence["permutation"]["flagged"] == b.evidence["permutation"]["flagged"]
+                    for a, b in zip(bf16.persons, fp32.persons)])
+    print(f"\nbf16 vs fp32 verdict agreement on the world: paper rule {paper:.3f}, permutation test {perm:.3f}")
     assert bf16.encoding["precision"] == "bf16" and bf16.manifest["runtime"]["precision"] == "bf16"
-    assert agree >= 0.95
+    assert paper >= 0.95 and perm >= 0.95

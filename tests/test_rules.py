@@ -105,7 +105,7 @@ def test_the_per_person_name_prior_equals_brute_force_on_all_other_photos(world_
         prior = person.evidence["prior"]
         assert prior["p_value_others"] == pytest.approx(p_brute)
         assert prior["mean_score_others"] == pytest.approx(mean[-1], abs=1e-4)
-        assert prior["pick_rate_others"] == pytest.approx(picks)
+        assert prior["pick_rate_others"] == pytest.approx(picks, abs=1e-6)  # the record rounds to 6 places
 
 
 def test_aliases_are_tried_and_the_report_says_which_name_the_model_knows(world_model, tmp_path):
