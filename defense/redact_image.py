@@ -73,7 +73,7 @@ class FaceRedactor:
     unlearn photos per name, as given), checkpoint_sha256_before_, checkpoint_sha256_after_."""
 
     def __init__(self, steps: int = 100, lr: float = 1e-4, batch_forget: int = 32, batch_retain: int = 64,
-                 redaction_weight: float = 1.0, drift_weight: float = 0.005, drift_norm: str = "squared",
+                 redaction_weight: float = 1.0, utility_weight: float = 1.0, drift_weight: float = 0.005, drift_norm: str = "squared",
                  freeze_layernorm: bool = False, lr_milestones: tuple[float, ...] = (0.5, 0.75), lr_gamma: float = 0.5,
                  seed: int = 0, progress: bool = True, precision: str = "fp32"):
         self.steps = steps
@@ -81,6 +81,7 @@ class FaceRedactor:
         self.batch_forget = batch_forget
         self.batch_retain = batch_retain
         self.redaction_weight = redaction_weight
+        self.utility_weight = utility_weight
         self.drift_weight = drift_weight
         self.drift_norm = drift_norm
         self.freeze_layernorm = freeze_layernorm
@@ -155,7 +156,7 @@ class FaceRedactor:
             redaction = _cosine_distance(f, target.expand_as(f))
             utility = _cosine_distance(r, teacher_retain[torch.as_tensor(ri, device=device)])
             drift = drift_penalty(params, anchors, self.drift_norm)
-            total = utility + self.redaction_weight * redaction + self.drift_weight * drift
+            total = self.utility_weight * utility + self.redaction_weight * redaction + self.drift_weight * drift
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
