@@ -12,8 +12,21 @@ student copy of the image tower. Distances are 1 - cosine similarity:
 The text tower is the source model's, untouched; the defended model has a new image identity (its own SHA-256),
 so no image embedding cached for the source is ever reused for it.
 
-Measured on the synthetic world (tests/test_defense_v2.py, `bench/` and the closing note of issue 12): see
-DEFAULTS_WHY.
+Measured on the synthetic world (10 members redacted, 5 unlearn + 5 unseen verify photos each; identified on the
+verify photos: redacted 8 of 10, neighbours 4 of 5, other members 71 of 85, shapes top-1 .653), batches 16 + 48
+unless said, `/tmp` run script in the issue-12 closing note:
+
+  lr, steps, weights (redaction / utility), drift        redacted  neighbours  others   shapes top-1
+  1e-4, 100, 1.0 / 1.0, squared 0.005, batches 32 + 64    8->2      4->2        71->42   .653->.461
+  authors preset (1e-4, 100, 0.8, norm, LN frozen)        8->2      4->3        71->37   .653->.442
+  5e-5, 60, 0.5 / 1.0                                     8->3      4->4        71->52   .653->.533
+  1e-4, 60, 1.0 / 10                                      8->7      4->4        71->68   .653->.669
+  2e-4, 80, 1.0 / 4 (default)                             8->4      4->4        71->62   .653->.639
+  text-tower redaction, same people and photos            8->0      4->3        71->71   .653->.644
+
+So on this tiny model the image tower does not separate the redacted faces from everyone else's: forgetting them
+costs other members 20-40 points, and sparing the others leaves most redacted people identified. The text tower
+is the better defense here. The relearning probe brings image-tower forgetting back within 25 steps (6 of 6).
 """
 
 from __future__ import annotations
@@ -42,8 +55,9 @@ KIND_IMAGE_REDACTION = "idia-image-redaction"
 SCHEMA_VERSION = 1
 RECORD_FILE = "redaction.json"
 DEFAULTS_WHY = ("measured on the synthetic world's tiny CLIP (96-wide, 2-layer image tower), redacting 10 members "
-                "from 5 photos each and attacking with their 5 others: lr 1e-4, 100 steps, redaction weight 1.0 "
-                "forget all 10 on unseen photos; drift weight 0.005 and lr halved at 50% and 75% as the authors")
+                "(8 identified on their 5 verify photos) from 5 photos each, attacked on 5 unseen photos each "
+                "(paper rule): no setting tried both forgets and spares; this is the middle of the trade-off "
+                "(see the module docstring); not a solved problem on this model")
 
 
 # `--preset authors`: the published image-encoder settings (configs/image_concept_removal of the authors'
@@ -72,8 +86,8 @@ class FaceRedactor:
     Learned attributes: names_, student_, target_ (the neutral embedding), losses_, seconds_, photos_ (the
     unlearn photos per name, as given), checkpoint_sha256_before_, checkpoint_sha256_after_."""
 
-    def __init__(self, steps: int = 100, lr: float = 1e-4, batch_forget: int = 32, batch_retain: int = 64,
-                 redaction_weight: float = 1.0, utility_weight: float = 1.0, drift_weight: float = 0.005, drift_norm: str = "squared",
+    def __init__(self, steps: int = 80, lr: float = 2e-4, batch_forget: int = 16, batch_retain: int = 48,
+                 redaction_weight: float = 1.0, utility_weight: float = 4.0, drift_weight: float = 0.005, drift_norm: str = "squared",
                  freeze_layernorm: bool = False, lr_milestones: tuple[float, ...] = (0.5, 0.75), lr_gamma: float = 0.5,
                  seed: int = 0, progress: bool = True, precision: str = "fp32"):
         self.steps = steps
