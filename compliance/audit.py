@@ -173,9 +173,12 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
 
 
 def _defense_key(spec: DefenseSpec) -> dict:
+    """The spec, with every file it names (the names, and any path option) replaced by its fingerprint."""
+    from defense.base import all_options
     d = asdict(spec)
-    for k in ("names", "captions", "keep_names"):
-        d[k] = fingerprint(d[k]) if d[k] else None
+    d["names"] = fingerprint(d["names"])
+    paths = {k for k, opt in all_options().items() if opt.kind == "path"}
+    d["options"] = {k: (fingerprint(v) if k in paths and v else v) for k, v in d["options"].items()}
     return d
 
 
@@ -203,9 +206,10 @@ def _unique(stem: str, used: set[str]) -> str:
 
 def _run_defense(cfg: AuditConfig, spec: DefenseSpec, settings, folder: Path, warn) -> Path:
     from defense.verify import VerifyConfig, run_verification
-    vcfg = VerifyConfig(attack=settings, names=spec.names, defense=spec.kind, kind=spec.method, strength=spec.strength,
-                        utility=cfg.utility, steps=spec.steps, neutral=spec.neutral, captions=spec.captions,
-                        keep_names=spec.keep_names, out=folder)
+    known = set(VerifyConfig.__dataclass_fields__)
+    vcfg = VerifyConfig(attack=settings, names=spec.names, defense=spec.kind, kind=spec.method, tower=spec.tower,
+                        utility=cfg.utility, out=folder,
+                        **{k: v for k, v in spec.options.items() if k in known and v is not None})
     return run_verification(vcfg, warn=warn)
 
 

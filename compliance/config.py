@@ -34,7 +34,8 @@ from typing import Any
 import yaml
 
 from attack.errors import InputError
-from attack.settings import AttackSettings, at_least, check_value, yaml_keys
+from attack.settings import AttackSettings, check_value, one_of, yaml_keys
+from defense import base as _defenses
 
 
 def _default(name: str):
@@ -53,11 +54,18 @@ PATH, STR, INT, FLOAT, BOOL = "path", "str", "int", "float", "bool"
 # command line's options. `attack.tau` and `attack.target_fpr` sit in the `attack:` mapping.
 _SETTING_KEYS = {key: (name, STR if kind == "choice" else kind) for key, (name, kind) in yaml_keys().items()}
 ATTACK_KEYS = {key.split(".", 1)[1]: (kind, None) for key, (_, kind) in _SETTING_KEYS.items() if key.startswith("attack.")}
+# The defenses' keys, kinds and checks come from the defense registry (defense.base): a new defense's options
+# become YAML keys without an edit here. `kind` is the family (redact, perturb); `tower` and `method` pick the
+# variant within it.
+DEFENSE_KINDS = _defenses.families()
+PERTURB_METHODS = _defenses.variants("perturb")
+TOWERS = _defenses.towers()
 DEFENSE_KEYS = {
-    "kind": (STR, ...), "names": (PATH, ...), "neutral": (STR, "a person"), "steps": (INT, None),
-    "captions": (PATH, None), "keep_names": (PATH, None), "method": (STR, "project"), "strength": (FLOAT, None),
+    "kind": (STR, ...), "names": (PATH, ...), "tower": (STR, TOWERS[0]), "method": (STR, PERTURB_METHODS[0]),
+    **{key: (opt.kind, opt.default) for key, opt in _defenses.all_options().items()},
 }
-DEFENSE_CHECKS = {"steps": at_least(1), "strength": at_least(0)}
+DEFENSE_CHECKS = {"tower": one_of(TOWERS), "method": one_of(PERTURB_METHODS),
+                  **{key: opt.check for key, opt in _defenses.all_options().items() if opt.check is not None}}
 REPORT_KEYS = {"kind": (STR, ...), "person": (STR, None), "include_photos": (BOOL, False), "defense": (INT, 0)}
 TOP_KEYS = {
     **{key: (kind, ... if AttackSettings.__dataclass_fields__[name].metadata["required"] else
@@ -65,21 +73,28 @@ TOP_KEYS = {
     "attack": ("attack", {}), "utility": (PATH, None), "defenses": ("defenses", []), "reports": ("reports", []),
     "output": (PATH, ...),
 }
-DEFENSE_KINDS = ("redact", "perturb")
 REPORT_KINDS = ("takedown", "audit", "mitigation")
-PERTURB_METHODS = ("noise", "project")
 
 
 @dataclass
 class DefenseSpec:
+    """One entry of `defenses:`: the family, the names, the variant, and the registered defenses' options."""
+
     kind: str
     names: Path
-    neutral: str = "a person"
-    steps: int | None = None
-    captions: Path | None = None
-    keep_names: Path | None = None
+    tower: str = "text"
     method: str = "project"
-    strength: float | None = None
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_keys(cls, d: dict) -> "DefenseSpec":
+        d = dict(d)
+        return cls(kind=d.pop("kind"), names=d.pop("names"), tower=d.pop("tower"), method=d.pop("method"), options=d)
+
+    def __getattr__(self, key):  # spec.steps, spec.strength, ...: an option, None when not given
+        if key in _defenses.all_options():
+            return self.__dict__.get("options", {}).get(key)
+        raise AttributeError(key)
 
 
 @dataclass
@@ -207,9 +222,7 @@ class _Reader:
                 d = self.mapping(item, DEFENSE_KEYS, f"defenses[{i}]")
                 if d["kind"] not in DEFENSE_KINDS:
                     self.fail(d["__line_kind"], f"defenses[{i}].kind must be one of {', '.join(DEFENSE_KINDS)}, got '{d['kind']}'")
-                if d.get("method") is not None and d["method"] not in PERTURB_METHODS:
-                    self.fail(d["__line_method"], f"defenses[{i}].method must be one of {', '.join(PERTURB_METHODS)}")
-                items.append(DefenseSpec(**_clean(d, DEFENSE_KEYS)))
+                items.append(DefenseSpec.from_keys(_clean(d, DEFENSE_KEYS)))
             else:
                 r = self.mapping(item, REPORT_KEYS, f"reports[{i}]")
                 if r["kind"] not in REPORT_KINDS:

@@ -126,3 +126,24 @@ def sweep(rows: list[dict], kind: str) -> str:
         ax.set_ylim(-0.03, 1.03)
         ax.legend(loc="center right")
         return _png_uri(fig)
+
+
+def tradeoff(rows: list[dict], kind: str) -> str:
+    """The trade-off itself: redacted people still identified against the others identified (left) and against
+    utility (right), one point per strength, labelled with it."""
+    with matplotlib.rc_context(RC):
+        fig, axes = _figure(2)
+        rows = sorted(rows, key=lambda r: r["strength"])
+        pairs = [("others_rate", "other people identified", OTHERS),
+                 ("utility_top1", "utility: top-1 accuracy", UTILITY)]
+        for ax, (key, label, colour) in zip(axes, pairs):
+            pts = [(r[key], r["redacted_rate"], r["strength"]) for r in rows if r.get(key) is not None]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, marker="o", markersize=3)
+            for x, y, strength in pts:
+                ax.annotate(f"{strength:g}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+            ax.set_xlabel(label)
+            ax.set_ylabel("redacted people still identified")
+            ax.set_xlim(-0.03, 1.03)
+            ax.set_ylim(-0.03, 1.03)
+        fig.suptitle(f"trade-off by strength ({kind}); best is bottom right")
+        return _png_uri(fig)

@@ -52,7 +52,8 @@ from .fetcher import DataOnlyURLFetcher
 from .photos import thumbnail
 
 KIND_VERIFICATION = "idia-verification"
-VERIFICATION_SCHEMA_VERSION = 1
+VERIFICATION_SCHEMA_VERSION = 2
+VERIFICATION_SCHEMAS = (1, 2)  # 2 adds photos, probes and relearning (each may be null); 1 renders without them
 REPORT_KINDS = ("takedown", "audit", "mitigation")
 TITLES = {"takedown": "Takedown evidence", "audit": "GDPR audit of a CLIP model",
           "mitigation": "Mitigation verification"}
@@ -99,9 +100,9 @@ def check_record(kind: str, data: dict) -> None:
         except TypeError as e:
             raise InputError(f"not a valid attack record ({e})") from None
         return
-    if data.get("schema_version") != VERIFICATION_SCHEMA_VERSION:
-        raise InputError(f"verification schema version {data.get('schema_version')!r} is not "
-                         f"{VERIFICATION_SCHEMA_VERSION}")
+    if data.get("schema_version") not in VERIFICATION_SCHEMAS:
+        raise InputError(f"verification schema version {data.get('schema_version')!r} is not one of "
+                         f"{', '.join(map(str, VERIFICATION_SCHEMAS))}")
     missing = [k for k in VERIFICATION_KEYS if k not in data]
     if missing:
         raise InputError(f"the verification record lacks {', '.join(missing)}")
@@ -491,6 +492,12 @@ def _mitigation(data: dict) -> dict:
                    ("collateral", "Everyone else audited (collateral)", data["collateral"])],
         "losses_plot": plots.training_curve(losses) if losses else None,
         "sweep_plot": plots.sweep(sweep["rows"], sweep.get("kind", "")) if sweep and sweep.get("rows") else None,
+        "tradeoff_plot": plots.tradeoff(sweep["rows"], sweep.get("kind", "")) if sweep and sweep.get("rows") else None,
+        "probes": (data.get("probes") or {}).get("rows") or [],
+        "relearning": data.get("relearning"),
+        "photos": data.get("photos"),
+        "n_verify_photos": sum(len(v) for v in ((data.get("photos") or {}).get("verify") or {}).values()),
+        "n_unlearn_photos": sum(len(v) for v in ((data.get("photos") or {}).get("unlearn") or {}).values()),
     }
 
 

@@ -200,13 +200,15 @@ class ProjectionPerturbation(_Fitted):
         return emb.astype(np.float32, copy=True)
 
 
+PERTURBATIONS = {cls.kind: cls for cls in (NoisePerturbation, ProjectionPerturbation)}
+
+
 def make_perturbation(kind: str, strength: float | None = None, seed: int = 0, **settings):
     """An unfitted perturbation of the given kind ("noise" or "project")."""
     if kind not in KINDS:
         raise InputError(f"perturbation kind must be one of {', '.join(KINDS)}, got {kind!r}")
     strength = DEFAULT_STRENGTH[kind] if strength is None else float(strength)
-    cls = NoisePerturbation if kind == "noise" else ProjectionPerturbation
-    return cls(strength=strength, seed=seed, **settings)
+    return PERTURBATIONS[kind](strength=strength, seed=seed, **settings)
 
 
 # --- reading a saved perturbation ----------------------------------------------------------------------------
@@ -247,28 +249,7 @@ def load_perturbation(path: str | Path):
           "checkpoint_sha256 must be the SHA-256 (64 hex digits) of the checkpoint it was fitted on, got "
           f"{sha!r}")
     try:
-        if kind == "noise":
-            p = NoisePerturbation(strength=float(settings["strength"]), seed=settings["seed"])
-            _need(p.strength >= 0, path, "noise strength must be >= 0")
-        else:
-            templates = settings.get("templates")
-            _need(isinstance(templates, list) and all(isinstance(t, str) for t in templates), path,
-                  "settings.templates must be a list of strings")
-            p = ProjectionPerturbation(strength=float(settings["strength"]), side=settings.get("side"),
-                                       templates=tuple(templates),
-                                       n_generic=settings.get("n_generic", 0), seed=settings["seed"])
-            p._check_params()
-            directions = data.get("directions")
-            _need(isinstance(directions, list) and directions and all(
-                isinstance(row, list) and len(row) == dim and all(_number(x) for x in row) for row in directions),
-                path, f"directions must be a non-empty list of {dim}-number lists")
-            u = np.asarray(directions, dtype=np.float32)
-            _need(np.allclose(u @ u.T, np.eye(len(u)), atol=1e-3), path, "directions are not orthonormal")
-            p.directions_ = u
-            explained = data.get("explained", [])
-            _need(isinstance(explained, list) and all(_number(x) for x in explained), path,
-                  "explained must be a list of numbers")
-            p.explained_ = [float(x) for x in explained]
+        p = PERTURBATIONS[kind].from_record(data, settings, path)
     except InputError as e:
         if str(e).startswith(str(path)):
             raise
@@ -277,3 +258,35 @@ def load_perturbation(path: str | Path):
         raise InputError(f"{path}: not a valid idia perturbation file ({e})") from None
     p.names_, p.embed_dim_, p.checkpoint_sha256_ = list(names), dim, sha
     return p
+
+
+def _noise_from_record(cls, data: dict, settings: dict, path: Path) -> "NoisePerturbation":
+    p = cls(strength=float(settings["strength"]), seed=settings["seed"])
+    _need(p.strength >= 0, path, "noise strength must be >= 0")
+    return p
+
+
+def _projection_from_record(cls, data: dict, settings: dict, path: Path) -> "ProjectionPerturbation":
+    dim = data["embed_dim"]
+    templates = settings.get("templates")
+    _need(isinstance(templates, list) and all(isinstance(t, str) for t in templates), path,
+          "settings.templates must be a list of strings")
+    p = cls(strength=float(settings["strength"]), side=settings.get("side"), templates=tuple(templates),
+            n_generic=settings.get("n_generic", 0), seed=settings["seed"])
+    p._check_params()
+    directions = data.get("directions")
+    _need(isinstance(directions, list) and directions and all(
+        isinstance(row, list) and len(row) == dim and all(_number(x) for x in row) for row in directions),
+        path, f"directions must be a non-empty list of {dim}-number lists")
+    u = np.asarray(directions, dtype=np.float32)
+    _need(np.allclose(u @ u.T, np.eye(len(u)), atol=1e-3), path, "directions are not orthonormal")
+    p.directions_ = u
+    explained = data.get("explained", [])
+    _need(isinstance(explained, list) and all(_number(x) for x in explained), path,
+          "explained must be a list of numbers")
+    p.explained_ = [float(x) for x in explained]
+    return p
+
+
+NoisePerturbation.from_record = classmethod(_noise_from_record)
+ProjectionPerturbation.from_record = classmethod(_projection_from_record)

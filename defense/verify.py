@@ -3,14 +3,14 @@
 `verify` measures, for the same photos and the same attack settings: the redacted people (did they stop being
 identified?), their name neighbours (people who share a first or last name with a redacted person: did the
 defense erase them too?), the other members (collateral), and zero-shot utility. `write_verification` writes
-`verification.json` (kind "idia-verification", schema 1; shape below) and the two attack results it came from,
+`verification.json` (kind "idia-verification", schema 2; shape below) and the two attack results it came from,
 `before/results.json` and `after/results.json`, plus the defense itself (`defended-model/` or
 `perturbation.json`) so the attack can be rerun on it.
 
 verification.json:
   kind, schema_version, manifest
-  defense     {kind: redact|perturb, settings, record: {losses, checkpoint_sha256_before, checkpoint_sha256_after,
-              seconds}}
+  defense     {kind: a registry family (redact|perturb), variant (text, image, text+image, noise, project),
+              settings, record: {losses, checkpoint_sha256_before, checkpoint_sha256_after, seconds}}
   redacted    [{name, before, after}]               before/after: {score, member, p_value, mean_log_prob}
   neighbours  [{name, shares: first|last, with, before, after}]  people who share a first or last name with a
               redacted person (with labels: members only)
@@ -18,13 +18,20 @@ verification.json:
               audited person neither redacted nor a neighbour)
   summary     {redacted|neighbours|collateral: {n, identified_before, identified_after, rate_before, rate_after},
               utility: {task, n_images, n_classes, top1_before, top1_after} or null without --utility}
+  photos      null, or (when the defense trains on photos, or --unseen-photos) {rule, unlearn: {name: [{file,
+              sha256}]}, verify: {...}}: every attack used only the verify photos
+  probes      null or {rows: [{probe, redacted: {n, identified_before, identified_after, ...}, others: {n,
+              identified_before, identified_after}, dropped_as_ambiguous?}], heldout_templates}: the attack's
+              templates, the held-out phrasings, and each name variant
+  relearning  null or {towers, data, lr, n_redacted, identified_after_defense, rows: [{steps,
+              redacted_identified, came_back, others_identified, n_others, checkpoint_sha256}]}
   sweep       null or {kind, rows: [{strength, redacted_rate, others_rate, utility_top1}]}
   attack_before "before/results.json", attack_after "after/results.json"
 """
 
 from __future__ import annotations
 
-import time
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -33,21 +40,30 @@ from attack.errors import InputError
 from attack.io import atomic_write_json, sha256_file
 from attack.manifest import build_manifest
 from attack.models import LoadedModel, load_clip
-from attack.names import read_name_file
+from attack.prompts import read_prompts
 from attack.results import PersonResult
 from attack.device import runtime_facts
 from attack.encoder import Encoder
 from attack.run import AttackRun, run_attack, write_attack
+from attack.scan import scan
 from attack.settings import AttackSettings
 
-from .perturb import make_perturbation
-from .redact import DEFAULT_NEUTRAL, NameRedactor, find_neighbours, read_captions, read_redaction_names
+from . import base
+from .probes import (VARIANTS, heldout_templates_path, name_variant, people_view, photo_sets, split_photos,
+                     variant_view)
+from .redact import find_neighbours, read_redaction_names
+from .relearn import relearn
 from .sweep import Sweep, sweep
 from .utility import DEFAULT_PROMPT, ZeroShotTask
 
 KIND_VERIFICATION = "idia-verification"
-SCHEMA_VERSION = 1
-DEFENSES = ("redact", "perturb")
+SCHEMA_VERSION = 2
+
+
+def __getattr__(name):  # DEFENSES: the families, read from the registry when asked for
+    if name == "DEFENSES":
+        return base.families()
+    raise AttributeError(name)
 
 
 @dataclass
@@ -56,18 +72,35 @@ class VerifyConfig:
 
     attack: AttackSettings
     names: Path
-    defense: str = "redact"
-    kind: str = "project"  # perturbation kind
+    defense: str = "redact"  # a family of the registry (defense.base)
+    kind: str = "project"  # perturb: the variant
+    tower: str = "text"  # redact: the variant, or "both"
     strength: float | None = None  # perturbation strength (default per kind)
     strengths: Sequence[float] | None = None  # perturbation sweep
+    side: str = "text"  # projection side
     utility: Path | None = None
     utility_prompt: str = DEFAULT_PROMPT
-    steps: int | None = None  # redaction steps (default: NameRedactor's)
-    neutral: str = DEFAULT_NEUTRAL
+    steps: int | None = None  # redaction steps (default: the redactor's)
+    lr: float | None = None
+    preset: str | None = None  # redaction settings: "authors"
+    neutral: str | None = None  # text redaction target (default 'a person'; the authors' preset: 'human')
     captions: Path | None = None
     keep_names: Path | None = None
     redactor: dict = field(default_factory=dict)  # further NameRedactor settings
-    out: Path | None = None  # for `run_verification`
+    face_redactor: dict = field(default_factory=dict)  # further FaceRedactor settings
+    split_photos: bool | None = None  # attack only photos the defense never saw (default: when it trains on photos)
+    probes: bool = True  # the held-out-phrasing and name-variant attacks
+    variants: Sequence[str] = VARIANTS
+    relearn_steps: Sequence[int] = ()  # the relearning probe's step counts (none: no probe)
+    out: Path | None = None  # for `run_verification`; also where the photo views are kept
+
+    def chain(self) -> list[type]:
+        return base.resolve(self.defense, self.tower if self.defense == "redact" else self.kind)
+
+    def options(self) -> dict:
+        return {"neutral": self.neutral, "steps": self.steps, "lr": self.lr, "preset": self.preset,
+                "captions": self.captions, "keep_names": self.keep_names, "strength": self.strength,
+                "side": self.side, "redactor": self.redactor, "face_redactor": self.face_redactor}
 
 
 @dataclass
@@ -75,8 +108,9 @@ class Verification:
     record: dict
     before: AttackRun
     after: AttackRun
-    defense: object  # the fitted NameRedactor or perturbation
+    defense: object  # the fitted estimator (NameRedactor, FaceRedactor, perturbation)
     sweep: Sweep | None = None
+    applied: base.Applied | None = None
 
 
 def person_summary(p: PersonResult) -> dict:
@@ -109,17 +143,32 @@ def compare(before: AttackRun, after: AttackRun, names: Sequence[str]) -> dict:
                         "collateral": group_summary(collateral)}}
 
 
+def _views_root(cfg: VerifyConfig) -> Path:
+    if cfg.out is not None:
+        return Path(cfg.out) / "views"
+    return Path(tempfile.mkdtemp(prefix="idia-verify-"))
+
+
 def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
            warn: Callable[[str], None] | None = None) -> Verification:
-    """Attack, defend, attack again, and measure what the defense cost."""
-    if cfg.defense not in DEFENSES:
-        raise InputError(f"--defense must be one of {', '.join(DEFENSES)}, got {cfg.defense!r}")
+    """Attack, defend, attack again, and measure what the defense cost: on the attack's own prompts, on held-out
+    phrasings, on name variants, and after a little relearning."""
+    chain = cfg.chain()
     if cfg.strengths and cfg.defense != "perturb":
         raise InputError("a strength sweep is for --defense perturb")
     names = read_redaction_names(cfg.names)
     attack = cfg.attack.validate()
     loaded = loaded or load_clip(attack.model, attack.checkpoint)
     encoder = Encoder.from_settings(loaded, attack, warn=warn)
+    views = _views_root(cfg)
+
+    # Photos: with a defense that trains on photos, every person's are split, and only the verify halves are attacked.
+    split = None
+    split_on = cfg.split_photos if cfg.split_photos is not None else any(d.needs_photos for d in chain)
+    if split_on:
+        found = scan(attack, warn or (lambda m: None))
+        split = split_photos(found.audit, attack.seed, need=names)
+        attack = attack.replace(people=people_view(views / "verify-people", split.verify))
     before = run_attack(attack, warn=warn, encoder=encoder)
     audited = {p.name.casefold() for p in before.result.persons}
     unmeasured = [n for n in names if n.casefold() not in audited]
@@ -130,7 +179,20 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
 
     # Everyone photographed for this verification is a real name whose neighbours the redaction must spare.
     seen = [p.name for p in before.result.persons + before.result.reference]
-    defense, after, top1_after, settings, record = _defend(cfg, encoder, names, task, warn, seen)
+    unlearn, retain = photo_sets(split, names) if split else ({}, [])
+    if any(d.needs_photos for d in chain):
+        missing = [n for n in names if n.casefold() in audited and n not in unlearn]
+        if not unlearn:
+            raise InputError(f"{cfg.attack.people}: none of the names to redact has photos there; image redaction "
+                             "needs them (one folder per person)")
+        if missing and warn:
+            warn(f"{len(missing)} redacted name(s) have no unlearn photos, e.g. {missing[0]!r}")
+    context = base.DefenseContext(loaded=loaded, encoder=encoder, names=names, seed=attack.seed,
+                                  progress=attack.progress, known_names=seen, unlearn_photos=unlearn,
+                                  retain_photos=retain, warn=warn)
+    applied = base.apply_chain(chain, context, cfg.options())
+    after = applied.attack(attack, encoder)
+    top1_after = applied.top1(task, cfg.utility, cfg.utility_prompt, encoder) if task is not None else None
     swept = None
     if cfg.strengths:
         swept = sweep(encoder, names, cfg.kind, cfg.strengths, attack, task, seed=attack.seed)  # warnings: swept
@@ -140,6 +202,11 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     if task is not None:
         utility = {"task": task.summary(0.0)["task"], "n_images": int(len(task.image_label)),
                    "n_classes": len(task.labels), "top1_before": task.top1(), "top1_after": top1_after}
+    record = applied.record
+    probes = _probes(cfg, attack, encoder, applied, names, before, after, views) if cfg.probes else None
+    relearning = None
+    if cfg.relearn_steps and applied.loaded is not None:
+        relearning = _relearning(cfg, attack, encoder, applied, names, sections, retain)
     inputs = {
         "checkpoint": {"path": loaded.checkpoint, "sha256": loaded.checkpoint_sha256},
         "checkpoint_sha256_before": record["checkpoint_sha256_before"],
@@ -150,47 +217,83 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
         "keep_names_sha256": sha256_file(cfg.keep_names) if cfg.keep_names else None,
         "captions_sha256": sha256_file(cfg.captions) if cfg.captions else None,
         "utility": {"folder": str(cfg.utility), "prompt": cfg.utility_prompt} if cfg.utility else None,
-        "people": str(attack.people), "reference": str(attack.reference) if attack.reference else None,
+        "people": str(cfg.attack.people), "reference": str(attack.reference) if attack.reference else None,
     }
     out = {
         "kind": KIND_VERIFICATION, "schema_version": SCHEMA_VERSION,
         "manifest": build_manifest(attack.seed, inputs, attack.command,
                                    extra={"runtime": {**runtime_facts(encoder.torch_device, encoder.precision),
                                                       "engine": encoder.engine_description()}}),
-        "defense": {"kind": cfg.defense, "settings": settings, "record": record},
+        "defense": {"kind": cfg.defense, "variant": applied.name, "settings": applied.settings, "record": record},
         "redacted": sections["redacted"], "neighbours": sections["neighbours"], "collateral": sections["collateral"],
         "summary": {**sections["summary"], "utility": utility},
+        "photos": split.to_dict() if split else None,
+        "probes": probes, "relearning": relearning,
         "sweep": swept.to_dict() if swept else None,
         "attack_before": "before/results.json", "attack_after": "after/results.json",
     }
-    return Verification(record=out, before=before, after=after, defense=defense, sweep=swept)
+    return Verification(record=out, before=before, after=after, defense=applied.estimator, sweep=swept,
+                        applied=applied)
 
 
-def _defend(cfg: VerifyConfig, encoder: Encoder, names: list[str], task: ZeroShotTask | None, warn,
-            seen: list[str]) -> tuple[object, AttackRun, float | None, dict, dict]:
-    """Apply the defense and attack again: (defense, attack after, top-1 after, settings, record)."""
-    t0 = time.perf_counter()
-    attack, loaded = cfg.attack, encoder.loaded
-    if cfg.defense == "redact":
-        params = {"neutral": cfg.neutral, "seed": attack.seed, "progress": attack.progress,
-                  "precision": encoder.precision, **cfg.redactor}
-        if cfg.steps is not None:
-            params["steps"] = cfg.steps
-        keep = seen + (read_name_file(cfg.keep_names) if cfg.keep_names else [])
-        defense = NameRedactor(**params).fit(loaded, names, read_captions(cfg.captions) if cfg.captions else None,
-                                             keep_names=keep or None, warn=warn)
-        after_encoder = encoder.with_model(defense.defended())  # the same image tower: its photos come cached
-        after = run_attack(attack, encoder=after_encoder)
-        top1_after = (ZeroShotTask.encode(after_encoder.loaded, cfg.utility, cfg.utility_prompt,
-                                          encoder=after_encoder).top1() if task else None)
-        record = {"losses": defense.losses_, "checkpoint_sha256_before": defense.checkpoint_sha256_before_,
-                  "checkpoint_sha256_after": defense.checkpoint_sha256_after_, "seconds": round(defense.seconds_, 3)}
-        return defense, after, top1_after, defense.get_params(), record
-    defense = make_perturbation(cfg.kind, cfg.strength, seed=attack.seed).fit(loaded, names)
-    record = {"losses": [], "checkpoint_sha256_before": loaded.checkpoint_sha256, "checkpoint_sha256_after": None,
-              "seconds": round(time.perf_counter() - t0, 3)}
-    after = run_attack(attack, perturbation=defense, encoder=encoder)
-    return defense, after, task.top1(defense) if task else None, defense.describe(), record
+def _probe_row(label: str, before: AttackRun, after: AttackRun, names: Sequence[str], **extra) -> dict:
+    s = compare(before, after, names)["summary"]
+    others = {k: s["neighbours"][k] + s["collateral"][k] for k in ("n", "identified_before", "identified_after")}
+    return {"probe": label, "redacted": s["redacted"], "others": others, **extra}
+
+
+def _probes(cfg: VerifyConfig, attack: AttackSettings, encoder: Encoder, applied: base.Applied, names: list[str],
+            before: AttackRun, after: AttackRun, views: Path) -> dict:
+    """The same attack with held-out phrasings, and with each name variant, before and after the defense."""
+    rows = [_probe_row(f"the attack's templates ({len(before.scan.templates)})", before, after, names,
+                       templates=len(before.scan.templates))]
+    heldout = heldout_templates_path()
+    h_settings = attack.replace(prompts=heldout)
+    rows.append(_probe_row("held-out phrasings", run_attack(h_settings, encoder=encoder),
+                           applied.attack(h_settings, encoder), names, templates=len(read_prompts(heldout)),
+                           templates_sha256=sha256_file(heldout)))
+    found = before.scan
+    audit = {p.name: p.photos for p in found.audit if p.auditable}
+    ref = {p.name: p.photos for p in found.reference if p.auditable}
+    for variant in cfg.variants:
+        view = variant_view(views / f"variant-{variant}", variant, audit, ref, found.labels, attack.n_candidates,
+                            attack.seed, prefer=names)
+        v_settings = attack.replace(people=view.people, reference=view.reference, labels=view.labels,
+                                    candidates=view.candidates, candidate_set="shared")
+        v_names = [name_variant(n, variant) for n in names if n not in view.dropped]
+        b = run_attack(v_settings, encoder=encoder)
+        a = applied.attack(v_settings, encoder)
+        rows.append(_probe_row(f"name variant: {variant}", b, a, v_names, dropped_as_ambiguous=view.dropped))
+    return {"rows": rows, "heldout_templates": list(read_prompts(heldout))}
+
+
+def _relearning(cfg: VerifyConfig, attack: AttackSettings, encoder: Encoder, applied: base.Applied,
+                names: list[str], sections: dict, retain: list[Path]) -> dict:
+    """Fine-tune the defended model on clean data at a few step counts; who comes back?"""
+    towers = [s.name for s in (applied.stages or [applied])]
+    after = {r["name"]: r["after"]["member"] for r in sections["redacted"]}
+    rows = []
+    for steps, model in relearn(applied.loaded, encoder.loaded, names, cfg.relearn_steps, towers=towers,
+                                images=retain, seed=attack.seed, precision=encoder.precision):
+        run = run_attack(attack, encoder=encoder.with_model(model))
+        persons = {p.name: p for p in run.result.persons}
+        back = sorted(n for n in after if not after[n] and persons[n].member)
+        s = compare_rows(persons, names)
+        rows.append({"steps": steps, "redacted_identified": s[0], "came_back": back, "others_identified": s[1],
+                     "n_others": s[2], "checkpoint_sha256": model.checkpoint_sha256})
+    return {"towers": towers, "data": "clean captions without the redacted names (text); the retained photos "
+                                      "(image); towards the undefended model's embeddings",
+            "lr": 1e-4, "n_redacted": len(after),
+            "identified_after_defense": sum(after.values()), "rows": rows}
+
+
+def compare_rows(persons: dict, names: Sequence[str]) -> tuple[int, int, int]:
+    """(redacted identified, other labelled members (or everyone) identified, how many others)."""
+    gone = {n.casefold() for n in names}
+    labelled = any(p.label is not None for p in persons.values())
+    others = [p for n, p in persons.items() if n.casefold() not in gone and (p.label if labelled else True)]
+    return (sum(p.member for n, p in persons.items() if n.casefold() in gone), sum(p.member for p in others),
+            len(others))
 
 
 def write_verification(v: Verification, out: str | Path) -> Path:
@@ -200,12 +303,7 @@ def write_verification(v: Verification, out: str | Path) -> Path:
     for key, run in (("attack_before", v.before), ("attack_after", v.after)):
         path = write_attack(run, out / Path(v.record[key]).parent)
         outputs[v.record[key]] = {"sha256": sha256_file(path)}
-    if v.record["defense"]["kind"] == "redact":
-        folder = v.defense.save(out / "defended-model", command=v.record["manifest"]["command"])
-        outputs["defended-model/"] = {"checkpoint_sha256": v.defense.checkpoint_sha256_after_}
-        outputs["defended-model/redaction.json"] = {"sha256": sha256_file(folder / "redaction.json")}
-    else:
-        outputs["perturbation.json"] = {"sha256": sha256_file(v.defense.save(out / "perturbation.json"))}
+    outputs.update(v.applied.save(out, v.record["manifest"]["command"]))
     if v.sweep is not None:
         v.sweep.write(out)
         outputs["sweep.csv"] = {"sha256": sha256_file(out / "sweep.csv")}

@@ -43,7 +43,8 @@ def test_a_good_config_parses_with_paths_relative_to_the_file(tmp_path):
     assert a.model == "world" and a.seed == 3 and a.target_fpr == 0.05 and a.tau is None
     assert a.people == tmp_path / "photos/people" and cfg.output == tmp_path / "out"
     assert [d.kind for d in cfg.defenses] == ["redact", "perturb"]
-    assert cfg.defenses[0].steps == 100 and cfg.defenses[0].neutral == "a person"
+    # neutral: None means the redactor's own default ("a person"), so a preset can set its own ("human").
+    assert cfg.defenses[0].steps == 100 and cfg.defenses[0].neutral is None and cfg.defenses[0].tower == "text"
     # No default of its own: the perturbation's, the same as `idia defend perturb` without --strength.
     assert cfg.defenses[1].method == "noise" and cfg.defenses[1].strength is None
     assert [(r.kind, r.person, r.defense) for r in cfg.reports] == \
@@ -59,7 +60,7 @@ def test_a_good_config_parses_with_paths_relative_to_the_file(tmp_path):
     ("    person: Alice Moreno", "    include_photos: yes please", r"include_photos must be true or false"),
     ("output: out", "", r"missing required key 'output'"),
     ("  target_fpr: 0.05", "  target_fpr: 0.05\n  tau: 2", r"give either tau or target_fpr"),
-    ("    method: noise", "    method: blur", r"defenses\[1\].method must be one of noise, project"),
+    ("    method: noise", "    method: blur", r"defenses\[1\].method must be one of project, noise"),
     ("seed: 3", "seed: 3\nseed: 4", r"audit.yaml:6: key 'seed' appears twice"),
 ])
 def test_errors_name_the_key_and_its_line(tmp_path, old, new, message):

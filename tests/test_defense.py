@@ -126,11 +126,12 @@ def test_name_neighbours_survive_and_are_reported_apart(redaction, redacted_name
 def test_verification_json_has_the_agreed_shape(redaction, world_model):
     v, out, record = redaction
     assert set(record) == {"kind", "schema_version", "manifest", "defense", "redacted", "neighbours", "collateral",
-                           "summary", "sweep", "attack_before", "attack_after"}
-    assert record["kind"] == "idia-verification" and record["schema_version"] == 1
+                           "summary", "photos", "probes", "relearning", "sweep", "attack_before", "attack_after"}
+    assert record["kind"] == "idia-verification" and record["schema_version"] == 2
+    assert record["photos"] is None and record["relearning"] is None  # a text redaction attacks every photo
     assert record["sweep"] is None
     d = record["defense"]
-    assert d["kind"] == "redact" and d["settings"]["steps"] == len(d["record"]["losses"])
+    assert d["kind"] == "redact" and d["variant"] == "text" and d["settings"]["steps"] == len(d["record"]["losses"])
     assert set(d["record"]) == {"losses", "checkpoint_sha256_before", "checkpoint_sha256_after", "seconds"}
     for row in d["record"]["losses"]:
         assert set(row) == {"step", "total", "redaction", "utility", "drift"} and isinstance(row["step"], int)

@@ -25,11 +25,37 @@ def _strengths(ctx, param, value):
 
 
 
+def _int_list(ctx, param, value):
+    if value is None or not value.strip():
+        return ()
+    try:
+        steps = tuple(int(x) for x in value.split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers, got {value!r}") from None
+    if any(s < 1 for s in steps):
+        raise click.BadParameter(f"step counts must be at least 1, got {value!r}")
+    return steps
+
+
+def _registry():
+    from defense import base
+    return base
+
+
 names_option = click.option("--names", "names_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
                             help="The names to redact, one per line.")
-kind_option = click.option("--kind", type=click.Choice(["noise", "project"]), default="project", show_default=True,
-                           help="noise: Gaussian noise on image embeddings; project: remove the names' directions "
-                                "from text embeddings.")
+kind_option = click.option(
+    "--kind", type=click.Choice(_registry().variants("perturb")), default=_registry().variants("perturb")[0],
+    show_default=True, help="perturb: " + "; ".join(f"{v}: {_registry().registry()[('perturb', v)].summary}"
+                                                    for v in _registry().variants("perturb")) + ".")
+tower_option = click.option(
+    "--tower", type=click.Choice(_registry().towers()), default=_registry().towers()[0], show_default=True,
+    help="redact: " + "; ".join(f"{v}: {_registry().registry()[('redact', v)].summary}"
+                                for v in _registry().variants("redact")) + "; both: text, then image. image and "
+         "both train on half of each redacted person's photos (--people).")
+preset_option = click.option("--preset", type=click.Choice(["authors"]), default=None,
+                             help="redact: the published settings (target 'human', LayerNorms frozen, lr 1e-4, 400 "
+                                  "steps halved at 200 and 300, redaction weight 0.6, unsquared drift norm).")
 strength_option = click.option(
     "--strength", type=float, default=None,
     help="noise: the noise's norm relative to a unit embedding (default 0.5); project: how many of the names' "
@@ -63,7 +89,13 @@ def defend():
 @defend.command("redact")
 @with_model
 @names_option
-@click.option("--neutral", default="a person", show_default=True, help="What a redacted name should read as.")
+@tower_option
+@click.option("--people", "people_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="image/both: one folder of photos per person; only those named in --names are unlearnt (half "
+                   "of each person's photos, chosen by --seed; the rest are left for verification), everyone "
+                   "else's are kept.")
+@preset_option
+@click.option("--neutral", default=None, help="What a redacted name should read as (default 'a person').")
 @click.option("--captions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Clean captions for the utility term, one per line (default: the bundled corpus).")
 @click.option("--keep-names", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -77,27 +109,50 @@ def defend():
               help="Folder for the defended model (open_clip hub layout) and redaction.json.")
 @quiet_option
 @friendly_errors
-def redact(model, checkpoint, names_file, neutral, captions, keep_names, steps, lr, seed, device, precision, out,
-           quiet):
-    """Fine-tune the text encoder so the names read as a neutral phrase (Hintersdorf et al., ECAI 2024)."""
+def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, captions, keep_names, steps, lr, seed,
+           device, precision, out, quiet):
+    """Fine-tune the text tower so the names read as a neutral phrase, the image tower so the faces embed like the
+    mean face, or both (Hintersdorf et al., ECAI 2024)."""
     from attack.settings import AttackSettings
-    from defense.redact import NameRedactor, read_captions, read_redaction_names
+    from defense.redact import read_redaction_names
+    from defense.redact_image import FaceRedactor
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
-    params = {"neutral": neutral, "seed": seed, "progress": not quiet, "precision": precision}
-    params.update({k: v for k, v in (("steps", steps), ("lr", lr)) if v is not None})
-    redactor = NameRedactor(**params)
+    chain = _registry().resolve("redact", tower)
+    if any(d.needs_photos for d in chain) and people_dir is None:
+        raise InputError(f"--tower {tower} needs --people (the redacted people's photos)")
     loaded = _load(model, checkpoint, device)
-    redactor.fit(loaded, names, read_captions(captions) if captions else None,
-                 keep_names=_known_names(keep_names), warn=warn_printer(quiet))
-    folder = redactor.save(out)
-    if not quiet:
+    from attack.encoder import Encoder
+    encoder = Encoder(loaded, device=device, precision=precision, use_cache=False, progress=False)
+    unlearn, retain, split = {}, [], None
+    if people_dir is not None and any(d.needs_photos for d in chain):
+        from attack.people import scan_people
+        from defense.probes import photo_sets, split_photos
+        split = split_photos(scan_people(people_dir, warn=warn_printer(quiet)), seed, need=names)
+        unlearn, retain = photo_sets(split, names)
+    context = _registry().DefenseContext(loaded=loaded, encoder=encoder, names=names, seed=seed,
+                                         progress=not quiet, known_names=_known_names(keep_names) or [],
+                                         unlearn_photos=unlearn, retain_photos=retain, warn=warn_printer(quiet))
+    options = {"neutral": neutral, "steps": steps, "lr": lr, "preset": preset, "captions": captions}
+    applied = _registry().apply_chain(chain, context, options)
+    folder = applied.save_model(out)
+    if split is not None:
+        from attack.io import atomic_write_json
+        atomic_write_json(folder / "photo-split.json", split.to_dict())
+    redactor = applied.stages[0].estimator if applied.stages else applied.estimator
+    if not quiet and isinstance(applied.estimator, FaceRedactor):
+        first, last = applied.estimator.losses_[0], applied.estimator.losses_[-1]
+        click.echo(f"image tower: unlearnt {sum(len(v) for v in unlearn.values())} photo(s) of "
+                   f"{len(applied.estimator.names_)} people, kept {len(retain)}; redaction loss "
+                   f"{first['redaction']:.4f} -> {last['redaction']:.4f}", err=True)
+    if not quiet and not isinstance(redactor, FaceRedactor):
         first, last = redactor.losses_[0], redactor.losses_[-1]
         click.echo(f"redacted {len(redactor.names_)} name(s), protected {len(redactor.neighbours_)} neighbour "
                    f"name(s), {len(redactor.losses_)} steps in {redactor.seconds_:.1f} s; redaction loss "
                    f"{first['redaction']:.4f} -> {last['redaction']:.4f}, utility loss {last['utility']:.4f}", err=True)
-        click.echo(f"checkpoint sha256 {redactor.checkpoint_sha256_before_} -> {redactor.checkpoint_sha256_after_}",
-                   err=True)
+    if not quiet:
+        click.echo(f"checkpoint sha256 {applied.record['checkpoint_sha256_before']} -> "
+                   f"{applied.record['checkpoint_sha256_after']}", err=True)
     click.echo(str(folder))
 
 
@@ -179,7 +234,10 @@ sweep_command.name = "sweep"
 @with_model
 @people_options
 @names_option
-@click.option("--defense", type=click.Choice(["redact", "perturb"]), default="redact", show_default=True)
+@click.option("--defense", type=click.Choice(_registry().families()), default=_registry().families()[0],
+              show_default=True)
+@tower_option
+@preset_option
 @kind_option
 @strength_option
 @click.option("--strengths", callback=_strengths, default=None,
@@ -187,28 +245,37 @@ sweep_command.name = "sweep"
 @utility_option
 @utility_prompt_option
 @click.option("--steps", type=click.IntRange(1), default=None, help="redact: training steps (default 200).")
-@click.option("--neutral", default="a person", show_default=True, help="redact: what a redacted name should read as.")
+@click.option("--neutral", default=None, help="redact: what a redacted name should read as (default 'a person').")
 @click.option("--captions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="redact: clean captions, one per line (default: the bundled corpus).")
 @click.option("--keep-names", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="redact: other people's names the model must keep knowing.")
+@click.option("--unseen-photos/--all-photos", "split", default=None,
+              help="Attack only the half of each person's photos the defense never saw (default: with --tower "
+                   "image or both).")
+@click.option("--probes/--no-probes", default=True, show_default=True,
+              help="Also attack with held-out phrasings and with name variants (first, last, initials).")
+@click.option("--relearn", "relearn_steps", callback=_int_list, default="25,50,100", show_default=True,
+              help="redact: fine-tune the defended model on clean data for these step counts and attack again "
+                   "('' for none).")
 @click_options("seed")
 @runtime_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for verification.json, before/, after/ and the defense.")
 @quiet_option
 @friendly_errors
-def verify(names_file, defense, kind, strength, strengths, utility, utility_prompt, steps, neutral, captions,
-           keep_names, out, quiet, **options):
+def verify(names_file, defense, tower, preset, kind, strength, strengths, utility, utility_prompt, steps, neutral,
+           captions, keep_names, split, probes, relearn_steps, out, quiet, **options):
     """Attack, defend, attack again: did the names go, who else went with them, what did utility lose?"""
     from attack.settings import from_options
     from defense.verify import VerifyConfig, verify as run_verify, write_verification
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, got {steps}")
     attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
-    cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, strength=strength,
-                       strengths=strengths, utility=utility, utility_prompt=utility_prompt, steps=steps,
-                       neutral=neutral, captions=captions, keep_names=keep_names)
+    cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, tower=tower, preset=preset,
+                       strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt,
+                       steps=steps, neutral=neutral, captions=captions, keep_names=keep_names, split_photos=split,
+                       probes=probes, relearn_steps=relearn_steps, out=out)
     v = run_verify(cfg, warn=warn_printer(quiet))
     path = write_verification(v, out)
     s = v.record["summary"]
@@ -219,6 +286,14 @@ def verify(names_file, defense, kind, strength, strengths, utility, utility_prom
     if s["utility"]:
         u = s["utility"]
         click.echo(f"{'utility':>10}: zero-shot top-1 {u['top1_before']:.3f} -> {u['top1_after']:.3f}")
+    for row in (v.record["probes"] or {}).get("rows", []):
+        r = row["redacted"]
+        click.echo(f"probe {row['probe']}: redacted {r['identified_before']}/{r['n']} -> {r['identified_after']}/"
+                   f"{r['n']}, others {row['others']['identified_before']} -> {row['others']['identified_after']} "
+                   f"of {row['others']['n']}")
+    for row in (v.record["relearning"] or {}).get("rows", []):
+        click.echo(f"relearnt {row['steps']} steps: {row['redacted_identified']} redacted identified, "
+                   f"{len(row['came_back'])} came back")
     if v.sweep is not None:
         click.echo(v.sweep.table())
         for line in v.sweep.warnings:

@@ -1,0 +1,197 @@
+"""The Defense protocol and its registry: every defense is one module in `defense/kinds/`, found at import.
+
+A defense belongs to a family (`redact`: a new checkpoint; `perturb`: embeddings changed at inference time) and
+has a variant within it (redact: text, image; perturb: noise, project). The command line's `--defense`, `--tower`
+and `--kind` choices and the YAML audit's defense keys and kinds are all read from here, so adding a defense is
+adding one file that calls `register`.
+
+`Defense.apply(context, options)` fits the defense and returns an `Applied`: what the verification attacks again
+(a defended model, or a perturbation), the settings and record it reports, and how to save it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Protocol, Sequence
+
+from attack.errors import InputError
+from attack.models import LoadedModel
+
+BOTH = "both"  # redact: the text tower, then the image tower
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a defense reads: its YAML kind (path, str, int, float, bool), default, and check."""
+
+    kind: str
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None
+    help: str = ""
+
+
+@dataclass
+class DefenseContext:
+    """What a defense is fitted with: the model as it stands (a chain passes the previous stage's result), the
+    encoder (device, precision, caches), the names, the names to spare, and the photos it may train on."""
+
+    loaded: LoadedModel
+    encoder: Any  # attack.encoder.Encoder
+    names: list[str]
+    seed: int
+    progress: bool = False
+    known_names: list[str] = field(default_factory=list)
+    unlearn_photos: dict[str, list[Path]] = field(default_factory=dict)  # redacted people's unlearn halves
+    retain_photos: list[Path] = field(default_factory=list)  # everyone else's unlearn halves
+    warn: Callable[[str], None] | None = None
+
+
+@dataclass
+class Applied:
+    """A fitted defense: a defended model (`loaded`) or an inference-time `perturbation`, never both."""
+
+    name: str
+    estimator: Any
+    settings: dict
+    record: dict  # losses, checkpoint_sha256_before, checkpoint_sha256_after, seconds
+    loaded: LoadedModel | None = None
+    perturbation: Any = None
+    stages: list["Applied"] = field(default_factory=list)  # a chain's parts, in order
+
+    def encoder_for(self, encoder):
+        """The encoder the defended model is attacked through (the same runtime settings)."""
+        if self.loaded is None or encoder.loaded is self.loaded:
+            return encoder
+        return encoder.with_model(self.loaded)
+
+    def attack(self, settings, encoder, warn=None):
+        from attack.run import run_attack
+        return run_attack(settings, perturbation=self.perturbation, encoder=self.encoder_for(encoder), warn=warn)
+
+    def top1(self, task, folder, prompt, encoder) -> float:
+        from .utility import ZeroShotTask
+        if self.loaded is None:
+            return task.top1(self.perturbation)
+        enc = self.encoder_for(encoder)
+        return ZeroShotTask.encode(enc.loaded, folder, prompt, encoder=enc).top1()
+
+    def save(self, out: Path, command: str | None) -> dict:
+        """The defense beside the verification; {relative path: hashes} for the manifest."""
+        from attack.io import atomic_write_json, sha256_file
+        if self.loaded is None:
+            return {"perturbation.json": {"sha256": sha256_file(self.estimator.save(out / "perturbation.json"))}}
+        folder = self.save_model(out / "defended-model", command)
+        outputs = {"defended-model/": {"checkpoint_sha256": self.record["checkpoint_sha256_after"]}}
+        for path in sorted(folder.glob("redaction*.json")):
+            outputs[f"defended-model/{path.name}"] = {"sha256": sha256_file(path)}
+        return outputs
+
+    def save_model(self, folder: Path, command: str | None = None) -> Path:
+        """The defended model in open_clip's hub layout, the last stage's record as redaction.json and earlier
+        stages' records (a chain) as redaction-<stage>.json beside it."""
+        from attack.io import atomic_write_json
+        parts = self.stages or [self]
+        folder = parts[-1].estimator.save(folder, command=command)
+        for stage in parts[:-1]:
+            atomic_write_json(folder / f"redaction-{stage.name}.json", stage.estimator.record())
+        return folder
+
+
+class Defense(Protocol):
+    family: ClassVar[str]
+    variant: ClassVar[str]
+    summary: ClassVar[str]
+    needs_photos: ClassVar[bool]  # trains on the redacted people's photos (the verification splits them)
+    options: ClassVar[dict[str, Option]]
+
+    def apply(self, context: DefenseContext, options: dict) -> Applied: ...
+
+
+REGISTRY: dict[tuple[str, str], type] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator: make a defense known by (family, variant)."""
+    key = (cls.family, cls.variant)
+    if key in REGISTRY and REGISTRY[key] is not cls:
+        raise RuntimeError(f"two defenses registered as {key}")
+    REGISTRY[key] = cls
+    return cls
+
+
+def _load_kinds() -> None:
+    from . import kinds
+    for info in pkgutil.iter_modules(kinds.__path__):
+        importlib.import_module(f"{kinds.__name__}.{info.name}")
+
+
+def registry() -> dict[tuple[str, str], type]:
+    if not REGISTRY:
+        _load_kinds()
+    return REGISTRY
+
+
+def families() -> tuple[str, ...]:
+    return tuple(sorted({f for f, _ in registry()}, key=lambda f: (f != "redact", f)))
+
+
+def variants(family: str) -> tuple[str, ...]:
+    """The family's variants, its default (the class marked `default = True`) first."""
+    found = [(not getattr(cls, "default", False), v) for (f, v), cls in registry().items() if f == family]
+    return tuple(v for _, v in sorted(found))
+
+
+def towers() -> tuple[str, ...]:
+    """`--tower` choices: every redaction variant, and both."""
+    return variants("redact") + (BOTH,)
+
+
+def all_options() -> dict[str, Option]:
+    """Every option any defense reads (the YAML defense keys beyond kind and names)."""
+    out: dict[str, Option] = {}
+    for cls in registry().values():
+        for key, opt in cls.options.items():
+            if key in out and out[key].kind != opt.kind:
+                raise RuntimeError(f"defense option {key!r} has two kinds: {out[key].kind}, {opt.kind}")
+            out.setdefault(key, opt)
+    return out
+
+
+def resolve(family: str, variant: str | None = None) -> list[type]:
+    """The defenses to apply, in order: one, or for `redact` with `both` every redaction variant (text first)."""
+    fams = families()
+    if family not in fams:
+        raise InputError(f"--defense must be one of {', '.join(fams)}, got {family!r}")
+    choices = variants(family)
+    if variant is None:
+        variant = choices[0]
+    if family == "redact" and variant == BOTH:
+        return [registry()[(family, v)] for v in choices]
+    if variant not in choices:
+        what = "--tower" if family == "redact" else "--kind"
+        extra = (BOTH,) if family == "redact" else ()
+        raise InputError(f"{what} must be one of {', '.join(choices + extra)}, got {variant!r}")
+    return [registry()[(family, variant)]]
+
+
+def apply_chain(defenses: Sequence[type], context: DefenseContext, options: dict) -> Applied:
+    """Apply each defense to the previous one's result; a chain of one is that defense's Applied."""
+    done: list[Applied] = []
+    for cls in defenses:
+        if done:
+            context = DefenseContext(**{**context.__dict__, "loaded": done[-1].loaded})
+        done.append(cls().apply(context, options))
+    if len(done) == 1:
+        return done[0]
+    losses, offset = [], 0
+    for stage in done:
+        losses += [{**row, "step": row["step"] + offset, "stage": stage.name} for row in stage.record["losses"]]
+        offset += len(stage.record["losses"])
+    record = {"losses": losses, "checkpoint_sha256_before": done[0].record["checkpoint_sha256_before"],
+              "checkpoint_sha256_after": done[-1].record["checkpoint_sha256_after"],
+              "seconds": round(sum(s.record["seconds"] for s in done), 3)}
+    return Applied(name="+".join(s.name for s in done), estimator=done[-1].estimator,
+                   settings={s.name: s.settings for s in done}, record=record, loaded=done[-1].loaded, stages=done)

@@ -1,0 +1,37 @@
+"""Image-tower redaction (defense.redact_image.FaceRedactor) as a registered defense: `--tower image`.
+
+It trains on the unlearn half of the redacted people's photos; everyone else's unlearn halves are what it keeps."""
+
+from __future__ import annotations
+
+from attack.settings import at_least, one_of
+
+from ..base import Applied, DefenseContext, Option, register
+from ..redact_image import PRESETS, FaceRedactor
+
+
+@register
+class ImageRedaction:
+    family, variant = "redact", "image"
+    summary = "fine-tune the image tower so the redacted people's faces embed like the mean face"
+    needs_photos = True
+    options = {
+        "steps": Option("int", None, at_least(1), "training steps"),
+        "lr": Option("float", None, at_least(0), "learning rate"),
+        "preset": Option("str", None, one_of(tuple(PRESETS)), "published settings: authors"),
+    }
+
+    def apply(self, context: DefenseContext, options: dict) -> Applied:
+        params = {"seed": context.seed, "progress": context.progress, "precision": context.encoder.precision,
+                  **{k: options[k] for k in ("steps", "lr") if options.get(k) is not None},
+                  **(options.get("face_redactor") or {})}
+        photos = {n: context.unlearn_photos.get(n, []) for n in context.names if n in context.unlearn_photos}
+        est = FaceRedactor.from_preset(options.get("preset"), **params).fit(context.loaded, photos,
+                                                                             context.retain_photos)
+        skipped = [n for n in context.names if n not in photos]
+        if skipped and context.warn:
+            context.warn(f"{len(skipped)} name(s) to redact have no photos, so their faces are not unlearnt, "
+                         f"e.g. {skipped[0]!r}")
+        record = {"losses": est.losses_, "checkpoint_sha256_before": est.checkpoint_sha256_before_,
+                  "checkpoint_sha256_after": est.checkpoint_sha256_after_, "seconds": round(est.seconds_, 3)}
+        return Applied(self.variant, est, est.get_params(), record, loaded=est.defended())

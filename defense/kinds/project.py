@@ -1,0 +1,28 @@
+"""Projecting out the names' directions (defense.perturb.ProjectionPerturbation): `--kind project`."""
+
+from __future__ import annotations
+
+import time
+
+from attack.settings import at_least, one_of
+
+from ..base import Applied, DefenseContext, Option, register
+from ..perturb import SIDES, make_perturbation
+from .noise import _record
+
+
+@register
+class Projection:
+    family, variant = "perturb", "project"
+    summary = "remove the names' directions from text (or image) embeddings"
+    needs_photos = False
+    default = True
+    options = {"strength": Option("float", None, at_least(0), "directions removed (default: one per name)"),
+               "side": Option("str", "text", one_of(SIDES), "which embeddings lose the directions")}
+
+    def apply(self, context: DefenseContext, options: dict) -> Applied:
+        t0 = time.perf_counter()
+        p = make_perturbation(self.variant, options.get("strength"), seed=context.seed,
+                              side=options.get("side") or "text").fit(context.loaded, context.names,
+                                                                     encoder=context.encoder)
+        return Applied(self.variant, p, p.describe(), _record(context, t0), perturbation=p)
