@@ -284,7 +284,7 @@ def test_mitigation_shows_before_after_settings_and_plots(verification_json, tmp
     assert v["defense"]["record"]["checkpoint_sha256_before"] in flat
     assert v["defense"]["record"]["checkpoint_sha256_after"] in flat
     assert "weights.utility" in text  # nested settings, flattened
-    assert n_images(pdf) == 2  # training curve and trade-off
+    assert n_images(pdf) == 3  # training curve, identification by strength, and the trade-off plot
 
 
 def test_mitigation_without_training_or_sweep_omits_the_plots(calibrated_run):
