@@ -167,7 +167,7 @@ class Encoder:
     def __init__(self, loaded: LoadedModel, device: str = "auto", precision: str = "fp32", batch_size: int = 64,
                  workers: int = 0, cache_dir: str | Path | None = None, use_cache: bool = True,
                  progress: bool = True, warn: Callable[[str], None] | None = None, text_batch_size: int = 512,
-                 engine: str = "local", ray_address: str | None = None):
+                 engine: str = "local", ray_address: str | None = None, fast_decode: bool = False):
         self.loaded = loaded
         self.device = device
         self.precision = precision
@@ -180,12 +180,13 @@ class Encoder:
         self.text_batch_size = text_batch_size
         self.engine = engine
         self.ray_address = ray_address
+        self.fast_decode = fast_decode
 
     @classmethod
     def from_settings(cls, loaded: LoadedModel, settings, warn=None) -> "Encoder":
         return cls(loaded, device=settings.device, precision=settings.precision, batch_size=settings.batch_size,
                    workers=settings.n_workers, cache_dir=settings.cache_dir, progress=settings.progress, warn=warn,
-                   engine=settings.engine, ray_address=settings.ray_address)
+                   engine=settings.engine, ray_address=settings.ray_address, fast_decode=settings.fast_decode)
 
     def with_model(self, loaded: LoadedModel) -> "Encoder":
         """The same runtime settings for another model (a defended copy: it shares the image cache if its image
@@ -193,7 +194,15 @@ class Encoder:
         return Encoder(loaded, device=self.device, precision=self.precision, batch_size=self.batch_size,
                        workers=self.workers, cache_dir=self.cache_dir, use_cache=self.use_cache,
                        progress=self.progress, warn=self.warn, text_batch_size=self.text_batch_size,
-                       engine=self.engine, ray_address=self.ray_address)
+                       engine=self.engine, ray_address=self.ray_address, fast_decode=self.fast_decode)
+
+    @property
+    def draft_to(self) -> int | None:
+        """With fast_decode: the fewest pixels a side a JPEG is decoded to (twice the model's input)."""
+        if not self.fast_decode:
+            return None
+        size = self.loaded.preprocess_cfg.get("size") or self.loaded.model_cfg["vision_cfg"].get("image_size", 224)
+        return 2 * int(max(size) if isinstance(size, (list, tuple)) else size)
 
     # --- where and how ---------------------------------------------------------------------------------------
 
@@ -226,7 +235,8 @@ class Encoder:
     def describe(self) -> dict:
         dev = self.torch_device
         return {"device": str(dev), "precision": self.precision, "batch_size": self.batch_size,
-                "workers": self.workers, "engine": self.engine_description(), "caches": self.log.to_dict()}
+                "workers": self.workers, "fast_decode": self.draft_to is not None,
+                "engine": self.engine_description(), "caches": self.log.to_dict()}
 
     def engine_description(self) -> dict:
         """The engine as configured, and (once it ran) how: a run that encoded nothing never starts Ray."""
@@ -275,7 +285,8 @@ class Encoder:
 
     def image_cache(self) -> ImageCache:
         tower = sha256_text(canonical_json({"tower": self.loaded.image_identity, "config": self.loaded.config_sha256,
-                                            "precision": self.precision,
+                                            "precision": self.precision, **({"draft_to": self.draft_to}
+                                                                            if self.fast_decode else {}),
                                             "device": self.image_engine.device_type(self),
                                             **_versions()}))
         if not hasattr(self, "image_cache_") or self.image_cache_.directory.name != tower:

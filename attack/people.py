@@ -77,7 +77,7 @@ def _file_kind(mode: int) -> str:
     return "a special file"
 
 
-def decode_rgb(fp: BinaryIO, name: str = "image") -> Image.Image:
+def decode_rgb(fp: BinaryIO, name: str = "image", draft_to: int | None = None) -> Image.Image:
     """Fully decode an image to upright RGB pixels: JPEG, PNG or WebP only, at most MAX_PIXELS, at least
     MIN_SIDE on each side, EXIF orientation applied. The model's input and the report's thumbnail both come
     from here, so the model sees the photo the way a person looking at the report does."""
@@ -85,12 +85,12 @@ def decode_rgb(fp: BinaryIO, name: str = "image") -> Image.Image:
     # decode "successfully" with grey pixels; a photo decodes whole here whatever was imported before.
     truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
-        return _decode(fp)
+        return _decode(fp, draft_to)
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
 
 
-def _decode(fp: BinaryIO) -> Image.Image:
+def _decode(fp: BinaryIO, draft_to: int | None = None) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(fp, formats=IMAGE_FORMATS) as im:
@@ -99,6 +99,11 @@ def _decode(fp: BinaryIO) -> Image.Image:
                     f"{im.width}x{im.height} pixels is over the {MAX_PIXELS:,}-pixel limit")
             if min(im.width, im.height) < MIN_SIDE:
                 raise TooSmall(f"{im.width}x{im.height} pixels is below the {MIN_SIDE}x{MIN_SIDE} minimum for a photo")
+            if draft_to and im.format == "JPEG":
+                # The JPEG decoder scales by 1/2, 1/4 or 1/8 in the DCT domain: it picks the strongest reduction
+                # that keeps both sides at least `draft_to` (which the caller sets to twice the model's input),
+                # so the model's own antialiased resize still does the last, gentle step.
+                im.draft("RGB", (draft_to, draft_to))
             upright = ImageOps.exif_transpose(im)
             rgb = upright.convert("RGB")
             rgb.load()
@@ -109,11 +114,12 @@ class TooSmall(ValueError):
     pass
 
 
-def load_rgb(path: str | Path) -> Image.Image:
+def load_rgb(path: str | Path, draft_to: int | None = None) -> Image.Image:
     """The safe, oriented decode of one photo file (see `decode_rgb`); the encoder calls this, also from
-    worker processes. Raises OSError (NotRegularFile among them) or the decoder's error for a bad file."""
+    worker processes. Raises OSError (NotRegularFile among them) or the decoder's error for a bad file.
+    `draft_to`: decode JPEGs reduced in the DCT domain to no less than this many pixels a side (`--fast-decode`)."""
     with open_regular(path) as f:
-        return decode_rgb(f, str(path))
+        return decode_rgb(f, str(path), draft_to)
 
 
 def check_image(path: Path) -> str | None:

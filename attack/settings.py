@@ -153,6 +153,11 @@ class AttackSettings:
     workers: int | None = field(default=None, metadata=_opt(
         "--workers", "int", "Processes decoding photos while the model encodes (default: cores - 1; 0 decodes "
         "in the main process).", at_least(0), group="runtime"))
+    fast_decode: bool = field(default=False, metadata=_opt(
+        "--fast-decode/--exact-decode", "bool", "Decode JPEGs reduced in the DCT domain (by 1/2, 1/4 or 1/8) to no "
+        "less than twice the model's input size before the model's own resize: several times less decoding for "
+        "camera photos, embeddings within a small measured tolerance of the exact decode (bench/bench_photos.py). "
+        "Off by default: evidence uses the model's own preprocessing exactly.", group="runtime"))
     batch_size: int = field(default=64, metadata=_opt(
         "--batch-size", "int", "Photos per forward pass.", at_least(1), group="runtime"))
     cache_dir: Path | None = field(default=None, metadata=_opt(
@@ -234,6 +239,9 @@ def click_options(*names: str, defaults: dict | None = None):
             meta = f.metadata
             default = defaults.get(f.name, None if f.default is dataclasses.MISSING else f.default)
             kind = meta["kind"]
+            if kind == "bool":  # a --x/--no-x flag pair
+                fn = click.option(meta["flag"], f.name, default=default, show_default=True, help=meta["help"])(fn)
+                continue
             if kind == "choice":
                 ctype = click.Choice(_choices(f.name))
             else:

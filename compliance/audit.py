@@ -116,7 +116,7 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
     base_key = {**_model_fingerprint(a), "people": fingerprint(a.people), "reference": fingerprint(a.reference),
                 "labels": fingerprint(a.labels), "candidates": fingerprint(a.candidates),
                 "prompts": fingerprint(a.prompts), "n_candidates": a.n_candidates, "candidate_set": a.candidate_set,
-                "max_images": a.max_images, "seed": a.seed, "device": a.device, "precision": a.precision,
+                "max_images": a.max_images, "seed": a.seed, "device": a.device, "precision": a.precision, "fast_decode": a.fast_decode,
                 "distractors": fingerprint(a.distractors), "aliases": fingerprint(a.aliases)}
 
     # 1. The attack.

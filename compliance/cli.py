@@ -113,7 +113,8 @@ def world_study(out, model_dir, photos_dir, alpha, quiet):
                "distractors", "aliases", "prompts", "rule", "alpha", "tau", "target_fpr", "labels", "max_images")
 @click.option("--perturbation", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run through an inference-time defense saved by `idia defend perturb`.")
-@click_options("seed", "device", "precision", "workers", "batch_size", "cache_dir", "engine", "ray_address")
+@click_options("seed", "device", "precision", "workers", "fast_decode", "batch_size", "cache_dir",
+               "engine", "ray_address")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for results.json and scores.csv (scores.csv.gz for large audits).")
 @quiet_option

@@ -155,3 +155,25 @@ def test_bf16_verdicts_agree_with_fp32_on_the_world(world_model, world_photos, p
     print(f"\nbf16 vs fp32 verdict agreement on the world: paper rule {paper:.3f}, permutation test {perm:.3f}")
     assert bf16.encoding["precision"] == "bf16" and bf16.manifest["runtime"]["precision"] == "bf16"
     assert paper >= 0.95 and perm >= 0.95
+
+
+def test_fast_decode_reduces_only_jpegs_and_stays_within_tolerance(world_model, tmp_path):
+    """--fast-decode: JPEGs decoded reduced in the DCT domain to at least twice the model's input; PNGs exact.
+    Measured on camera-like 2000x1500 JPEGs with ViT-B-32 (bench/bench_photos.py): cosine >= 0.99999."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:600, 0:800].astype(np.float32)
+    paths = []
+    for i in range(3):
+        base = np.stack([np.sin(xx * 0.01 + i), np.cos(yy * 0.013), np.sin((xx + yy) * 0.007)], axis=-1)
+        img = (127 + 100 * base + rng.normal(0, 8, (600, 800, 3))).clip(0, 255).astype(np.uint8)
+        Image.fromarray(img).save(tmp_path / f"{i}.jpg", quality=90)
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+        paths += [tmp_path / f"{i}.jpg", tmp_path / f"{i}.png"]
+    exact = Encoder(world_model, device="cpu", use_cache=False, progress=False)
+    fast = Encoder(world_model, device="cpu", use_cache=False, progress=False, fast_decode=True)
+    assert fast.draft_to == 128 and exact.draft_to is None  # the world model reads 64 px
+    a, b = exact.encode_photos(paths), fast.encode_photos(paths)
+    np.testing.assert_array_equal(a[1::2], b[1::2])  # PNGs: untouched
+    assert not np.array_equal(a[0::2], b[0::2])  # JPEGs: reduced (800x600 -> 200x150 at 1/4)
+    assert (a[0::2] * b[0::2]).sum(axis=1).min() > 0.999
+    assert exact.image_cache().directory != fast.image_cache().directory  # never mixed in the cache

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 class _Photos(torch.utils.data.Dataset):
     """Decoding and preprocessing, run in worker processes: (position, pixels) or (position, error)."""
 
-    def __init__(self, paths: Sequence[Path], preprocess):
-        self.paths, self.preprocess = list(paths), preprocess
+    def __init__(self, paths: Sequence[Path], preprocess, draft_to: int | None = None):
+        self.paths, self.preprocess, self.draft_to = list(paths), preprocess, draft_to
 
     def __len__(self):
         return len(self.paths)
@@ -29,7 +29,7 @@ class _Photos(torch.utils.data.Dataset):
     def __getitem__(self, i):
         from ..people import load_rgb
         try:
-            return i, self.preprocess(load_rgb(Path(self.paths[i]))), None
+            return i, self.preprocess(load_rgb(Path(self.paths[i]), self.draft_to)), None
         except Exception as e:  # reported by the encoder with the file's name; the scan already checked it
             return i, None, f"{type(e).__name__}: {e}"
 
@@ -57,7 +57,7 @@ class LocalEngine:
         device = encoder.torch_device
         workers = encoder.workers if len(paths) > encoder.batch_size else 0  # a pool is not worth one batch
         loader = torch.utils.data.DataLoader(
-            _Photos(paths, encoder.loaded.preprocess), batch_size=encoder.batch_size,
+            _Photos(paths, encoder.loaded.preprocess, encoder.draft_to), batch_size=encoder.batch_size,
             num_workers=workers, collate_fn=_collate, pin_memory=device.type == "cuda",
             prefetch_factor=4 if workers else None, multiprocessing_context="fork" if workers else None)
         for positions, pixels, failed in loader:

@@ -60,7 +60,9 @@ def start_ray(address: str | None, num_cpus: int | None = None):
 class PhotoActor:
     """One model per actor: built from config + state dict once, then called on batches of (position, path)."""
 
-    def __init__(self, model_cfg: dict, preprocess_cfg: dict, state_ref, device: str, precision: str, threads: int):
+    def __init__(self, model_cfg: dict, preprocess_cfg: dict, state_ref, device: str, precision: str, threads: int,
+                 draft_to: int | None = None):
+        self.draft_to = draft_to
         import ray
         import torch
         from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -90,7 +92,7 @@ class PhotoActor:
         pixels, ok = [], []
         for i, path in enumerate(batch["path"]):
             try:
-                pixels.append(self.preprocess(load_rgb(Path(str(path)))))
+                pixels.append(self.preprocess(load_rgb(Path(str(path)), self.draft_to)))
                 ok.append(i)
             except Exception as e:  # named on the driver; the scan already checked the file
                 errors[i] = f"{type(e).__name__}: {e}"
@@ -151,7 +153,7 @@ class RayEngine:
             PhotoActor, batch_size=bs, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"model_cfg": loaded.model_cfg, "preprocess_cfg": loaded.preprocess_cfg,
                                    "state_ref": [state_ref], "device": device, "precision": encoder.precision,
-                                   "threads": int(cpus_each) or 1},
+                                   "threads": int(cpus_each) or 1, "draft_to": encoder.draft_to},
             **resources)
         self.used_ = {"actors": actors, "actor_device": device}
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):

@@ -51,7 +51,8 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar
 # Options derived from the one settings object (attack.settings.AttackSettings): the same help, names and checks
 # on every command, and the same as the YAML audit's keys.
 with_model = click_options("model", "checkpoint")
-runtime_options = click_options("device", "precision", "workers", "batch_size", "cache_dir", "engine", "ray_address")
+runtime_options = click_options("device", "precision", "workers", "fast_decode", "batch_size", "cache_dir",
+                                 "engine", "ray_address")
 device_options = click_options("device", "precision")
 cache_dir_option = click_options("cache_dir")
 
