@@ -61,6 +61,11 @@ class LoadedModel:
     def context_length(self) -> int:
         return int(self.model_cfg["text_cfg"].get("context_length", 77))
 
+    def tower_parameter_names(self, tower: str, model: torch.nn.Module | None = None) -> list[str]:
+        """The parameters of one tower ("image" or "text") of this model (or of a copy of it, `model`): what the
+        defenses fine-tune. The one place that knows open_clip's naming (every format is loaded into it)."""
+        return tower_parameter_names(model if model is not None else self.model, tower)
+
     @property
     def embed_dim(self) -> int:
         return int(self.model_cfg["embed_dim"])
@@ -80,6 +85,16 @@ class LoadedModel:
                 "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
                 "config_sha256": self.config_sha256, "model_cfg": self.model_cfg,
                 "preprocess_cfg": self.preprocess_cfg}
+
+
+def tower_parameter_names(model: torch.nn.Module, tower: str) -> list[str]:
+    """open_clip's image tower is `visual.*`; the text tower is everything else but the logit scale and bias."""
+    if tower not in ("image", "text"):
+        raise ValueError(f"tower must be 'image' or 'text', got {tower!r}")
+    if tower == "image":
+        return [n for n, _ in model.named_parameters() if n.startswith("visual.")]
+    return [n for n, _ in model.named_parameters()
+            if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
 
 
 def resolve(model: str, checkpoint: str | None = None, allow_random: bool = False) -> ResolvedModel:

@@ -62,7 +62,7 @@ class _Fitted:
 
     def _fit_common(self, loaded: LoadedModel, names: Sequence[str]) -> None:
         self.names_ = [name_lists.normalize_name(n) for n in names]
-        self.embed_dim_ = int(loaded.model_cfg["embed_dim"])
+        self.embed_dim_ = loaded.embed_dim
         self.checkpoint_sha256_ = loaded.checkpoint_sha256
 
     def settings(self) -> dict:

@@ -75,7 +75,7 @@ from attack.device import autocast
 from attack.errors import InputError
 from attack.io import atomic_write_json, sha256_file
 from attack.manifest import build_manifest
-from attack.models import HUB_WEIGHTS, LoadedModel, save_hub_folder
+from attack.models import HUB_WEIGHTS, LoadedModel, save_hub_folder, tower_parameter_names
 from attack.prompts import PAPER_TEMPLATES
 
 KIND_REDACTION = "idia-redaction"
@@ -253,9 +253,8 @@ class CaptionSampler:
 # --- the text tower ------------------------------------------------------------------------------------------
 
 def text_parameter_names(model: torch.nn.Module) -> list[str]:
-    """The text tower's parameters: everything but the image tower and the logit scale/bias."""
-    return [n for n, _ in model.named_parameters()
-            if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
+    """The text tower's parameters (the model adapter's naming: attack.models.tower_parameter_names)."""
+    return tower_parameter_names(model, "text")
 
 
 def encode_text_features(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,9 @@ PRESETS = {
 
 
 def image_parameter_names(model: torch.nn.Module) -> list[str]:
-    return [n for n, _ in model.named_parameters() if n.startswith("visual.")]
+    """The image tower's parameters (the model adapter's naming: attack.models.tower_parameter_names)."""
+    from attack.models import tower_parameter_names
+    return tower_parameter_names(model, "image")
 
 
 def load_pixels(loaded: LoadedModel, paths: Sequence[Path]) -> torch.Tensor:

@@ -79,7 +79,7 @@ def world_scores(people_dir: str | Path, model_dir: str | Path | None = None, n_
     owner = np.array([i for i, p in enumerate(people) for _ in p.photos], dtype=np.int64)
     number = np.array([k for p in people for k in range(len(p.photos))], dtype=np.int64)
     image_emb = encoder.encode_photos(paths, [ph.sha256 for p in people for ph in p.photos])
-    logit_scale = float(loaded.model.logit_scale.exp().item())
+    logit_scale = loaded.logit_scale
     true_index = np.array([index[p.name] for p in people], dtype=np.int64)
     ev = gather_evidence(image_emb, owner, true_index, text_emb, logit_scale)
     scores = ev.image_candidate_log_prob
