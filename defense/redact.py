@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import re
 import time
 import warnings as pywarnings
@@ -77,6 +76,8 @@ from attack.io import atomic_write_json, sha256_file
 from attack.manifest import build_manifest
 from attack.models import HUB_WEIGHTS, LoadedModel, save_hub_folder, tower_parameter_names
 from attack.prompts import PAPER_TEMPLATES
+
+from .estimator import PresetEstimator
 
 KIND_REDACTION = "idia-redaction"
 SCHEMA_VERSION = 1
@@ -295,12 +296,14 @@ def _cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # --- the estimator -------------------------------------------------------------------------------------------
 
-class NameRedactor:
+class NameRedactor(PresetEstimator):
     """Fine-tunes a CLIP's text tower to forget names. `fit` learns; `defended()` and `save()` give the result.
 
     Learned attributes: names_, neighbours_ (list of Neighbour), student_ (the defended CLIP, sharing the image
     tower with the original), losses_ (per step: total, redaction, utility, drift), seconds_,
     checkpoint_sha256_before_, checkpoint_sha256_after_, warnings_."""
+
+    PRESETS = PRESETS
 
     def __init__(self, neutral: str = DEFAULT_NEUTRAL, steps: int = 200, lr: float = 5e-4,
                  batch_clean: int = 128, batch_names: int = 128, redaction_weight: float = 1.0,
@@ -326,18 +329,6 @@ class NameRedactor:
         self.precision = precision
         self.freeze_layernorm = freeze_layernorm
         self.drift_norm = drift_norm
-
-    @classmethod
-    def from_preset(cls, preset: str | None, **params) -> "NameRedactor":
-        """The preset's settings (see PRESETS), with `params` on top."""
-        if preset is not None and preset not in PRESETS:
-            raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        return cls(**{**(PRESETS[preset] if preset else {}), **params})
-
-    def get_params(self) -> dict:
-        params = {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
-        params["lr_milestones"] = list(params["lr_milestones"])
-        return params
 
     def _check_params(self) -> None:
         if not self.neutral.strip():

@@ -32,7 +32,6 @@ is the better defense here. The relearning probe brings image-tower forgetting b
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -50,6 +49,7 @@ from attack.models import HUB_WEIGHTS, LoadedModel, save_hub_folder
 from attack.people import load_rgb
 
 from .redact import DRIFT_NORMS, _cosine_distance, drift_penalty, layernorm_parameter_names, state_sha256
+from .estimator import PresetEstimator
 
 KIND_IMAGE_REDACTION = "idia-image-redaction"
 SCHEMA_VERSION = 1
@@ -82,11 +82,13 @@ def load_pixels(loaded: LoadedModel, paths: Sequence[Path]) -> torch.Tensor:
     return torch.stack([loaded.preprocess(load_rgb(Path(p))) for p in paths])
 
 
-class FaceRedactor:
+class FaceRedactor(PresetEstimator):
     """Fine-tunes a CLIP's image tower so the given people's faces stop carrying who they are.
 
     Learned attributes: names_, student_, target_ (the neutral embedding), losses_, seconds_, photos_ (the
     unlearn photos per name, as given), checkpoint_sha256_before_, checkpoint_sha256_after_."""
+
+    PRESETS = PRESETS
 
     def __init__(self, steps: int = 80, lr: float = 2e-4, batch_forget: int = 16, batch_retain: int = 48,
                  redaction_weight: float = 1.0, utility_weight: float = 4.0, drift_weight: float = 0.005, drift_norm: str = "squared",
@@ -106,17 +108,6 @@ class FaceRedactor:
         self.seed = seed
         self.progress = progress
         self.precision = precision
-
-    @classmethod
-    def from_preset(cls, preset: str | None, **params) -> "FaceRedactor":
-        if preset is not None and preset not in PRESETS:
-            raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        return cls(**{**(PRESETS[preset] if preset else {}), **params})
-
-    def get_params(self) -> dict:
-        params = {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
-        params["lr_milestones"] = list(params["lr_milestones"])
-        return params
 
     def _check_params(self) -> None:
         if self.steps < 1 or self.batch_forget < 1 or self.batch_retain < 1:
