@@ -27,13 +27,14 @@ from PIL import Image
 def make_people(root: Path, n: int, seed: int = 0) -> Path:
     from attack.names import first_names, last_names
     firsts, lasts = first_names(), last_names()
-    if n > len(firsts) * len(lasts) // 2:
-        raise SystemExit(f"at most {len(firsts) * len(lasts) // 2} people: the distractors need names too")
+    initials = "ABCDEFGHJKLMNPRSTVW"  # a middle initial: 19 x 160,000 people, none a made-up distractor's name
     rng = np.random.default_rng(seed)
     bases = rng.integers(0, 255, (256, 64, 64, 3), dtype=np.uint8)
-    order = rng.permutation(len(firsts) * len(lasts))[:n]
+    order = rng.permutation(len(firsts) * len(lasts) * len(initials))[:n]
     for i, k in enumerate(order):
-        folder = root / f"{firsts[k % len(firsts)]} {lasts[k // len(firsts)]}"
+        f, rest = k % len(firsts), k // len(firsts)
+        m, last = rest % len(initials), rest // len(initials)
+        folder = root / f"{firsts[f]} {initials[m]}. {lasts[last]}"
         folder.mkdir(parents=True)
         img = bases[i % 256].copy()
         img[0, 0] = (i & 255, (i >> 8) & 255, (i >> 16) & 255)  # every photo distinct: no cache hit between people
