@@ -60,9 +60,9 @@ def calibrated_run(world_model, world_photos, world_model_dir):
 
 
 # The fast tier (`pytest -m "not slow"`) leaves out every test that needs the session's world photos or the
-# attacks on them: rendering and encoding them is most of the suite's time. Marked here from the fixtures a test
+# attacks on them (and the model itself, whose every use runs an attack or an encoder): most of the suite's time. Marked here from the fixtures a test
 # asks for (directly or through another fixture), so a new test that needs them is slow without remembering to say so.
-WORLD_FIXTURES = {"world_photos", "paper_run", "calibrated_run"}
+WORLD_FIXTURES = {"world_model", "world_photos", "paper_run", "calibrated_run"}
 
 
 def pytest_collection_modifyitems(config, items):
