@@ -18,6 +18,10 @@ from attack.formats import hf as hf_format
 from attack.formats.convert import convert_model
 from attack.models import HUB_CONFIG, HUB_WEIGHTS, load_clip, save_hub_folder
 
+# Each test builds and runs small models of a format and its reference implementation: in the default run, not
+# in the fast tier.
+pytestmark = pytest.mark.slow
+
 transformers = pytest.importorskip("transformers")
 
 TEXTS = ["a photo of Alice Moreno", "Bob", "an unusually long caption about a small red square"]
