@@ -1,5 +1,5 @@
 """What the trained defenses share, in scikit-learn's manner: parameters read back from `__init__`'s signature,
-and named presets of them (`--preset authors`)."""
+named presets of them (`--preset authors`), and the fitted student as a model to attack."""
 
 from __future__ import annotations
 
@@ -19,6 +19,20 @@ class PresetEstimator:
         if preset is not None and preset not in cls.PRESETS:
             raise InputError(f"--preset must be one of {', '.join(cls.PRESETS)}, got {preset!r}")
         return cls(**{**(cls.PRESETS[preset] if preset else {}), **params})
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "student_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")
+
+    def _defended_model(self, what: str, image_identity: str | None):
+        """The fine-tuned student as a model to attack, named after its source and what was done to it."""
+        from attack.models import LoadedModel
+        self._check_fitted()
+        src = self.source_
+        return LoadedModel(model=self.student_, preprocess=src.preprocess, tokenizer=src.tokenizer,
+                           source=f"{src.source} ({what})", checkpoint=None,
+                           checkpoint_sha256=self.checkpoint_sha256_after_, model_cfg=src.model_cfg,
+                           preprocess_cfg=src.preprocess_cfg, image_identity=image_identity)
 
     def get_params(self) -> dict:
         params = {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}

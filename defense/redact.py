@@ -457,18 +457,10 @@ class NameRedactor(PresetEstimator):
         self.checkpoint_sha256_before_ = loaded.checkpoint_sha256
         self.checkpoint_sha256_after_ = state_sha256(student)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "student_"):
-            raise RuntimeError("NameRedactor is not fitted yet: call fit() first")
-
     def defended(self) -> LoadedModel:
         """The defended model, ready for `run_attack` (its identity is the SHA-256 its saved checkpoint has)."""
         self._check_fitted()
-        src = self.source_
-        return LoadedModel(model=self.student_, preprocess=src.preprocess, tokenizer=src.tokenizer,
-                           source=f"{src.source} (names redacted)", checkpoint=None,
-                           checkpoint_sha256=self.checkpoint_sha256_after_, model_cfg=src.model_cfg,
-                           preprocess_cfg=src.preprocess_cfg, image_identity=src.image_identity)
+        return self._defended_model("names redacted", self.source_.image_identity)
 
     def record(self) -> dict:
         """What redaction.json holds (without the manifest): names, settings, losses, hashes, time."""

@@ -184,18 +184,9 @@ class FaceRedactor(PresetEstimator):
         self.checkpoint_sha256_after_ = state_sha256(student)
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "student_"):
-            raise RuntimeError("FaceRedactor is not fitted yet: call fit() first")
-
     def defended(self) -> LoadedModel:
         """The defended model; its image identity is its own, so cached embeddings of the source are not used."""
-        self._check_fitted()
-        src = self.source_
-        return LoadedModel(model=self.student_, preprocess=src.preprocess, tokenizer=src.tokenizer,
-                           source=f"{src.source} (faces redacted)", checkpoint=None,
-                           checkpoint_sha256=self.checkpoint_sha256_after_, model_cfg=src.model_cfg,
-                           preprocess_cfg=src.preprocess_cfg, image_identity=self.checkpoint_sha256_after_)
+        return self._defended_model("faces redacted", self.checkpoint_sha256_after_)
 
     def record(self) -> dict:
         self._check_fitted()
