@@ -186,6 +186,7 @@ class FaceRedactor(PresetEstimator):
 
     def defended(self) -> LoadedModel:
         """The defended model; its image identity is its own, so cached embeddings of the source are not used."""
+        self._check_fitted()
         return self._defended_model("faces redacted", self.checkpoint_sha256_after_)
 
     def record(self) -> dict:
