@@ -135,7 +135,7 @@ def stability(image_scores, predictions, owner, true_index, n_resamples: int = 2
     predictions = np.asarray(predictions, dtype=np.int64)
     owner = np.asarray(owner, dtype=np.int64)
     true_index = np.asarray(true_index, dtype=np.int64)
-    n_people, n_cand = len(true_index), image_scores.shape[1]
+    n_people = len(true_index)
     rng = np.random.default_rng(seed)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n_people + 1))

@@ -143,13 +143,13 @@ def _r(x, digits: int = 6):
     return round(x, digits) if np.isfinite(x) else None
 
 
-def decide(settings, question: Question, image_emb: np.ndarray, owner: np.ndarray, text_emb: np.ndarray,
+def decide(settings, rule: tuple[str, int, float | None], question: Question, image_emb: np.ndarray, owner: np.ndarray, text_emb: np.ndarray,
            logit_scale: float, is_reference: np.ndarray, labels_by_person: list[bool | None],
            own_similarity: np.ndarray | None = None, others: OthersSample | None = None) -> Decision:
-    """Evidence for everyone at once, then the verdicts of the audited people under the chosen rule."""
+    """Evidence for everyone at once, then the verdicts of the audited people under `rule` (from `choose_rule`)."""
     ev = gather_evidence(image_emb, owner, question.true_index, text_emb, logit_scale,
                          own_similarity=own_similarity if question.mode == PER_PERSON else None)
-    rule, tau, target_fpr = choose_rule(settings, bool(is_reference.any()))
+    rule, tau, target_fpr = rule  # choose_rule's, settled before anything was encoded
     n_prompts, n_cand = text_emb.shape[0], question.n_candidates
     blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, settings.alpha,
                              tau, question.distractor_mask, question.alias_indices(), question.shared_names,

@@ -141,9 +141,6 @@ class ImageCache:
         self._load().update(zip(sha256s, emb))
 
 
-# The DataLoader path moved to the local engine; re-exported for callers that built loaders by hand.
-from .engines.local import _collate, _Photos  # noqa: E402,F401
-
 
 @dataclass
 class EncodingLog:

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from . import prompts
-from .decide import OthersSample, decide, own_name_similarity
+from .decide import OthersSample, choose_rule, decide, own_name_similarity
 from .device import runtime_facts
 from .encoder import Encoder
 from .errors import InputError
@@ -90,9 +90,8 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
             warn(msg)
 
     # scan
-    found = scan(settings, note)
-    if not found.n_audited:
-        raise InputError(f"{settings.people}: nobody can be audited: no person folder holds a usable photo")
+    found = scan(settings, note)  # nobody auditable is an InputError there
+    rule = choose_rule(settings, bool(found.is_reference.any()))  # a conflict is refused before any model runs
     everyone = found.everyone
     if encoder is None:
         loaded = loaded or load_clip(settings.model, settings.checkpoint)
@@ -132,7 +131,7 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
 
     # decide
     logit_scale = loaded.logit_scale
-    decision = decide(settings, question, image_emb, owner, text_emb, logit_scale, found.is_reference,
+    decision = decide(settings, rule, question, image_emb, owner, text_emb, logit_scale, found.is_reference,
                       [found.labels.get(p.name) for p in everyone], own_similarity=own, others=others)
     t4 = time.perf_counter()
 

@@ -65,8 +65,6 @@ def scan(settings, warn) -> Scan:
     clash = {p.name.casefold() for p in audit} & {p.name.casefold() for p in reference}
     if clash:
         raise InputError(f"{settings.reference}: {sorted(clash)[0]!r} is both audited and a reference non-member")
-    if settings.target_fpr is not None and not reference:
-        raise InputError("--target-fpr needs --reference (known non-members to calibrate on)")
     labels = read_labels(settings.labels) if settings.labels else {}
     aliases = names.read_aliases(settings.aliases) if settings.aliases else {}
     return Scan(audit=audit, reference=reference, templates=templates, labels=labels, aliases=aliases)

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from attack.encoder import Encoder, _collate, _Photos
+from attack.encoder import Encoder
+from attack.engines.local import _collate, _Photos
 from attack.models import load_clip
 
 

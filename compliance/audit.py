@@ -16,10 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from attack.errors import InputError
 from attack.io import atomic_write_json, canonical_json, output_lock, sha256_file, sha256_text
 
-from .config import AuditConfig, DefenseSpec, ReportSpec
+from .config import AuditConfig, DefenseSpec
 
 STATE_FILE = "state.json"
 

@@ -80,7 +80,7 @@ class Applied:
 
     def save(self, out: Path, command: str | None) -> dict:
         """The defense beside the verification; {relative path: hashes} for the manifest."""
-        from attack.io import atomic_write_json, sha256_file
+        from attack.io import sha256_file
         if self.loaded is None:
             return {"perturbation.json": {"sha256": sha256_file(self.estimator.save(out / "perturbation.json"))}}
         folder = self.save_model(out / "defended-model", command)

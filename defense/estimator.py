@@ -4,6 +4,7 @@ named presets of them (`--preset authors`), and the fitted student as a model to
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from attack.errors import InputError
 
@@ -12,6 +13,7 @@ class PresetEstimator:
     """`__init__` only stores; `get_params` reads them back; `from_preset` starts from a named preset."""
 
     PRESETS: dict[str, dict] = {}
+    RECORD_FILE = "redaction.json"  # the record `save` writes beside the model
 
     @classmethod
     def from_preset(cls, preset: str | None, **params):
@@ -33,6 +35,27 @@ class PresetEstimator:
                            source=f"{src.source} ({what})", checkpoint=None,
                            checkpoint_sha256=self.checkpoint_sha256_after_, model_cfg=src.model_cfg,
                            preprocess_cfg=src.preprocess_cfg, image_identity=image_identity)
+
+    def save(self, out_dir: str | Path, command: str | None = None) -> Path:
+        """The defended model in open_clip's hub layout (float32 safetensors) and its record beside it."""
+        import torch
+
+        from attack.io import atomic_write_json, sha256_file
+        from attack.manifest import build_manifest
+        from attack.models import HUB_WEIGHTS, save_hub_folder
+        self._check_fitted()
+        out = Path(out_dir)
+        src = self.source_
+        weights = save_hub_folder(self.student_, src.model_cfg, src.preprocess_cfg, out, dtype=torch.float32)
+        if sha256_file(weights) != self.checkpoint_sha256_after_:  # the in-memory identity would lie about the file
+            raise RuntimeError(f"{weights}: written checkpoint hash differs from the in-memory model's")
+        record = self.record()
+        record["manifest"] = build_manifest(self.seed, {
+            "checkpoint": {"path": src.checkpoint, "sha256": src.checkpoint_sha256},
+            "model_config_sha256": src.config_sha256, "names": self.names_}, command)
+        record["checkpoint"] = HUB_WEIGHTS[0]
+        atomic_write_json(out / self.RECORD_FILE, record)
+        return out
 
     def get_params(self) -> dict:
         params = {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}

@@ -72,9 +72,7 @@ from tqdm.auto import tqdm
 from attack import names as name_lists
 from attack.device import autocast
 from attack.errors import InputError
-from attack.io import atomic_write_json, sha256_file
-from attack.manifest import build_manifest
-from attack.models import HUB_WEIGHTS, LoadedModel, save_hub_folder, tower_parameter_names
+from attack.models import LoadedModel, tower_parameter_names
 from attack.prompts import PAPER_TEMPLATES
 
 from .estimator import PresetEstimator
@@ -478,19 +476,3 @@ class NameRedactor(PresetEstimator):
             "losses": self.losses_, "warnings": self.warnings_,
         }
 
-    def save(self, out_dir: str | Path, command: str | None = None) -> Path:
-        """The defended model in open_clip's hub layout (float32 safetensors) and redaction.json beside it."""
-        self._check_fitted()
-        out = Path(out_dir)
-        src = self.source_
-        weights = save_hub_folder(self.student_, src.model_cfg, src.preprocess_cfg, out, dtype=torch.float32)
-        digest = sha256_file(weights)
-        if digest != self.checkpoint_sha256_after_:  # would mean the in-memory identity lied about the file
-            raise RuntimeError(f"{weights}: written checkpoint hash differs from the in-memory model's")
-        record = self.record()
-        record["manifest"] = build_manifest(self.seed, {
-            "checkpoint": {"path": src.checkpoint, "sha256": src.checkpoint_sha256},
-            "model_config_sha256": src.config_sha256, "names": self.names_}, command)
-        record["checkpoint"] = HUB_WEIGHTS[0]
-        atomic_write_json(out / RECORD_FILE, record)
-        return out

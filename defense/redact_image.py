@@ -43,9 +43,7 @@ from tqdm.auto import tqdm
 from attack import names as name_lists
 from attack.device import autocast
 from attack.errors import InputError
-from attack.io import atomic_write_json, sha256_file
-from attack.manifest import build_manifest
-from attack.models import HUB_WEIGHTS, LoadedModel, save_hub_folder
+from attack.models import LoadedModel
 from attack.people import load_rgb
 
 from .redact import DRIFT_NORMS, _cosine_distance, drift_penalty, layernorm_parameter_names, state_sha256
@@ -198,18 +196,3 @@ class FaceRedactor(PresetEstimator):
                 "checkpoint_sha256_before": self.checkpoint_sha256_before_,
                 "checkpoint_sha256_after": self.checkpoint_sha256_after_, "losses": self.losses_}
 
-    def save(self, out_dir: str | Path, command: str | None = None) -> Path:
-        """The defended model in open_clip's hub layout and its record beside it."""
-        self._check_fitted()
-        out = Path(out_dir)
-        src = self.source_
-        weights = save_hub_folder(self.student_, src.model_cfg, src.preprocess_cfg, out, dtype=torch.float32)
-        if sha256_file(weights) != self.checkpoint_sha256_after_:
-            raise RuntimeError(f"{weights}: written checkpoint hash differs from the in-memory model's")
-        record = self.record()
-        record["manifest"] = build_manifest(self.seed, {
-            "checkpoint": {"path": src.checkpoint, "sha256": src.checkpoint_sha256},
-            "model_config_sha256": src.config_sha256, "names": self.names_}, command)
-        record["checkpoint"] = HUB_WEIGHTS[0]
-        atomic_write_json(out / RECORD_FILE, record)
-        return out

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from attack.io import atomic_write_json, atomic_write_text
-from attack.models import LoadedModel
 from attack.encoder import Encoder
 from attack.run import AttackRun, run_attack
 from attack.settings import AttackSettings
