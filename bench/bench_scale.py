@@ -8,6 +8,8 @@ scores) in a fresh process with empty caches, on the world's shipped model, one 
     .venv/bin/python bench/bench_scale.py [--sizes 1000,10000,100000]
 
 Goals (issue 9): time per person at 10^5 within 1.3x of 10^3; peak memory under 5 GB at 5x10^4.
+Wall time is what a user waits; CPU time (the process and its decoding workers) is printed beside it because on
+a shared machine it is the figure other people's jobs disturb least, and linearity is a statement about work.
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ t2 = time.perf_counter()
 write_attack(run, out)
 t3 = time.perf_counter()
 size = sum(f.stat().st_size for f in out.iterdir())
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"n": len(run.result.persons), "question": run.result.candidates["question"],
                   "import_s": t1 - t0, "attack_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
+                  "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
                   "timings": {k: v for k, v in run.timings.items() if k.endswith("_s")},
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "output_mb": size / 2**20}))
 """
@@ -85,14 +89,15 @@ def main(argv=None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     base = rows[0]["total_s"] / rows[0]["n"]
+    base_cpu = rows[0]["cpu_s"] / rows[0]["n"]
     print(f"\n{'people':>8s} {'question':>10s} {'total s':>8s} {'ms/person':>10s} {'x of first':>10s} "
-          f"{'peak MB':>8s} {'out MB':>7s}")
+          f"{'CPU ms/person':>14s} {'x of first':>10s} {'peak MB':>8s} {'out MB':>7s}")
     for r in rows:
-        per = r["total_s"] / r["n"]
-        r["ms_per_person"] = round(1000 * per, 3)
-        r["relative_to_first"] = round(per / base, 3)
+        per, cpu = r["total_s"] / r["n"], r["cpu_s"] / r["n"]
+        r["ms_per_person"], r["cpu_ms_per_person"] = round(1000 * per, 3), round(1000 * cpu, 3)
+        r["relative_to_first"], r["cpu_relative_to_first"] = round(per / base, 3), round(cpu / base_cpu, 3)
         print(f"{r['n']:8d} {r['question']:>10s} {r['total_s']:8.1f} {1000 * per:10.2f} {per / base:10.2f} "
-              f"{r['peak_rss_mb']:8.0f} {r['output_mb']:7.1f}")
+              f"{1000 * cpu:14.2f} {cpu / base_cpu:10.2f} {r['peak_rss_mb']:8.0f} {r['output_mb']:7.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
