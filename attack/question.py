@@ -206,9 +206,9 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
 def _matched_groups(person_names: list[str], attributes: dict, n: int, exclude: set[str], seed: int,
                     draw: str) -> list[DistractorGroup]:
     """One distractor list per distinct (gender, origin) among the people asked: the default draw first (when
-    anyone lacks attributes), then the matched groups in a fixed order, each seeded by `group_seed`."""
+    anyone lacks attributes), then the matched groups by id, each seeded by `group_seed`."""
     wanted = {attributes.get(p, (None, None)): p for p in reversed(person_names)}  # each group's first person
-    keys = sorted(wanted, key=lambda k: (k != (None, None), k[0] or "", k[1] or ""))
+    keys = sorted(wanted, key=lambda k: (k != (None, None), group_id(*k)))
     groups = []
     for gender, origin in keys:
         if gender is None and origin is None:

@@ -51,7 +51,8 @@ def test_without_reference_the_permutation_test_decides_and_the_paper_score_stay
     r = run.result
     assert r.rule["decided_by"] == "permutation" and r.rule["alpha"] == 0.01
     assert "distractors" in r.rule["assumption"]
-    assert r.distractors["how"] == "bundled" and r.distractors["n"] == 35  # 40 names minus the 5 audited
+    assert r.distractors["how"] == "balanced" and r.distractors["n"] == 35  # 40 names minus the 5 audited
+    assert r.distractors["counts"]["gender"] == {"f": 17, "m": 18}  # balanced by sex, the default
     for p in r.persons:
         ev = p.evidence
         assert p.p_value == ev["permutation"]["p_value"] and p.member == ev["permutation"]["flagged"]
