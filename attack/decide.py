@@ -77,26 +77,31 @@ def own_name_similarity(encoder, templates, person_names, image_emb, owner, pert
 
 class OthersSample:
     """The name-prior control for the per-person question: every audited name asked of the same seeded sample of
-    photos (never the person's own), among the shared distractors.
+    photos (never the person's own), among that person's distractors (their group's list).
 
     Within one photo and prompt all candidates share the softmax's denominator, so comparing two candidates'
     mean log-probabilities is comparing their mean logits: the ranks (and so the p-values) need only mean logits,
-    and the distractors' are computed once for everyone."""
+    and each group's distractors' are computed once for the whole group."""
 
-    def __init__(self, image_emb, owner, distractor_text, logit_scale: float, n_people: int, size: int = 256,
-                 seed: int = 0):
+    def __init__(self, image_emb, owner, distractor_texts, logit_scale: float, n_people: int,
+                 group_of: np.ndarray | None = None, size: int = 256, seed: int = 0):
         rng = np.random.default_rng(seed)
         self.rows = np.sort(rng.choice(len(image_emb), size=min(size, len(image_emb)), replace=False))
         self.owner = owner[self.rows]
         self.images = image_emb[self.rows]
         self.scale = logit_scale
-        n_prompts, n_d, _ = distractor_text.shape
-        d_logits = logit_scale * (self.images @ distractor_text.reshape(n_prompts * n_d, -1).T).reshape(
-            len(self.rows), n_prompts, n_d)  # [K, P, D]
-        self.lse_d = np.logaddexp.reduce(d_logits.astype(np.float64), axis=2)  # [K, P]
-        self.max_d = d_logits.max(axis=2)
-        per_row = d_logits.mean(axis=1).astype(np.float64)  # [K, D] mean over prompts
-        self.d_row_mean, self.d_sum = per_row, per_row.sum(axis=0)
+        self.group_of = np.zeros(n_people, np.int64) if group_of is None else np.asarray(group_of, np.int64)
+        lse, top, row_mean = [], [], []
+        for text in distractor_texts:  # [P, D, d] per group
+            n_prompts, n_d, _ = text.shape
+            d_logits = logit_scale * (self.images @ text.reshape(n_prompts * n_d, -1).T).reshape(
+                len(self.rows), n_prompts, n_d)  # [K, P, D]
+            lse.append(np.logaddexp.reduce(d_logits.astype(np.float64), axis=2))  # [K, P]
+            top.append(d_logits.max(axis=2))
+            row_mean.append(d_logits.mean(axis=1).astype(np.float64))  # [K, D] mean over prompts
+        self.lse_d, self.max_d = np.stack(lse), np.stack(top)  # [G, K, P]
+        self.d_row_mean = np.stack(row_mean)  # [G, K, D]
+        self.d_sum = self.d_row_mean.sum(axis=1)  # [G, D]
         self.pick = np.full(n_people, np.nan)
         self.mean_lp = np.full(n_people, np.nan)
         self.mean_logit = np.full(n_people, np.nan)
@@ -107,18 +112,23 @@ class OthersSample:
         people = start + np.arange(x.shape[2])
         valid = (self.owner[:, None] != people[None, :])[:, None, :]  # [K, 1, B]
         count = valid.sum(axis=(0, 1)) * x.shape[1]
-        lp = x - np.logaddexp(self.lse_d[:, :, None], x)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.pick[people] = ((x > self.max_d[:, :, None]) & valid).sum(axis=(0, 1)) / count
-            self.mean_lp[people] = np.where(valid, lp, 0).sum(axis=(0, 1)) / count
-            self.mean_logit[people] = np.where(valid, x, 0).sum(axis=(0, 1)) / count
+        groups = self.group_of[people]
+        for g in np.unique(groups):
+            cols = groups == g
+            xg, vg = x[:, :, cols], valid[:, :, cols]
+            lp = xg - np.logaddexp(self.lse_d[g][:, :, None], xg)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self.pick[people[cols]] = ((xg > self.max_d[g][:, :, None]) & vg).sum(axis=(0, 1)) / count[cols]
+                self.mean_lp[people[cols]] = np.where(vg, lp, 0).sum(axis=(0, 1)) / count[cols]
+                self.mean_logit[people[cols]] = np.where(vg, xg, 0).sum(axis=(0, 1)) / count[cols]
 
     def distractor_means(self, person: int) -> np.ndarray:
-        """[D] the distractors' mean logits on the sample without this person's own photos."""
+        """[D] the person's distractors' mean logits on the sample without this person's own photos."""
+        g = self.group_of[person]
         own = self.owner == person
         if not own.any():
-            return self.d_sum / len(self.rows)
-        return (self.d_sum - self.d_row_mean[own].sum(axis=0)) / max(1, len(self.rows) - int(own.sum()))
+            return self.d_sum[g] / len(self.rows)
+        return (self.d_sum[g] - self.d_row_mean[g][own].sum(axis=0)) / max(1, len(self.rows) - int(own.sum()))
 
     def blocks(self, own_scores: np.ndarray, alpha: float) -> list[dict]:
         """Each person's `prior` block; own_scores [n_people, D + 1] their mean log-probabilities on their own
@@ -143,14 +153,18 @@ def _r(x, digits: int = 6):
     return round(x, digits) if np.isfinite(x) else None
 
 
-def decide(settings, rule: tuple[str, int, float | None], question: Question, image_emb: np.ndarray, owner: np.ndarray, text_emb: np.ndarray,
-           logit_scale: float, is_reference: np.ndarray, labels_by_person: list[bool | None],
-           own_similarity: np.ndarray | None = None, others: OthersSample | None = None) -> Decision:
-    """Evidence for everyone at once, then the verdicts of the audited people under `rule` (from `choose_rule`)."""
-    ev = gather_evidence(image_emb, owner, question.true_index, text_emb, logit_scale,
-                         own_similarity=own_similarity if question.mode == PER_PERSON else None)
+def decide(settings, rule: tuple[str, int, float | None], question: Question, image_emb: np.ndarray,
+           owner: np.ndarray, texts: list[np.ndarray], logit_scale: float, is_reference: np.ndarray,
+           labels_by_person: list[bool | None], own_similarity: np.ndarray | None = None,
+           others: OthersSample | None = None) -> Decision:
+    """Evidence for everyone at once, then the verdicts of the audited people under `rule` (from `choose_rule`).
+    `texts` are the prompt embeddings of `question.text_lists()`, in that order."""
+    per_person = question.mode == PER_PERSON
+    ev = gather_evidence(image_emb, owner, question.true_index, texts if per_person else texts[0], logit_scale,
+                         own_similarity=own_similarity if per_person else None,
+                         group_of=question.group_of if per_person else None)
     rule, tau, target_fpr = rule  # choose_rule's, settled before anything was encoded
-    n_prompts, n_cand = text_emb.shape[0], question.n_candidates
+    n_prompts, n_cand = texts[0].shape[0], question.n_candidates
     blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, settings.alpha,
                              tau, question.distractor_mask, question.alias_indices(), question.shared_names,
                              seed=settings.seed)

@@ -83,9 +83,9 @@ def _log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
-def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.ndarray, text_emb: np.ndarray,
+def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.ndarray, text_emb,
                     logit_scale: float, top_k: int = 5, chunk: int = 256,
-                    own_similarity: np.ndarray | None = None) -> Evidence:
+                    own_similarity: np.ndarray | None = None, group_of: np.ndarray | None = None) -> Evidence:
     """Ask the model about every image, every prompt and every candidate, and tally the answers.
 
     image_emb [n_images, d] and text_emb [n_prompts, n_candidates, d] are L2-normalised; owner[i] is the person
@@ -94,9 +94,11 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
     Per-person question: with `own_similarity` [n_images, n_prompts] (each image's cosine with its own person's
     name in every prompt), text_emb holds only the shared distractors and each person's candidates are those
     distractors followed by their own name, at index n_distractors (which `true_index` must then hold). The work
-    per image is the same however many people are audited."""
+    per image is the same however many people are audited. With `group_of` [n_people], text_emb is a list of such
+    distractor blocks, one per group of people asked among the same list, and each image meets its person's."""
     n_images = image_emb.shape[0]
-    n_prompts, n_shared, _ = text_emb.shape
+    texts = list(text_emb) if group_of is not None else [text_emb]
+    n_prompts, n_shared, _ = texts[0].shape
     n_candidates = n_shared + (1 if own_similarity is not None else 0)
     n_people = len(true_index)
     owner = np.asarray(owner, dtype=np.int64)
@@ -110,10 +112,17 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
     top_idx = np.empty((n_images, k), dtype=np.int64)
     top_sim = np.empty((n_images, k), dtype=np.float32)
     cand_lp = np.empty((n_images, n_candidates), dtype=np.float32)
-    flat_text = text_emb.reshape(n_prompts * n_shared, -1).T  # [d, P*C]
+    flat_text = [t.reshape(n_prompts * n_shared, -1).T for t in texts]  # [d, P*C] each
+    image_group = np.asarray(group_of, dtype=np.int64)[owner] if len(texts) > 1 else None
     for s in range(0, n_images, chunk):
         e = slice(s, min(s + chunk, n_images))
-        sims = (image_emb[e] @ flat_text).reshape(-1, n_prompts, n_shared)  # [b, P, C]
+        if image_group is None:
+            sims = (image_emb[e] @ flat_text[0]).reshape(-1, n_prompts, n_shared)  # [b, P, C]
+        else:
+            sims = np.empty((e.stop - e.start, n_prompts, n_shared), dtype=np.result_type(image_emb, texts[0]))
+            for g in np.unique(image_group[e]):
+                rows = image_group[e] == g
+                sims[rows] = (image_emb[e][rows] @ flat_text[g]).reshape(-1, n_prompts, n_shared)
         if own_similarity is not None:
             sims = np.concatenate([sims, own_similarity[e][:, :, None].astype(sims.dtype)], axis=2)
         rows = np.arange(sims.shape[0])

@@ -19,6 +19,10 @@ from .errors import InputError
 from .io import read_text_file
 
 DEFAULT_N_CANDIDATES = 1000
+# How distractors are drawn from the bundled lists: balanced, half female and half male first names (as the
+# paper's authors draw them); uniform, every bundled first name alike (idia's draw before sex balancing).
+DISTRACTOR_DRAWS = ("balanced", "uniform")
+DEFAULT_DRAW = "balanced"
 
 
 @lru_cache(maxsize=None)
@@ -111,9 +115,9 @@ class CandidateList:
 
 
 def build_candidates(true_names: list[str], n_total: int = DEFAULT_N_CANDIDATES, seed: int = 0,
-                     user_file: str | Path | None = None) -> CandidateList:
-    """The paper's list: everyone under audit plus seeded made-up distractors, shuffled; or the user's list
-    with any missing true name added (and recorded)."""
+                     user_file: str | Path | None = None, draw: str = DEFAULT_DRAW) -> CandidateList:
+    """The paper's list: everyone under audit plus seeded made-up distractors (`draw_distractors`), shuffled; or
+    the user's list with any missing true name added (and recorded)."""
     true_names = [normalize_name(n) for n in true_names]
     if user_file is not None:
         names = read_name_file(user_file)
@@ -124,7 +128,7 @@ def build_candidates(true_names: list[str], n_total: int = DEFAULT_N_CANDIDATES,
         return CandidateList(names=names + added, source=str(user_file), added_true_names=added)
     unique_true = list(dict.fromkeys(true_names))
     n_distractors = max(0, n_total - len(unique_true))
-    names = unique_true + make_distractors(n_distractors, set(unique_true), seed)
+    names = unique_true + draw_distractors(n_distractors, set(unique_true), seed, draw)
     order = np.random.default_rng(seed + 1).permutation(len(names))
     return CandidateList(names=[names[i] for i in order], source="generated")
 
@@ -158,9 +162,10 @@ def origins() -> list[str]:
 def make_matched_distractors(n: int, exclude: set[str], seed: int, gender: str | None = None,
                              origin: str | None = None, balance_sex: bool = True) -> list[str]:
     """n made-up first + last names drawn like the audited person's: first names of their `gender` (f or m;
-    unisex names count for both), first names and surnames of their `origin` region; without a gender, half
-    female and half male first names when `balance_sex` (the paper's authors balance by sex). Seeded, and
-    refuses a combination the bundled lists cannot fill."""
+    unisex names count for both), first names and surnames of their `origin` region; without a gender, exactly
+    n // 2 female and n - n // 2 male first names when `balance_sex` (the paper's authors balance by sex; unisex
+    names are left out so the halves are exact). Seeded, and refuses a combination the bundled lists cannot
+    fill."""
     tags, last_origin = first_name_tags(), last_name_origins()
     if gender is not None and gender not in ("f", "m"):
         raise InputError(f"distractor gender must be 'f' or 'm', got {gender!r}")
@@ -168,30 +173,29 @@ def make_matched_distractors(n: int, exclude: set[str], seed: int, gender: str |
     if origin is not None and origin not in known:
         raise InputError(f"unknown distractor origin {origin!r}; choose one of {', '.join(known)}")
 
-    def firsts_of(g: str | None) -> list[str]:
-        return [f for f in first_names() if (g is None or tags[f][0] in (g, "u"))
+    def firsts_of(sexes: tuple[str, ...] | None) -> list[str]:
+        return [f for f in first_names() if (sexes is None or tags[f][0] in sexes)
                 and (origin is None or tags[f][1] == origin)]
 
     lasts = [s for s in last_names() if origin is None or last_origin[s] == origin]
     if gender is not None:
-        groups = [(firsts_of(gender), n)]
+        groups = [(firsts_of((gender, "u")), n, gender)]
     elif balance_sex:
-        groups = [(firsts_of("f"), n // 2), (firsts_of("m"), n - n // 2)]
+        groups = [(firsts_of(("f",)), n // 2, "f"), (firsts_of(("m",)), n - n // 2, "m")]
     else:
-        groups = [(firsts_of(None), n)]
+        groups = [(firsts_of(None), n, "f/m")]
     taken = {normalize_name(e).casefold() for e in exclude}
     rng = np.random.default_rng(seed)
     out: list[str] = []
-    for firsts, want in groups:
+    for firsts, want, sex in groups:
         if want and (not firsts or not lasts):
-            raise InputError(f"the bundled lists hold no {gender or 'f/m'} first names of origin {origin!r}: "
-                             "give your own pool with --distractors FILE")
+            raise InputError(f"the bundled lists hold no {sex} first names of origin {origin!r}")
         pool = len(firsts) * len(lasts)
         if 2 * want > pool:  # a tight pool: list what is left and draw from it (no endless rejection)
             left = [f"{f} {s}" for f in firsts for s in lasts if f"{f} {s}".casefold() not in taken]
             if want > len(left):
-                raise InputError(f"cannot draw {want} distinct distractor names matched to gender={gender!r}, "
-                                 f"origin={origin!r} from the bundled lists ({len(left)} left)")
+                raise InputError(f"cannot draw {want} distinct distractor names with {sex} first names of origin "
+                                 f"{origin!r} from the bundled lists ({len(left)} left)")
             picked = [left[i] for i in rng.choice(len(left), size=want, replace=False)]
             taken.update(p.casefold() for p in picked)
             out += picked
@@ -205,6 +209,57 @@ def make_matched_distractors(n: int, exclude: set[str], seed: int, gender: str |
                 got += 1
     order = rng.permutation(len(out))
     return [out[i] for i in order]
+
+
+def draw_distractors(n: int, exclude: set[str], seed: int, draw: str = DEFAULT_DRAW, gender: str | None = None,
+                     origin: str | None = None) -> list[str]:
+    """Distractors from the bundled lists as `draw` says (DISTRACTOR_DRAWS), matched to a person's gender and
+    origin when either is given. `uniform` without a match is `make_distractors`, draw for draw."""
+    if draw not in DISTRACTOR_DRAWS:
+        raise InputError(f"the distractor draw must be one of {', '.join(DISTRACTOR_DRAWS)}, got {draw!r}")
+    if draw == "uniform" and gender is None and origin is None:
+        return make_distractors(n, exclude, seed)
+    return make_matched_distractors(n, exclude, seed, gender, origin, balance_sex=draw == "balanced")
+
+
+def read_attributes(path: str | Path, people: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """A CSV of people's attributes (header `name,gender,origin`; gender f, m or empty; origin one of `origins()`
+    or empty): {person's name as in `people`: (gender, origin)}. Names match as everywhere (`name_key`); an
+    unknown name, a bad value or a repeated person is a one-line error naming the file and line."""
+    import csv
+    path = Path(path)
+    raw = read_text_file(path, "attributes CSV (name,gender,origin)").lstrip("\ufeff")
+    known = {name_key(p): p for p in people}
+    regions = origins()
+    out: dict[str, tuple[str | None, str | None]] = {}
+    first_line: dict[str, int] = {}
+    header = False
+    reader = csv.reader(raw.splitlines())
+    for row in reader:
+        lineno = reader.line_num
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if not header:
+            if [c.casefold() for c in cells] != ["name", "gender", "origin"]:
+                raise InputError(f"{path}:{lineno}: the first line must be the header name,gender,origin")
+            header = True
+            continue
+        if len(cells) != 3:
+            raise InputError(f"{path}:{lineno}: expected 3 fields (name,gender,origin), got {len(cells)}")
+        name, gender, origin = normalize_name(cells[0]), cells[1].casefold() or None, cells[2].casefold() or None
+        if name_key(name) not in known:
+            raise InputError(f"{path}:{lineno}: {name!r} is not among the audited or reference people")
+        if name_key(name) in first_line:
+            raise InputError(f"{path}:{lineno}: {name!r} is listed twice (first on line {first_line[name_key(name)]})")
+        if gender not in (None, "f", "m"):
+            raise InputError(f"{path}:{lineno}: gender must be f, m or empty, got {cells[1]!r}")
+        if origin is not None and origin not in regions:
+            raise InputError(f"{path}:{lineno}: unknown origin {cells[2]!r}; choose one of {', '.join(regions)} "
+                             "or leave it empty")
+        first_line[name_key(name)] = lineno
+        out[known[name_key(name)]] = (gender, origin)
+    return out
 
 
 def distractors_from_file(path: str | Path, n: int | None, exclude: set[str], seed: int) -> list[str]:
@@ -225,8 +280,8 @@ def distractors_from_file(path: str | Path, n: int | None, exclude: set[str], se
 
 def describe_distractors(names: list[str], how: str, seed: int, source: str = "bundled name lists",
                          gender: str | None = None, origin: str | None = None, balance_sex: bool = True) -> dict:
-    """The `distractors` block of results.json: how they were drawn, and what they turned out to be (counted
-    with the bundled tags; names from a user's pool that the tags do not know count as unknown)."""
+    """The `distractors` block of results.json: how they were drawn, in plain words too, and what they turned out
+    to be (counted with the bundled tags; names from a user's pool that the tags do not know count as unknown)."""
     tags, last_origin = first_name_tags(), last_name_origins()
     by_gender: dict[str, int] = {}
     by_origin: dict[str, int] = {}
@@ -237,13 +292,24 @@ def describe_distractors(names: list[str], how: str, seed: int, source: str = "b
             o = last_origin[parts[-1]]
         by_gender[g] = by_gender.get(g, 0) + 1
         by_origin[o] = by_origin.get(o, 0) + 1
-    words = {"bundled": "made-up first + last names drawn at random from idia's bundled lists",
-             "matched": "made-up first + last names drawn from idia's bundled lists, matched to the person",
-             "file": "names drawn at random from the user's pool"}
-    return {"how": how, "description": words.get(how, how), "source": source, "n": len(names), "seed": seed,
-            "gender": gender, "origin": origin, "balance_sex": balance_sex,
+    return {"how": how, "description": _drawn_in_words(how, gender, origin, balance_sex), "source": source,
+            "n": len(names), "seed": seed, "gender": gender, "origin": origin, "balance_sex": balance_sex,
             "counts": {"gender": dict(sorted(by_gender.items())), "origin": dict(sorted(by_origin.items()))},
             "excluded": "the audited people's own names are candidates but never counted as distractors"}
+
+
+def _drawn_in_words(how: str, gender: str | None, origin: str | None, balance_sex: bool) -> str:
+    if how == "file":
+        return "names drawn at random from the user's pool"
+    if how == "candidates file":
+        return "the names of the user's candidate list"
+    lead = "made-up first + last names drawn at random from idia's bundled lists"
+    if how == "matched":
+        lead += ", matched to the person"
+    sex = ({"f": "female", "m": "male"}[gender] + " first names (unisex ones included)" if gender else
+           "half female and half male first names" if balance_sex else "first names of either sex alike")
+    where = f", first names and surnames of origin {origin.replace('_', ' ')}" if origin else ""
+    return f"{lead}: {sex}{where}"
 
 
 # --- aliases -------------------------------------------------------------------------------------------------

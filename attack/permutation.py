@@ -20,7 +20,8 @@ made-up distractors, and n_candidates in the formula is 1 + #distractors.
 
 What breaks it: distractors drawn unlike the person's name (other gender, other origin, a different spelling
 system): the model may favour the person's kind of name for their kind of face without knowing them. Hence
-distractors matched to the person (`attack.names.make_matched_distractors`) and the name-prior control
+distractors balanced by sex by default, matched to the person where their gender or origin is given
+(`--attributes`, `attack.names.make_matched_distractors`), and the name-prior control
 (`attack.controls.name_prior`), which shows whether the model favours the name for everyone's face.
 
 JSON shape (read by templates/_evidence_takedown.html and templates/_evidence_audit.html)
@@ -29,13 +30,16 @@ results.json gains, beside the existing blocks:
 
   rule: {decided_by: "paper" | "permutation" | "calibrated-continuous", alpha: float,
          p_value_method: str, assumption: str, breaks_if: str, ...existing keys}
-  distractors: {how: "bundled" | "matched" | "file", source: str, n: int, seed: int,
-                gender: str | null, origin: str | null, balance_sex: bool,
+  distractors: {how: "balanced" | "uniform" | "matched" | "file" | "candidates file", description: str (plain
+                words), source: str, n: int, seed: int, gender: str | null, origin: str | null, balance_sex: bool,
                 counts: {gender: {f: int, m: int, u: int}, origin: {region: int}},
-                excluded: str}          # plain words: which names were not counted as distractors
+                excluded: str,          # plain words: which names were not counted as distractors
+                groups: [{id: "default" | "gender=f,origin=east_asia" | ..., people: int, ...the keys above}]}
+                # every list drawn (per person with --attributes: one per given gender and origin); the top level
+                # repeats the first group's keys
   study: {plot: "data:image/png;base64,..." | null, summary: str} | absent   (world study, optional)
 
-and each person gains an `evidence` block:
+and each person gains `distractor_group` (the id of their group) and an `evidence` block:
 
   evidence: {
     permutation: {p_value: float, rank: int, n_distractors: int, alpha: float, flagged: bool,

@@ -55,7 +55,8 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                                 mean_log_prob=_finite(ev.mean_log_prob[i]), mean_rank=float(ev.mean_rank[i]),
                                 mean_prob=float(ev.mean_prob[i]), votes=votes, images=images,
                                 skipped=[{"file": f, "why": w} for f, w in person.skipped],
-                                label=labels.get(person.name), evidence=evidence[i] if evidence else None))
+                                label=labels.get(person.name), evidence=evidence[i] if evidence else None,
+                                distractor_group=question.group(i).id))
     return out
 
 

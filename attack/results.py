@@ -9,7 +9,9 @@ Schema (version 1), `results.json`:
   calibration   null distribution summary, threshold, reference FPR with Clopper-Pearson 95% interval (or null)
   metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
   perturbation  the inference-time defense the attack ran through (or null)
-  distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts)
+  distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts);
+                `groups`: every list drawn (per person with --attributes: one per given gender and origin), and
+                each person's `distractor_group` names theirs
   encoding      device, precision, batch size, workers; which text blocks and how many photos came from a cache
   persons       audited people (see PersonResult); reference: the same for reference people
   not_auditable people with no usable image; warnings: every skipped file and other notices
@@ -64,6 +66,7 @@ class PersonResult:
     label: bool | None = None  # ground truth, when known
     # permutation test, paper rule, aliases, name-prior control, stability (shape: attack.permutation's docstring)
     evidence: dict | None = None
+    distractor_group: str | None = None  # id of the `distractors.groups` entry this person was asked among
 
 
 @dataclass

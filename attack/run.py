@@ -108,30 +108,32 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
     # ask
     question = ask([p.name for p in everyone], settings.n_candidates, settings.candidate_set, settings.seed,
                    settings.candidates, listed=[p.name for p in found.audit + found.reference],
-                   pool=settings.distractors, aliases=found.aliases)
+                   pool=settings.distractors, aliases=found.aliases, draw=settings.distractor_draw,
+                   attributes=found.attributes)
     if question.added_true_names:
         note(f"{settings.candidates}: {len(question.added_true_names)} true name(s) missing from the candidate "
              "list were added")
 
     # encode
     t1 = time.perf_counter()
-    text_emb = encoder.prompt_embeddings(found.templates, question.shared_names)
+    texts = [encoder.prompt_embeddings(found.templates, names) for names in question.text_lists()]  # once a group
     t2 = time.perf_counter()
     paths, hashes, owner = found.photo_table()
     image_emb = encoder.encode_photos(paths, hashes)
     t3 = time.perf_counter()
     if perturbation is not None:
         image_emb = perturbation.transform_image(image_emb)
-        text_emb = perturbation.transform_text(text_emb)
+        texts = [perturbation.transform_text(t) for t in texts]
     own = others = None
     if question.mode == PER_PERSON:
-        others = OthersSample(image_emb, owner, text_emb, loaded.logit_scale, len(everyone), seed=settings.seed)
+        others = OthersSample(image_emb, owner, texts, loaded.logit_scale, len(everyone), question.group_of,
+                              seed=settings.seed)
         own = own_name_similarity(encoder, found.templates, question.person_names, image_emb, owner, perturbation,
                                   prior=others)
 
     # decide
     logit_scale = loaded.logit_scale
-    decision = decide(settings, rule, question, image_emb, owner, text_emb, logit_scale, found.is_reference,
+    decision = decide(settings, rule, question, image_emb, owner, texts, logit_scale, found.is_reference,
                       [found.labels.get(p.name) for p in everyone], own_similarity=own, others=others)
     t4 = time.perf_counter()
 
@@ -152,18 +154,20 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
         "labels_sha256": sha256_file(settings.labels) if settings.labels else None,
         "distractors_sha256": sha256_file(settings.distractors) if settings.distractors else None,
         "aliases_sha256": sha256_file(settings.aliases) if settings.aliases else None,
+        "attributes_sha256": sha256_file(settings.attributes) if settings.attributes else None,
         "images": images_manifest,
         **settings.extra_inputs,
     }
     timings = {"setup_s": t1 - t0, "text_s": t2 - t1, "images_s": t3 - t2, "decide_s": t4 - t3,
                "text_cached": all(b["from_cache"] for b in encoder.log.text_blocks),
-               "n_images": len(paths), "n_prompt_texts": len(found.templates) * question.n_candidates}
+               "n_images": len(paths),
+               "n_prompt_texts": len(found.templates) * sum(len(names) for names in question.text_lists())}
     result = AttackResult(
         manifest=build_manifest(settings.seed, inputs, settings.command,
                                 extra={"runtime": {**runtime_facts(encoder.torch_device, encoder.precision),
                                                    "engine": encoder.engine_description()}}),
         model={**{k: v for k, v in loaded.describe().items() if k not in ("model_cfg",)},
-               "logit_scale": logit_scale, "embed_dim": int(text_emb.shape[2])},
+               "logit_scale": logit_scale, "embed_dim": int(texts[0].shape[2])},
         rule=rule, candidates=question.describe(), calibration=decision.calibration, metrics=decision.metrics,
         persons=persons[:n_audited], reference=persons[n_audited:],
         not_auditable=[{"name": p.name, "folder": str(p.folder),

@@ -22,6 +22,7 @@ class Scan:
     templates: list[str]
     labels: dict[str, bool]
     aliases: dict[str, list[str]] = field(default_factory=dict)
+    attributes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # person: (gender, origin)
 
     @property
     def everyone(self) -> list[Person]:
@@ -67,4 +68,7 @@ def scan(settings, warn) -> Scan:
         raise InputError(f"{settings.reference}: {sorted(clash)[0]!r} is both audited and a reference non-member")
     labels = read_labels(settings.labels) if settings.labels else {}
     aliases = names.read_aliases(settings.aliases) if settings.aliases else {}
-    return Scan(audit=audit, reference=reference, templates=templates, labels=labels, aliases=aliases)
+    attributes = (names.read_attributes(settings.attributes, [p.name for p in audit + reference])
+                  if settings.attributes else {})
+    return Scan(audit=audit, reference=reference, templates=templates, labels=labels, aliases=aliases,
+                attributes=attributes)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError
-from .names import DEFAULT_N_CANDIDATES
+from .names import DEFAULT_DRAW, DEFAULT_N_CANDIDATES, DISTRACTOR_DRAWS
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -122,6 +122,14 @@ class AttackSettings:
     distractors: Path | None = field(default=None, metadata=_opt(
         "--distractors", "path", "Your own pool of distractor names, one per line (default: made-up first + last "
         "names from idia's bundled lists). The permutation test's assumption rests on how they were drawn."))
+    distractor_draw: str = field(default=DEFAULT_DRAW, metadata=_opt(
+        "--distractor-draw", "choice", "How distractors are drawn from idia's bundled lists: balanced (half female, "
+        "half male first names, as the paper's authors draw them) or uniform (every bundled first name alike, "
+        "idia's earlier draw). The report says which.", one_of(DISTRACTOR_DRAWS)))
+    attributes: Path | None = field(default=None, metadata=_opt(
+        "--attributes", "path", "CSV with the header name,gender,origin (gender f, m or empty; origin one of the "
+        "bundled lists' regions or empty): each person listed is asked among distractors matched to what is given; "
+        "people given the same share one list. Needs the per-person question (auto picks it)."))
     aliases: Path | None = field(default=None, metadata=_opt(
         "--aliases", "path", "Other names people are known by (YAML name: [alias, ...], or TSV): any of them may be "
         "the one the model knows; the test accounts for trying several (shared candidate list only)."))
@@ -187,6 +195,13 @@ class AttackSettings:
             raise InputError("--ray-address is for --engine ray")
         if self.tau is not None and self.target_fpr is not None:
             raise InputError("give either --tau or --target-fpr, not both")
+        if self.attributes is not None:
+            conflict = ("--candidate-set shared" if self.candidate_set == "shared" else
+                        "--candidates" if self.candidates else "--distractors" if self.distractors else
+                        "--aliases" if self.aliases else None)
+            if conflict:
+                raise InputError(f"--attributes draws each person's distractors from idia's bundled lists in the "
+                                 f"per-person question; it cannot be combined with {conflict}")
         return self
 
     def replace(self, **changes) -> "AttackSettings":
@@ -256,7 +271,8 @@ def click_options(*names: str, defaults: dict | None = None):
 
 def _choices(name: str) -> tuple[str, ...]:
     from .engines import engine_names
-    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES, "engine": engine_names()}[name]
+    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES, "engine": engine_names(),
+            "distractor_draw": DISTRACTOR_DRAWS}[name]
 
 
 def from_options(options: dict, **fixed) -> AttackSettings:

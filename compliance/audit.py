@@ -116,7 +116,8 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
                 "labels": fingerprint(a.labels), "candidates": fingerprint(a.candidates),
                 "prompts": fingerprint(a.prompts), "n_candidates": a.n_candidates, "candidate_set": a.candidate_set,
                 "max_images": a.max_images, "seed": a.seed, "device": a.device, "precision": a.precision, "fast_decode": a.fast_decode,
-                "distractors": fingerprint(a.distractors), "aliases": fingerprint(a.aliases)}
+                "distractors": fingerprint(a.distractors), "distractor_draw": a.distractor_draw,
+                "attributes": fingerprint(a.attributes), "aliases": fingerprint(a.aliases)}
 
     # 1. The attack.
     attack_dir = out / "attack"

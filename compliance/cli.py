@@ -110,7 +110,7 @@ def world_study(out, model_dir, photos_dir, alpha, quiet):
 
 @main.command()
 @click_options("model", "checkpoint", "people", "reference", "candidates", "n_candidates", "candidate_set",
-               "distractors", "aliases", "prompts", "rule", "alpha", "tau", "target_fpr", "labels", "max_images")
+               "distractors", "distractor_draw", "attributes", "aliases", "prompts", "rule", "alpha", "tau", "target_fpr", "labels", "max_images")
 @click.option("--perturbation", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run through an inference-time defense saved by `idia defend perturb`.")
 @click_options("seed", "device", "precision", "workers", "fast_decode", "batch_size", "cache_dir",

@@ -8,6 +8,8 @@ Example (paths are relative to the config file):
     reference: photos/reference  # known non-members (calibration); optional
     labels: photos/labels.json   # ground truth; optional
     candidates: null             # one name per line; default: audited people + made-up distractors
+    distractor_draw: balanced    # made-up distractors: half female, half male first names (or uniform)
+    attributes: null             # CSV name,gender,origin: distractors matched to each person listed
     n_candidates: 1000
     prompts: null                # templates file; default: the paper's 21
     max_images: null

@@ -282,7 +282,8 @@ def person_summary(p: dict) -> dict:
     """The per-person numbers every report shows (templates and persons.csv read these keys, not the record's)."""
     return {"name": p["name"], "n_images": p["n_images"], "score": p["score"], "member": p["member"],
             "p_value": p["p_value"], "mean_log_prob": p["mean_log_prob"], "mean_rank": p["mean_rank"],
-            "mean_prob": p["mean_prob"], "label": p.get("label"), "evidence": p.get("evidence")}
+            "mean_prob": p["mean_prob"], "label": p.get("label"), "evidence": p.get("evidence"),
+            "distractor_group": p.get("distractor_group")}
 
 
 def person_detail(p: dict) -> dict:
@@ -342,13 +343,28 @@ def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
 
 
 
+def distractor_groups(data: dict) -> list[dict]:
+    """Every list of distractors the record describes: its `groups`, or (a record from before groups) the one
+    block; none without a `distractors` block."""
+    block = data.get("distractors")
+    return (block.get("groups") or [block]) if block else []
+
+
+def _drawn_for(data: dict, p: dict) -> dict | None:
+    """How this person's distractors were drawn: their group's block (the first group's, as the record's top
+    level holds, when the record names none)."""
+    groups = distractor_groups(data)
+    return next((g for g in groups if g.get("id") == p["distractor_group"]), groups[0] if groups else None)
+
+
 def _takedown(data: dict, person: str | None, include_photos: bool, source_name: str) -> dict:
     found = _find_person(data, person)
     AttackResult.from_dict({**data, "persons": [found], "reference": []})  # this person's fields, all of them
     p = person_detail(found)
     photos = [thumbnail(im["file"], im["sha256"]) for im in p["images"]] if include_photos else []
     report_cmd = shlex.join(["idia", "report", source_name, "--kind", "takedown", "--person", p["name"]])
-    return {"person": p, "photos": photos, "include_photos": include_photos, "report_command": report_cmd}
+    return {"person": p, "photos": photos, "include_photos": include_photos, "report_command": report_cmd,
+            "drawn": _drawn_for(data, p)}
 
 
 def _consecutive_groups(images: list[dict]) -> list[tuple[str, list[dict]]]:
@@ -474,6 +490,7 @@ def _audit(data: dict, raw: bytes, source_name: str, record_limit: int) -> tuple
         "images": images,
         "image_groups": _consecutive_groups(images) if len(images) <= PAGE_PHOTOS else None,
         "page_photos": PAGE_PHOTOS,
+        "distractor_groups": distractor_groups(data),
         **notes,
     }
     return context, files

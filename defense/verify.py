@@ -259,7 +259,7 @@ def _probes(cfg: VerifyConfig, attack: AttackSettings, encoder: Encoder, applied
         view = variant_view(views / f"variant-{variant}", variant, audit, ref, found.labels, attack.n_candidates,
                             attack.seed, prefer=names)
         v_settings = attack.replace(people=view.people, reference=view.reference, labels=view.labels,
-                                    candidates=view.candidates, candidate_set="shared")
+                                    candidates=view.candidates, candidate_set="shared", attributes=None)
         v_names = [name_variant(n, variant) for n in names if n not in view.dropped]
         b = run_attack(v_settings, encoder=encoder)
         a = applied.attack(v_settings, encoder)

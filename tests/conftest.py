@@ -41,28 +41,36 @@ def world_photos(tmp_path_factory, world_model_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def paper_run(world_model, world_photos, world_model_dir):
-    """The paper's rule (tau = 1, 1,000 candidates, 21 prompts) on the world's members and non-members."""
+def attack_world(world_model, world_photos, world_model_dir):
+    """Run one of the session's attacks on the world's members and non-members (labels given), with changes:
+    "paper" (the paper's rule: tau = 1, 1,000 candidates, 21 prompts) or "calibrated" (the continuous score
+    calibrated on the reference non-members at a 1% target false-positive rate)."""
     from attack.run import AttackConfig, run_attack
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
-                       labels=world_photos / "labels.json", progress=False, command="pytest")
-    return run_attack(cfg, loaded=world_model)
+    kinds = {"paper": {"rule": "paper"},
+             "calibrated": {"reference": world_photos / "reference", "target_fpr": 0.01}}
+
+    def run(kind: str, **changes):
+        cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+                           labels=world_photos / "labels.json", progress=False, command="pytest",
+                           **{**kinds[kind], **changes})
+        return run_attack(cfg, loaded=world_model)
+    return run
 
 
 @pytest.fixture(scope="session")
-def calibrated_run(world_model, world_photos, world_model_dir):
-    """The continuous score calibrated on the reference non-members at a 1% target false-positive rate."""
-    from attack.run import AttackConfig, run_attack
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
-                       reference=world_photos / "reference", target_fpr=0.01,
-                       labels=world_photos / "labels.json", progress=False, command="pytest")
-    return run_attack(cfg, loaded=world_model)
+def paper_run(attack_world):
+    return attack_world("paper")
+
+
+@pytest.fixture(scope="session")
+def calibrated_run(attack_world):
+    return attack_world("calibrated")
 
 
 # The fast tier (`pytest -m "not slow"`) leaves out every test that needs the session's world photos or the
 # attacks on them (and the model itself, whose every use runs an attack or an encoder): most of the suite's time. Marked here from the fixtures a test
 # asks for (directly or through another fixture), so a new test that needs them is slow without remembering to say so.
-WORLD_FIXTURES = {"world_model", "world_photos", "paper_run", "calibrated_run"}
+WORLD_FIXTURES = {"world_model", "world_photos", "paper_run", "calibrated_run", "attack_world"}
 
 
 def pytest_collection_modifyitems(config, items):

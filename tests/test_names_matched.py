@@ -7,10 +7,27 @@ from attack.errors import InputError
 
 
 def test_make_distractors_is_unchanged():
-    """The pre-existing generator keeps its draws (values taken from the code before matching was added)."""
+    """The pre-existing generator keeps its draws (values taken from the code before matching was added), and
+    the uniform draw is it."""
     assert names.make_distractors(3, set(), 0) == ["Tariq Ochieng", "Leticia Girma", "Hakan Asante"]
-    assert names.build_candidates(["Ada Lovelace"], 5, seed=0).names == \
+    assert names.build_candidates(["Ada Lovelace"], 5, seed=0, draw="uniform").names == \
         ['Anh Ahmadi', 'Ada Lovelace', 'Tariq Ochieng', 'Leticia Girma', 'Hakan Asante']
+    assert names.draw_distractors(40, {"Ada Lovelace"}, 5, "uniform") == \
+        names.make_distractors(40, {"Ada Lovelace"}, 5)
+
+
+@pytest.mark.parametrize("n", [2, 7, 999])
+def test_the_default_draw_is_exactly_half_female_half_male(n):
+    tags = names.first_name_tags()
+    got = names.draw_distractors(n, {"Ada Lovelace"}, seed=2)
+    assert names.DEFAULT_DRAW == "balanced" and len(set(got)) == n
+    sexes = [tags[name.split(" ")[0]][0] for name in got]
+    assert sexes.count("f") == n // 2 and sexes.count("m") == n - n // 2
+    assert names.build_candidates(["Ada Lovelace"], n + 1, seed=2).names != \
+        names.build_candidates(["Ada Lovelace"], n + 1, seed=2, draw="uniform").names
+    block = names.describe_distractors(got, "balanced", 2)
+    assert block["counts"]["gender"] == {k: v for k, v in (("f", n // 2), ("m", n - n // 2)) if v}
+    assert "half female and half male first names" in block["description"]
 
 
 def test_every_bundled_name_is_tagged_once():
@@ -42,16 +59,14 @@ def test_balanced_by_sex_without_a_gender():
     got = names.make_matched_distractors(200, set(), seed=1)
     female = sum(tags[n.split(" ")[0]][0] == "f" for n in got)
     male = sum(tags[n.split(" ")[0]][0] == "m" for n in got)
-    # Half drawn from female (+ unisex) names, half from male (+ unisex): at most the unisex draws blur it.
-    unisex = 200 - female - male
-    assert abs(female - male) <= unisex and female + unisex >= 100 and male + unisex >= 100
+    assert female == male == 100  # unisex names serve a matched gender only, so the halves are exact
     d = names.describe_distractors(got, "matched", 1)
-    assert d["counts"]["gender"] == {k: v for k, v in (("f", female), ("m", male), ("u", unisex)) if v}
+    assert d["counts"]["gender"] == {"f": 100, "m": 100}
     assert d["n"] == 200 and sum(d["counts"]["origin"].values()) == 200
 
 
 def test_impossible_matches_are_refused_in_one_line():
-    with pytest.raises(InputError, match="no f first names of origin 'south_asia'.*--distractors"):
+    with pytest.raises(InputError, match="no f first names of origin 'south_asia'"):
         names.make_matched_distractors(5, set(), 0, gender="f", origin="south_asia")
     with pytest.raises(InputError, match="cannot draw 100 distinct"):
         names.make_matched_distractors(100, set(), 0, gender="m", origin="latin_america")

@@ -83,3 +83,14 @@ def test_a_device_that_is_not_there_is_one_line(tmp_path):
     with pytest.raises(InputError, match="--device cuda: no CUDA device is available"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_the_distractor_draw_and_attributes_are_yaml_keys_too(tmp_path):
+    path = tmp_path / "audit.yaml"
+    path.write_text("model: world\npeople: p\noutput: out\ndistractor_draw: uniform\nattributes: people.csv\n")
+    cfg = load_config(path)
+    assert cfg.attack.distractor_draw == "uniform" and cfg.attack.attributes == tmp_path / "people.csv"
+    path.write_text("model: world\npeople: p\noutput: out\ndistractor_draw: sorted\n")
+    with pytest.raises(InputError) as e:
+        load_config(path)
+    assert str(e.value).startswith(f"{path}:4: ") and "must be one of balanced, uniform" in str(e.value)

@@ -61,7 +61,8 @@ strength_option = click.option(
     help="noise: the noise's norm relative to a unit embedding (default 0.5); project: how many of the names' "
          "directions are removed, fractions blend (default: one per name).")
 people_options = click_options("people", "reference", "labels", "max_images", "candidates", "n_candidates",
-                                "candidate_set", "distractors", "aliases", "rule", "alpha", "tau", "target_fpr")
+                                "candidate_set", "distractors", "distractor_draw", "attributes", "aliases", "rule",
+                                "alpha", "tau", "target_fpr")
 utility_option = click.option("--utility", type=click.Path(file_okay=False, path_type=Path), default=None,
                               help="Labelled folder (one sub-folder per class) for zero-shot top-1 accuracy, "
                                    "e.g. the world's shapes/.")
