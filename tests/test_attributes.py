@@ -14,7 +14,7 @@ from attack.decide import OthersSample
 from attack.errors import InputError
 from attack.idia import gather_evidence
 from attack.question import PER_PERSON, ask, group_seed
-from attack.run import AttackSettings, run_attack, write_attack
+from attack.run import AttackSettings, run_attack
 
 PEOPLE = ["Ada Quill", "Bo Rask", "Cy Tamm", "Di Umber", "Ed Vance", "Flo Wren"]
 
