@@ -154,7 +154,6 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
     if attributes and (mode == SHARED or user_file is not None or pool is not None):
         raise InputError("--attributes needs the per-person question with distractors from idia's bundled lists")
     kept = {n.casefold() for n in listed + alias_names}
-    balanced = draw == "balanced"
     if mode == SHARED:
         how = "file" if pool is not None else draw
         if pool is None:
@@ -172,7 +171,7 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
         true = np.array([index[p] if p in index else folded[p.casefold()] for p in person_names], dtype=np.int64)
         source = str(cand.source) if how in ("file", "candidates file") else "bundled name lists"
         group = DistractorGroup(DEFAULT_GROUP, [n for n in cand.names if n.casefold() not in kept], how, seed,
-                                source, balance_sex=balanced and how == "balanced")
+                                source, balance_sex=how == "balanced")
         return Question(SHARED, cand.names, list(person_names), true, cand.source, cand.added_true_names,
                         not_distractors=kept, aliases={k: v for k, v in aliases.items() if k in set(person_names)},
                         groups=[group])
