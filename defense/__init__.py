@@ -2,7 +2,8 @@
 
 base     the Defense protocol and registry (one module per defense in kinds/);
 redact   fine-tunes the text encoder so redacted names read as a neutral phrase (a new checkpoint);
-redact_image  fine-tunes the image tower so the redacted faces embed like the mean face;
+redact_image  fine-tunes the image tower so the redacted faces lose their names' directions (or embed like the
+              mean face, as the authors);
 probes   unseen photos, held-out phrasings and name variants; relearn  the relearning probe;
 perturb  changes embeddings at inference time (noise, or projecting out the names' directions);
 utility  zero-shot top-1 accuracy on a labelled folder: what a defense costs ordinary use;

@@ -84,6 +84,7 @@ class VerifyConfig:
     lr: float | None = None
     preset: str | None = None  # redaction settings: "authors"
     neutral: str | None = None  # text redaction target (default 'a person'; the authors' preset: 'human')
+    face_target: str | None = None  # image redaction target (default 'name-null'; the authors' preset: 'mean')
     captions: Path | None = None
     keep_names: Path | None = None
     redactor: dict = field(default_factory=dict)  # further NameRedactor settings
@@ -98,9 +99,10 @@ class VerifyConfig:
         return base.resolve(self.defense, self.tower if self.defense == "redact" else self.kind)
 
     def options(self) -> dict:
-        return {"neutral": self.neutral, "steps": self.steps, "lr": self.lr, "preset": self.preset,
-                "captions": self.captions, "keep_names": self.keep_names, "strength": self.strength,
-                "side": self.side, "redactor": self.redactor, "face_redactor": self.face_redactor}
+        return {"neutral": self.neutral, "face_target": self.face_target, "steps": self.steps, "lr": self.lr,
+                "preset": self.preset, "captions": self.captions, "keep_names": self.keep_names,
+                "strength": self.strength, "side": self.side, "redactor": self.redactor,
+                "face_redactor": self.face_redactor}
 
 
 @dataclass

@@ -42,6 +42,11 @@ def _registry():
     return base
 
 
+def _face_targets() -> tuple[str, ...]:
+    from defense.redact_image import TARGETS
+    return TARGETS
+
+
 names_option = click.option("--names", "names_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
                             help="The names to redact, one per line.")
 kind_option = click.option(
@@ -53,9 +58,14 @@ tower_option = click.option(
     help="redact: " + "; ".join(f"{v}: {_registry().registry()[('redact', v)].summary}"
                                 for v in _registry().variants("redact")) + "; both: text, then image. image and "
          "both train on half of each redacted person's photos (--people).")
+face_target_option = click.option(
+    "--face-target", type=click.Choice(_face_targets()), default=None,
+    help="redact, image tower: what a redacted face should embed as: name-null (its own embedding without its "
+         "name's direction; default) or mean (the mean face, as the authors; their --preset's choice).")
 preset_option = click.option("--preset", type=click.Choice(["authors"]), default=None,
                              help="redact: the published settings (target 'human', LayerNorms frozen, lr 1e-4, 400 "
-                                  "steps halved at 200 and 300, redaction weight 0.6, unsquared drift norm).")
+                                  "steps halved at 200 and 300, redaction weight 0.6, unsquared drift norm; image: the "
+                                  "mean face, the whole tower, lr 1e-4, 100 steps).")
 strength_option = click.option(
     "--strength", type=float, default=None,
     help="noise: the noise's norm relative to a unit embedding (default 0.5); project: how many of the names' "
@@ -97,23 +107,25 @@ def defend():
                    "else's are kept.")
 @preset_option
 @click.option("--neutral", default=None, help="What a redacted name should read as (default 'a person').")
+@face_target_option
 @click.option("--captions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Clean captions for the utility term, one per line (default: the bundled corpus).")
 @click.option("--keep-names", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Other people's names the model must keep knowing, one per line; those sharing a first or last "
                    "name with a redacted person are protected as neighbours.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps (default 200).")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Learning rate (default 5e-4).")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="Learning rate (default 5e-4 text, 1e-3 image).")
 @click_options("seed")
 @device_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the defended model (open_clip hub layout) and redaction.json.")
 @quiet_option
 @friendly_errors
-def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, captions, keep_names, steps, lr, seed,
-           device, precision, out, quiet):
-    """Fine-tune the text tower so the names read as a neutral phrase, the image tower so the faces embed like the
-    mean face, or both (Hintersdorf et al., ECAI 2024)."""
+def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, face_target, captions, keep_names, steps,
+           lr, seed, device, precision, out, quiet):
+    """Fine-tune the text tower so the names read as a neutral phrase, the image tower so the faces lose their
+    names' directions (or, as the authors, embed like the mean face), or both (Hintersdorf et al., ECAI 2024)."""
     from attack.settings import AttackSettings
     from defense.redact import read_redaction_names
     from defense.redact_image import FaceRedactor
@@ -134,7 +146,8 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, ca
     context = _registry().DefenseContext(loaded=loaded, encoder=encoder, names=names, seed=seed,
                                          progress=not quiet, known_names=_known_names(keep_names) or [],
                                          unlearn_photos=unlearn, retain_photos=retain, warn=warn_printer(quiet))
-    options = {"neutral": neutral, "steps": steps, "lr": lr, "preset": preset, "captions": captions}
+    options = {"neutral": neutral, "face_target": face_target, "steps": steps, "lr": lr, "preset": preset,
+               "captions": captions}
     applied = _registry().apply_chain(chain, context, options)
     folder = applied.save_model(out)
     if split is not None:
@@ -247,6 +260,7 @@ sweep_command.name = "sweep"
 @utility_prompt_option
 @click.option("--steps", type=click.IntRange(1), default=None, help="redact: training steps (default 200).")
 @click.option("--neutral", default=None, help="redact: what a redacted name should read as (default 'a person').")
+@face_target_option
 @click.option("--captions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="redact: clean captions, one per line (default: the bundled corpus).")
 @click.option("--keep-names", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -266,7 +280,7 @@ sweep_command.name = "sweep"
 @quiet_option
 @friendly_errors
 def verify(names_file, defense, tower, preset, kind, strength, strengths, utility, utility_prompt, steps, neutral,
-           captions, keep_names, split, probes, relearn_steps, out, quiet, **options):
+           face_target, captions, keep_names, split, probes, relearn_steps, out, quiet, **options):
     """Attack, defend, attack again: did the names go, who else went with them, what did utility lose?"""
     from attack.settings import from_options
     from defense.verify import VerifyConfig, verify as run_verify, write_verification
@@ -275,8 +289,8 @@ def verify(names_file, defense, tower, preset, kind, strength, strengths, utilit
     attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, tower=tower, preset=preset,
                        strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt,
-                       steps=steps, neutral=neutral, captions=captions, keep_names=keep_names, split_photos=split,
-                       probes=probes, relearn_steps=relearn_steps, out=out)
+                       steps=steps, neutral=neutral, face_target=face_target, captions=captions, keep_names=keep_names,
+                       split_photos=split, probes=probes, relearn_steps=relearn_steps, out=out)
     v = run_verify(cfg, warn=warn_printer(quiet))
     path = write_verification(v, out)
     s = v.record["summary"]

@@ -1,29 +1,33 @@
 """Image-tower redaction (defense.redact_image.FaceRedactor) as a registered defense: `--tower image`.
 
-It trains on the unlearn half of the redacted people's photos; everyone else's unlearn halves are what it keeps."""
+It trains on the unlearn half of the redacted people's photos; everyone else's unlearn halves are what it keeps.
+`face_target` picks what a redacted face should embed as (FaceRedactor's `target`)."""
 
 from __future__ import annotations
 
 from attack.settings import at_least, one_of
 
 from ..base import Applied, DefenseContext, Option, register
-from ..redact_image import PRESETS, FaceRedactor
+from ..redact_image import PRESETS, TARGETS, FaceRedactor
 
 
 @register
 class ImageRedaction:
     family, variant = "redact", "image"
-    summary = "fine-tune the image tower so the redacted people's faces embed like the mean face"
+    summary = "fine-tune the image tower so the redacted people's faces stop pointing at their names"
     needs_photos = True
     options = {
         "steps": Option("int", None, at_least(1), "training steps"),
         "lr": Option("float", None, at_least(0), "learning rate"),
         "preset": Option("str", None, one_of(tuple(PRESETS)), "published settings: authors"),
+        "face_target": Option("str", None, one_of(TARGETS), "image: what a redacted face should embed as: "
+                              "name-null (its own embedding without its name's direction) or mean (the mean face)"),
     }
 
     def apply(self, context: DefenseContext, options: dict) -> Applied:
         params = {"seed": context.seed, "progress": context.progress, "precision": context.encoder.precision,
                   **{k: options[k] for k in ("steps", "lr") if options.get(k) is not None},
+                  **({"target": options["face_target"]} if options.get("face_target") is not None else {}),
                   **(options.get("face_redactor") or {})}
         photos = {n: context.unlearn_photos.get(n, []) for n in context.names if n in context.unlearn_photos}
         est = FaceRedactor.from_preset(options.get("preset"), **params).fit(context.loaded, photos,
