@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from attack import names
 from attack.decide import OthersSample
@@ -15,6 +14,7 @@ from attack.errors import InputError
 from attack.idia import gather_evidence
 from attack.question import PER_PERSON, ask, group_seed
 from attack.run import AttackSettings, run_attack
+from test_encoder import _people as noise_people
 
 PEOPLE = ["Ada Quill", "Bo Rask", "Cy Tamm", "Di Umber", "Ed Vance", "Flo Wren"]
 
@@ -164,12 +164,7 @@ def test_grouped_evidence_equals_each_group_asked_alone():
 # --- through the whole attack (the world's model on photos of noise: the pipeline does not care what they show) --
 
 def _people(root, people=PEOPLE, n_photos=3):
-    rng = np.random.default_rng(0)
-    for name in people:
-        (root / name).mkdir(parents=True)
-        for j in range(n_photos):
-            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(root / name / f"{j}.png")
-    return root
+    return noise_people(root, n_photos=n_photos, names=list(people))
 
 
 def _settings(people, tmp_path, **kw):
