@@ -172,6 +172,24 @@ def test_the_image_authors_preset_keeps_the_mean_face_and_the_default_nulls_the_
     assert "face_target" in DEFENSE_KEYS and DEFENSE_CHECKS["face_target"]("blur")
 
 
+def test_face_target_reaches_the_face_redactor(monkeypatch, tmp_path):
+    seen = {}
+
+    def fit(self, loaded, photos, retain):
+        seen.update(self.get_params())
+        raise InputError("fitted")
+
+    monkeypatch.setattr(FaceRedactor, "fit", fit)
+    context = base.DefenseContext(loaded=None, encoder=type("Encoder", (), {"precision": "fp32"})(), names=["A B"],
+                                  seed=0, unlearn_photos={"A B": [tmp_path / "a.png"]})
+    for face_target, preset, expected in (("mean", None, "mean"), (None, None, "name-null"),
+                                          (None, "authors", "mean"), ("name-null", "authors", "name-null")):
+        cfg = VerifyConfig(attack=None, names=tmp_path, tower="image", face_target=face_target, preset=preset)
+        with pytest.raises(InputError, match="fitted"):
+            cfg.chain()[0]().apply(context, cfg.options())
+        assert seen["target"] == expected
+
+
 # --- slow: on the world ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
