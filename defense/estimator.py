@@ -22,6 +22,16 @@ class PresetEstimator:
             raise InputError(f"--preset must be one of {', '.join(cls.PRESETS)}, got {preset!r}")
         return cls(**{**(cls.PRESETS[preset] if preset else {}), **params})
 
+    def _check_training(self, *batch_sizes: int) -> None:
+        """The checks both redactors share: steps and batch sizes, learning rate, drift norm."""
+        from .redact import DRIFT_NORMS
+        if self.steps < 1 or min(batch_sizes) < 1:
+            raise InputError("steps and batch sizes must be at least 1")
+        if not self.lr > 0:
+            raise InputError(f"the learning rate must be positive, got {self.lr}")
+        if self.drift_norm not in DRIFT_NORMS:
+            raise InputError(f"drift_norm must be one of {', '.join(DRIFT_NORMS)}, got {self.drift_norm!r}")
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "student_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")

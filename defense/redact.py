@@ -333,12 +333,7 @@ class NameRedactor(PresetEstimator):
             raise InputError("the neutral phrase is empty")
         if "{" in self.neutral or "}" in self.neutral:
             raise InputError(f"the neutral phrase may not contain braces: {self.neutral!r}")
-        if self.steps < 1 or self.batch_clean < 1 or self.batch_names < 1:
-            raise InputError("steps and batch sizes must be at least 1")
-        if not self.lr > 0:
-            raise InputError(f"the learning rate must be positive, got {self.lr}")
-        if self.drift_norm not in DRIFT_NORMS:
-            raise InputError(f"drift_norm must be one of {', '.join(DRIFT_NORMS)}, got {self.drift_norm!r}")
+        self._check_training(self.batch_clean, self.batch_names)
 
     def fit(self, loaded: LoadedModel, names: Sequence[str], clean_captions: Sequence[str] | None = None,
             neighbours: Sequence[str | Neighbour] | None = None, keep_names: Sequence[str] | None = None,

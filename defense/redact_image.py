@@ -72,7 +72,7 @@ from attack.models import LoadedModel
 from attack.people import load_rgb
 from attack.prompts import PAPER_TEMPLATES
 
-from .redact import (DRIFT_NORMS, _cosine_distance, drift_penalty, encode_text_features, layernorm_parameter_names,
+from .redact import (_cosine_distance, drift_penalty, encode_text_features, layernorm_parameter_names,
                      state_sha256)
 from .estimator import PresetEstimator
 
@@ -175,12 +175,7 @@ class FaceRedactor(PresetEstimator):
         self.precision = precision
 
     def _check_params(self) -> None:
-        if self.steps < 1 or self.batch_forget < 1 or self.batch_retain < 1:
-            raise InputError("steps and batch sizes must be at least 1")
-        if not self.lr > 0:
-            raise InputError(f"the learning rate must be positive, got {self.lr}")
-        if self.drift_norm not in DRIFT_NORMS:
-            raise InputError(f"drift_norm must be one of {', '.join(DRIFT_NORMS)}, got {self.drift_norm!r}")
+        self._check_training(self.batch_forget, self.batch_retain)
         if self.target not in TARGETS:
             raise InputError(f"the image redaction target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         if self.trainable not in TRAINABLE:

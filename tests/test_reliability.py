@@ -40,7 +40,7 @@ def _idia(*args, cwd=None):
     return SimpleNamespace(returncode=r.exit_code, stderr=r.stderr, stdout=r.stdout)
 
 
-def _one_line_error(proc, *needles):
+def assert_one_line_error(proc, *needles):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("idia: error: "), proc.stderr
@@ -157,7 +157,7 @@ def test_nobody_auditable_is_an_error_with_one_line(tmp_path):
     with pytest.raises(InputError, match="none of the 2 people has a usable photo"):
         scan_people(tmp_path / "people", warn=lambda m: None)
     proc = _idia("attack", "--model", "world", "--people", tmp_path / "people", "--out", tmp_path / "o", "-q")
-    _one_line_error(proc, "nobody can be audited")
+    assert_one_line_error(proc, "nobody can be audited")
 
 
 # --- one line instead of a traceback ------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_a_text_file_as_checkpoint_is_one_line(tmp_path, world_model_dir):
     _photo(tmp_path / "people" / "Ada Byron" / "a.png")
     proc = _idia("attack", "--model", world_model_dir / "open_clip_config.json", "--checkpoint", ck,
                  "--people", tmp_path / "people", "--out", tmp_path / "o", "-q")
-    _one_line_error(proc, str(ck), "not a checkpoint")
+    assert_one_line_error(proc, str(ck), "not a checkpoint")
 
 
 def test_a_bad_preprocess_cfg_is_one_line(tmp_path, world_model_dir):
@@ -195,7 +195,7 @@ def test_a_bad_preprocess_cfg_is_one_line(tmp_path, world_model_dir):
 def test_yaml_tags_and_complex_keys_are_one_line(tmp_path, text, needle):
     cfg = tmp_path / "audit.yaml"
     cfg.write_text(text)
-    _one_line_error(_idia("audit", cfg, "-q"), needle)
+    assert_one_line_error(_idia("audit", cfg, "-q"), needle)
 
 
 @pytest.mark.slow
@@ -219,11 +219,11 @@ def test_a_record_with_fields_of_the_wrong_type_is_one_line(paper_run, tmp_path)
 
 
 def test_special_and_huge_records_are_one_line(tmp_path):
-    _one_line_error(_idia("report", "/dev/zero", "--kind", "audit", "--out", tmp_path / "x.pdf"),
+    assert_one_line_error(_idia("report", "/dev/zero", "--kind", "audit", "--out", tmp_path / "x.pdf"),
                     "/dev/zero: not a regular file")
     fifo = tmp_path / "results.json"
     os.mkfifo(fifo)
-    _one_line_error(_idia("report", fifo, "--kind", "audit", "--out", tmp_path / "x.pdf"), "not a regular file")
+    assert_one_line_error(_idia("report", fifo, "--kind", "audit", "--out", tmp_path / "x.pdf"), "not a regular file")
     big = tmp_path / "big.json"
     with open(big, "wb") as f:
         f.truncate(5000)
@@ -239,7 +239,7 @@ def test_an_output_folder_in_use_is_refused_with_the_holders_pid(tmp_path):
             with output_lock(tmp_path / "out"):
                 pass
         proc = _idia("attack", "--model", "world", "--people", tmp_path, "--out", tmp_path / "out", "-q")
-        _one_line_error(proc, f"{tmp_path / 'out'}: is in use by another idia run (pid {os.getpid()})")
+        assert_one_line_error(proc, f"{tmp_path / 'out'}: is in use by another idia run (pid {os.getpid()})")
     with output_lock(tmp_path / "out"):  # released: usable again
         pass
 
