@@ -8,7 +8,7 @@ demo: $(STAMP)
 	.venv/bin/idia demo --out demo-output
 
 test: $(STAMP)
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -P -m pytest -q
 
 bench: $(STAMP)
 	$(PY) bench/bench_idia.py

@@ -17,20 +17,20 @@ from typing import Protocol
 
 import numpy as np
 
-from . import prompts
-from .decide import OthersSample, choose_rule, decide, own_name_similarity
-from .device import runtime_facts
-from .encoder import Encoder
-from .errors import InputError
-from .idia import Evidence
-from .io import atomic_write_text, sha256_file
-from .manifest import build_manifest
-from .models import LoadedModel, load_clip
-from .question import PER_PERSON, Question, ask
-from .record import person_results, score_rows, write_scores
-from .results import AttackResult
-from .scan import Scan, read_labels, scan
-from .settings import DEFAULT_TARGET_FPR, AttackSettings
+from idia.attack.inputs import prompts
+from idia.attack.decide.rules import OthersSample, choose_rule, decide, own_name_similarity
+from idia.attack.model.device import runtime_facts
+from idia.attack.encode.encoder import Encoder
+from idia.errors import InputError
+from idia.attack.decide.evidence import Evidence
+from idia.io import atomic_write_text, sha256_file
+from idia.manifest import build_manifest
+from idia.attack.model.load import LoadedModel, load_clip
+from idia.attack.inputs.question import PER_PERSON, Question, ask
+from idia.attack.record.build import person_results, score_rows, write_scores
+from idia.attack.record.results import AttackResult
+from idia.attack.inputs.scan import Scan, read_labels, scan
+from idia.attack.settings import DEFAULT_TARGET_FPR, AttackSettings
 
 __all__ = ["AttackSettings", "AttackConfig", "AttackRun", "run_attack", "write_attack", "read_labels",
            "DEFAULT_TARGET_FPR"]

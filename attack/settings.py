@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError
-from .names import DEFAULT_DRAW, DEFAULT_N_CANDIDATES, DISTRACTOR_DRAWS
+from idia.errors import InputError
+from idia.attack.inputs.names import DEFAULT_DRAW, DEFAULT_N_CANDIDATES, DISTRACTOR_DRAWS
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -79,7 +79,7 @@ def ray_address(value) -> str | None:
 
 
 def engine_choice(value) -> str | None:
-    from .engines import engine_names
+    from idia.attack.encode.engines import engine_names
     return one_of(engine_names())(value)
 
 
@@ -270,7 +270,7 @@ def click_options(*names: str, defaults: dict | None = None):
 
 
 def _choices(name: str) -> tuple[str, ...]:
-    from .engines import engine_names
+    from idia.attack.encode.engines import engine_names
     return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES, "engine": engine_names(),
             "distractor_draw": DISTRACTOR_DRAWS}[name]
 

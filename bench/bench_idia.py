@@ -24,14 +24,14 @@ from pathlib import Path
 
 import torch
 
-from attack import names, prompts
-from attack.embed import encode_texts
-from attack.encoder import Encoder
-from attack.models import load_clip
-from attack.people import scan_people
-from attack.run import AttackConfig, run_attack
-from world import load_world, shipped_model_dir, write_photos
-from world.world import World
+from idia.attack.inputs import names, prompts
+from idia.attack.encode.text import encode_texts
+from idia.attack.encode.encoder import Encoder
+from idia.attack.model.load import load_clip
+from idia.attack.inputs.people import scan_people
+from idia.attack.run import AttackConfig, run_attack
+from idia.world import load_world, shipped_model_dir, write_photos
+from idia.world.world import World
 
 
 def _subset_photos(out: Path, n_people: int, n_images: int) -> Path:

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from attack.encoder import Encoder
-from attack.engines.local import _collate, _Photos
-from attack.models import load_clip
+from idia.attack.encode.encoder import Encoder
+from idia.attack.encode.engines.local import _collate, _Photos
+from idia.attack.model.load import load_clip
 
 
 def camera_jpegs(folder: Path, n: int, size=(2000, 1500), seed: int = 0) -> list[Path]:

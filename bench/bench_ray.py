@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attack.encoder import Encoder, ImageCache
-from attack.engines.ray import start_ray
-from attack.models import load_clip
+from idia.attack.encode.encoder import Encoder, ImageCache
+from idia.attack.encode.engines.ray import start_ray
+from idia.attack.model.load import load_clip
 from bench_photos import camera_jpegs
 
 
@@ -63,9 +63,9 @@ def shard_rate(n: int, dim: int, folder: Path) -> float:
 
 
 def decide_per_person(folder: Path) -> dict:
-    from attack.run import run_attack
-    from attack.settings import AttackSettings
-    from world import load_world, shipped_model_dir, write_photos
+    from idia.attack.run import run_attack
+    from idia.attack.settings import AttackSettings
+    from idia.world import load_world, shipped_model_dir, write_photos
     write_photos(load_world(shipped_model_dir()), folder, images_per_person=4, shapes_per_class=1)
     run = run_attack(AttackSettings(model=str(shipped_model_dir()), people=folder / "people",
                                     reference=folder / "reference", target_fpr=0.05, cache_dir=folder / "cache",

@@ -19,11 +19,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="10,1000")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    from attack.device import resolve_device
-    from attack.models import load_clip
-    from attack.names import make_distractors
-    from defense.redact import NameRedactor
-    from world import shipped_model_dir
+    from idia.attack.model.device import resolve_device
+    from idia.attack.model.load import load_clip
+    from idia.attack.inputs.names import make_distractors
+    from idia.defense.redact import NameRedactor
+    from idia.world import shipped_model_dir
     loaded = load_clip(str(shipped_model_dir()), device=resolve_device(args.device))
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):

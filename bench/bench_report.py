@@ -30,9 +30,9 @@ HERE = Path(__file__).resolve().parent.parent
 
 def base_record(work: Path, n_people: int = 16, n_reference: int = 40) -> dict:
     """One small real attack on the world: members and non-members, one fresh photo each."""
-    from attack.run import AttackConfig, run_attack
-    from world import load_world, shipped_model_dir, write_photos
-    from world.world import ROLE_MEMBER, ROLE_NONMEMBER, ROLE_REFERENCE, World
+    from idia.attack.run import AttackConfig, run_attack
+    from idia.world import load_world, shipped_model_dir, write_photos
+    from idia.world.world import ROLE_MEMBER, ROLE_NONMEMBER, ROLE_REFERENCE, World
 
     world = load_world()
     keep = (world.by_role(ROLE_MEMBER)[:n_people // 2] + world.by_role(ROLE_NONMEMBER)[:n_people - n_people // 2]
@@ -98,7 +98,7 @@ def _one(path: str, kind: str, person: str | None) -> None:
     import weasyprint  # noqa: F401  (imported before timing: a one-off cost, not a per-person one)
     from pypdf import PdfReader
 
-    from compliance.report import write_report
+    from idia.compliance.report import write_report
     before = _peak_mb()
     out = Path(path).with_name(f"{kind}.pdf")
     t = time.perf_counter()

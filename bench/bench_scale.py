@@ -27,7 +27,7 @@ from PIL import Image
 
 
 def make_people(root: Path, n: int, seed: int = 0) -> Path:
-    from attack.names import first_names, last_names
+    from idia.attack.inputs.names import first_names, last_names
     firsts, lasts = first_names(), last_names()
     initials = "ABCDEFGHJKLMNPRSTVW"  # a middle initial: 19 x 160,000 people, none a made-up distractor's name
     rng = np.random.default_rng(seed)
@@ -48,8 +48,8 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from attack.run import AttackSettings, run_attack, write_attack
-from world import shipped_model_dir
+from idia.attack.run import AttackSettings, run_attack, write_attack
+from idia.world import shipped_model_dir
 people, cache, out = map(Path, sys.argv[1:4])
 s = AttackSettings(model=str(shipped_model_dir()), people=people, cache_dir=cache, progress=False)
 t1 = time.perf_counter()

@@ -20,9 +20,9 @@ from pathlib import Path
 
 CHILD = r"""
 import json, sys, torch
-from attack.models import load_clip
-from defense.redact import NameRedactor
-from world import read_world_record, shipped_model_dir
+from idia.attack.model.load import load_clip
+from idia.defense.redact import NameRedactor
+from idia.world import read_world_record, shipped_model_dir
 loaded = load_clip(str(shipped_model_dir()))
 members = sorted(n for n, role in read_world_record()["membership"].items() if role == "member")[:3]
 r = NameRedactor(steps=int(sys.argv[1]), seed=0, progress=False).fit(loaded, members, warn=lambda m: None)

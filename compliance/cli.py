@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from attack.errors import InputError
-from attack.settings import click_options
-from compliance.commands.common import friendly_errors, quiet_option, resolve_model_arg, warn_printer
+from idia.errors import InputError
+from idia.attack.settings import click_options
+from idia.compliance.commands.common import friendly_errors, quiet_option, resolve_model_arg, warn_printer
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,9 +45,9 @@ def world_build(out, seed, steps, no_evaluate, device, precision, quiet):
     """Train the world's tiny CLIP from its seed and record its SHA-256 and measured separation.
 
     On the CPU in fp32 (the default) the shipped checkpoint is reproduced byte for byte."""
-    from attack.settings import check_value
-    from world import WorldSpec, build_world_model
-    from world.train import TrainSpec
+    from idia.attack.settings import check_value
+    from idia.world import WorldSpec, build_world_model
+    from idia.world.train import TrainSpec
     for name, value in (("seed", seed), ("device", device)):
         if check_value(name, value):
             raise InputError(f"--{name} {check_value(name, value)}")
@@ -78,7 +78,7 @@ def world_build(out, seed, steps, no_evaluate, device, precision, quiet):
 @friendly_errors
 def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
     """Render fresh, never-trained photos: people/<Full Name>/*.png, reference/..., shapes/..., labels.json."""
-    from world import load_world, write_photos
+    from idia.world import load_world, write_photos
     labels = write_photos(load_world(model_dir), out, images_per_person, shapes_per_class)
     if not quiet:
         click.echo(f"{len(labels)} people to audit ({sum(labels.values())} members) in {out / 'people'}; "
@@ -98,7 +98,7 @@ def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
 @friendly_errors
 def world_study(out, model_dir, photos_dir, alpha, quiet):
     """Identification rate against occurrences in training and photos per person, with 95% intervals."""
-    from world.study import run_study
+    from idia.world.study import run_study
     record = run_study(out, model_dir, alpha=alpha, progress=not quiet, photos_dir=photos_dir)
     if not quiet:
         for row in record["by_occurrences"]:
@@ -121,14 +121,14 @@ def world_study(out, model_dir, photos_dir, alpha, quiet):
 @friendly_errors
 def attack(perturbation, out, quiet, **options):
     """Run the Identity Inference Attack (Hintersdorf et al., JAIR 2024) on people's photos."""
-    from attack.run import run_attack, write_attack
-    from attack.settings import from_options
+    from idia.attack.run import run_attack, write_attack
+    from idia.attack.settings import from_options
     settings = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     pert = None
     if perturbation is not None:
-        from defense.perturb import load_perturbation
+        from idia.defense.perturb import load_perturbation
         pert = load_perturbation(perturbation)
-    from attack.io import output_lock
+    from idia.io import output_lock
     with output_lock(out):  # a second run into the same --out stops with one line instead of mixing files
         run = run_attack(settings, perturbation=pert, warn=warn_printer(quiet))
         path = write_attack(run, out)
@@ -159,8 +159,8 @@ def _print_summary(result) -> None:
 @friendly_errors
 def audit(config, quiet):
     """Run the whole audit a YAML CONFIG describes (attack, defenses, reports); resumes if interrupted."""
-    from compliance.audit import run_audit
-    from compliance.config import load_config
+    from idia.compliance.pipeline import run_audit
+    from idia.compliance.config import load_config
     cfg = load_config(config)
     outcome = run_audit(cfg, progress=not quiet, warn=warn_printer(quiet),
                         say=None if quiet else lambda m: click.echo(f"idia: {m}", err=True))
@@ -177,8 +177,8 @@ def demo(out, quiet):
     three reports (GDPR audit, takedown evidence, mitigation verification)."""
     import time
 
-    from compliance.audit import run_audit, write_demo_config
-    from compliance.config import load_config
+    from idia.compliance.pipeline import run_audit, write_demo_config
+    from idia.compliance.config import load_config
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     config = write_demo_config(out)
@@ -201,9 +201,9 @@ def _print_outcome(outcome) -> None:
 
 # --- commands that live in compliance/commands/ ------------------------------------------------------------
 
-from compliance.commands.defend import defend as _defend, verify as _verify  # noqa: E402
-from compliance.commands.report import report as _report  # noqa: E402
-from compliance.commands.convert import convert as _convert  # noqa: E402
+from idia.compliance.commands.defend import defend as _defend, verify as _verify  # noqa: E402
+from idia.compliance.commands.report import report as _report  # noqa: E402
+from idia.compliance.commands.convert import convert as _convert  # noqa: E402
 
 for _command in (_defend, _verify, _report, _convert):
     main.add_command(_command)

@@ -35,16 +35,16 @@ from typing import Any
 
 import yaml
 
-from attack.errors import InputError
-from attack.settings import AttackSettings, check_value, one_of, yaml_keys
-from defense import base as _defenses
+from idia.errors import InputError
+from idia.attack.settings import AttackSettings, check_value, one_of, yaml_keys
+from idia.defense import base as _defenses
 
 
 def _default(name: str):
     f = AttackSettings.__dataclass_fields__[name]
     return None if f.default is dataclasses.MISSING else f.default
 
-from attack.io import read_regular_bytes
+from idia.io import read_regular_bytes
 
 MAX_CONFIG_BYTES = 1 << 20
 # Tags a config may carry: YAML's plain data types. Anything else (!!python/name:..., !custom) is refused by name.

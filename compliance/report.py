@@ -26,7 +26,6 @@ import csv
 import difflib
 import hashlib
 import heapq
-import importlib.util
 import io
 import json
 import os
@@ -41,15 +40,15 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from attack.errors import InputError
-from attack.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
-from attack.manifest import utc_now
-from attack.names import name_key, normalize_name
-from attack.results import KIND_ATTACK, SCHEMA_VERSION, AttackResult
+from idia.errors import InputError
+from idia.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
+from idia.manifest import utc_now
+from idia.attack.inputs.names import name_key, normalize_name
+from idia.attack.record.results import KIND_ATTACK, SCHEMA_VERSION, AttackResult
 
-from . import plots
-from .fetcher import DataOnlyURLFetcher
-from .photos import thumbnail
+from idia.compliance import plots
+from idia.compliance.fetcher import DataOnlyURLFetcher
+from idia.compliance.photos import thumbnail
 
 KIND_VERIFICATION = "idia-verification"
 VERIFICATION_SCHEMA_VERSION = 2
@@ -174,29 +173,8 @@ def _short(value) -> str:
 
 # --- jinja ---------------------------------------------------------------------------------------------------
 
-@cache
-def _templates_dir():
-    """The `idia_templates` package's folder (templates/, shipped as package data).
-
-    It has no __init__.py, so it is a namespace package; under an editable install Python 3.11's `files()`
-    refuses its path (it holds setuptools' path hook beside the folder), so fall back to the real folder.
-    In a source checkout the templates beside this code come first: an editable install made from another
-    checkout would otherwise render this code's records with that checkout's templates."""
-    beside = Path(__file__).resolve().parents[1] / "templates"
-    if (beside / "base.html").is_file():
-        return beside
-    try:
-        return files("idia_templates")
-    except NotADirectoryError:
-        spec = importlib.util.find_spec("idia_templates")
-        for location in spec.submodule_search_locations if spec else []:
-            if Path(location).is_dir():
-                return Path(location)
-        raise
-
-
 def _read_template_file(name: str) -> str:
-    return _templates_dir().joinpath(name).read_text(encoding="utf-8")
+    return files("idia.templates").joinpath(name).read_text(encoding="utf-8")
 
 
 def _template_source(name: str):

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol, Sequence
 
-from attack.errors import InputError
-from attack.models import LoadedModel
+from idia.errors import InputError
+from idia.attack.model.load import LoadedModel
 
 BOTH = "both"  # redact: the text tower, then the image tower
 
@@ -68,11 +68,11 @@ class Applied:
         return encoder.with_model(self.loaded)
 
     def attack(self, settings, encoder, warn=None):
-        from attack.run import run_attack
+        from idia.attack.run import run_attack
         return run_attack(settings, perturbation=self.perturbation, encoder=self.encoder_for(encoder), warn=warn)
 
     def top1(self, task, folder, prompt, encoder) -> float:
-        from .utility import ZeroShotTask
+        from idia.defense.utility import ZeroShotTask
         if self.loaded is None:
             return task.top1(self.perturbation)
         enc = self.encoder_for(encoder)
@@ -80,7 +80,7 @@ class Applied:
 
     def save(self, out: Path, command: str | None) -> dict:
         """The defense beside the verification; {relative path: hashes} for the manifest."""
-        from attack.io import sha256_file
+        from idia.io import sha256_file
         if self.loaded is None:
             return {"perturbation.json": {"sha256": sha256_file(self.estimator.save(out / "perturbation.json"))}}
         folder = self.save_model(out / "defended-model", command)
@@ -92,7 +92,7 @@ class Applied:
     def save_model(self, folder: Path, command: str | None = None) -> Path:
         """The defended model in open_clip's hub layout, the last stage's record as redaction.json and earlier
         stages' records (a chain) as redaction-<stage>.json beside it."""
-        from attack.io import atomic_write_json
+        from idia.io import atomic_write_json
         parts = self.stages or [self]
         folder = parts[-1].estimator.save(folder, command=command)
         for stage in parts[:-1]:
@@ -123,7 +123,7 @@ def register(cls: type) -> type:
 
 
 def _load_kinds() -> None:
-    from . import kinds
+    from idia.defense import kinds
     for info in pkgutil.iter_modules(kinds.__path__):
         importlib.import_module(f"{kinds.__name__}.{info.name}")
 

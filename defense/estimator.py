@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from attack.errors import InputError
+from idia.errors import InputError
 
 
 class PresetEstimator:
@@ -24,7 +24,7 @@ class PresetEstimator:
 
     def _check_training(self, *batch_sizes: int) -> None:
         """The checks both redactors share: steps and batch sizes, learning rate, drift norm."""
-        from .redact import DRIFT_NORMS
+        from idia.defense.redact import DRIFT_NORMS
         if self.steps < 1 or min(batch_sizes) < 1:
             raise InputError("steps and batch sizes must be at least 1")
         if not self.lr > 0:
@@ -38,7 +38,7 @@ class PresetEstimator:
 
     def _defended_model(self, what: str, image_identity: str | None):
         """The fine-tuned student as a model to attack, named after its source and what was done to it."""
-        from attack.models import LoadedModel
+        from idia.attack.model.load import LoadedModel
         self._check_fitted()
         src = self.source_
         return LoadedModel(model=self.student_, preprocess=src.preprocess, tokenizer=src.tokenizer,
@@ -50,9 +50,9 @@ class PresetEstimator:
         """The defended model in open_clip's hub layout (float32 safetensors) and its record beside it."""
         import torch
 
-        from attack.io import atomic_write_json, sha256_file
-        from attack.manifest import build_manifest
-        from attack.models import HUB_WEIGHTS, save_hub_folder
+        from idia.io import atomic_write_json, sha256_file
+        from idia.manifest import build_manifest
+        from idia.attack.model.load import HUB_WEIGHTS, save_hub_folder
         self._check_fitted()
         out = Path(out_dir)
         src = self.source_

@@ -26,12 +26,12 @@ from typing import Sequence
 
 import numpy as np
 
-from attack import names as name_lists
-from attack.embed import encode_texts
-from attack.errors import InputError
-from attack.io import atomic_write_json
-from attack.models import LoadedModel
-from attack.prompts import PAPER_TEMPLATES, fill
+from idia.attack.inputs import names as name_lists
+from idia.attack.encode.text import encode_texts
+from idia.errors import InputError
+from idia.io import atomic_write_json
+from idia.attack.model.load import LoadedModel
+from idia.attack.inputs.prompts import PAPER_TEMPLATES, fill
 
 KIND_PERTURBATION = "idia-perturbation"
 SCHEMA_VERSION = 1

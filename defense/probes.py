@@ -25,17 +25,17 @@ from typing import Sequence
 
 import numpy as np
 
-from attack import names as name_lists
-from attack.errors import InputError
-from attack.io import atomic_write_json, atomic_write_text
-from attack.people import Person, Photo
+from idia.attack.inputs import names as name_lists
+from idia.errors import InputError
+from idia.io import atomic_write_json, atomic_write_text
+from idia.attack.inputs.people import Person, Photo
 
 HELDOUT_FILE = "heldout_templates.txt"
 VARIANTS = ("first", "last", "initials")
 
 
 def heldout_templates_path() -> Path:
-    return Path(str(resources.files("defense").joinpath("data", HELDOUT_FILE)))
+    return Path(str(resources.files("idia.defense").joinpath("data", HELDOUT_FILE)))
 
 
 # --- unseen photos ---------------------------------------------------------------------------------------------

@@ -69,13 +69,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from attack import names as name_lists
-from attack.device import autocast
-from attack.errors import InputError
-from attack.models import LoadedModel, tower_parameter_names
-from attack.prompts import PAPER_TEMPLATES
+from idia.attack.inputs import names as name_lists
+from idia.attack.model.device import autocast
+from idia.errors import InputError
+from idia.attack.model.load import LoadedModel, tower_parameter_names
+from idia.attack.inputs.prompts import PAPER_TEMPLATES
 
-from .estimator import PresetEstimator
+from idia.defense.estimator import PresetEstimator
 
 KIND_REDACTION = "idia-redaction"
 SCHEMA_VERSION = 1
@@ -179,7 +179,7 @@ def read_redaction_names(path: str | Path) -> list[str]:
 # --- captions ------------------------------------------------------------------------------------------------
 
 def bundled_captions() -> list[str]:
-    text = resources.files("defense").joinpath("data", "captions.txt").read_text(encoding="utf-8")
+    text = resources.files("idia.defense").joinpath("data", "captions.txt").read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -258,7 +258,7 @@ def text_parameter_names(model: torch.nn.Module) -> list[str]:
 
 def encode_text_features(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """L2-normalised text features with gradients; trimmed to the batch's longest caption where that is exact."""
-    from attack.embed import can_trim, encode_text_trimmed
+    from idia.attack.encode.text import can_trim, encode_text_trimmed
     feats = encode_text_trimmed(model, tokens) if can_trim(model) else model.encode_text(tokens)
     return torch.nn.functional.normalize(feats.float(), dim=-1)
 

@@ -65,16 +65,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from attack import names as name_lists
-from attack.device import autocast
-from attack.errors import InputError
-from attack.models import LoadedModel
-from attack.people import load_rgb
-from attack.prompts import PAPER_TEMPLATES
+from idia.attack.inputs import names as name_lists
+from idia.attack.model.device import autocast
+from idia.errors import InputError
+from idia.attack.model.load import LoadedModel
+from idia.attack.inputs.people import load_rgb
+from idia.attack.inputs.prompts import PAPER_TEMPLATES
 
-from .redact import (_cosine_distance, drift_penalty, encode_text_features, layernorm_parameter_names,
-                     state_sha256)
-from .estimator import PresetEstimator
+from idia.defense.redact import (_cosine_distance, drift_penalty, encode_text_features, layernorm_parameter_names,
+                                 state_sha256)
+from idia.defense.estimator import PresetEstimator
 
 KIND_IMAGE_REDACTION = "idia-image-redaction"
 SCHEMA_VERSION = 1
@@ -108,7 +108,7 @@ PRESETS = {
 
 def image_parameter_names(model: torch.nn.Module) -> list[str]:
     """The image tower's parameters (the model adapter's naming: attack.models.tower_parameter_names)."""
-    from attack.models import tower_parameter_names
+    from idia.attack.model.load import tower_parameter_names
     return tower_parameter_names(model, "image")
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from attack.encoder import Encoder
-from attack.errors import InputError
-from attack.models import LoadedModel
-from attack.people import scan_people
+from idia.attack.encode.encoder import Encoder
+from idia.errors import InputError
+from idia.attack.model.load import LoadedModel
+from idia.attack.inputs.people import scan_people
 
 DEFAULT_PROMPT = "a photo of a {label}"
 

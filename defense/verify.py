@@ -36,25 +36,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from attack.errors import InputError
-from attack.io import atomic_write_json, sha256_file
-from attack.manifest import build_manifest
-from attack.models import LoadedModel, load_clip
-from attack.prompts import read_prompts
-from attack.results import PersonResult
-from attack.device import runtime_facts
-from attack.encoder import Encoder
-from attack.run import AttackRun, run_attack, write_attack
-from attack.scan import scan
-from attack.settings import AttackSettings
+from idia.errors import InputError
+from idia.io import atomic_write_json, sha256_file
+from idia.manifest import build_manifest
+from idia.attack.model.load import LoadedModel, load_clip
+from idia.attack.inputs.prompts import read_prompts
+from idia.attack.record.results import PersonResult
+from idia.attack.model.device import runtime_facts
+from idia.attack.encode.encoder import Encoder
+from idia.attack.run import AttackRun, run_attack, write_attack
+from idia.attack.inputs.scan import scan
+from idia.attack.settings import AttackSettings
 
-from . import base
-from .probes import (VARIANTS, heldout_templates_path, name_variant, people_view, photo_sets, split_photos,
-                     variant_view)
-from .redact import find_neighbours, read_redaction_names
-from .relearn import relearn
-from .sweep import Sweep, sweep
-from .utility import DEFAULT_PROMPT, ZeroShotTask
+from idia.defense import base
+from idia.defense.probes import (VARIANTS, heldout_templates_path, name_variant, people_view, photo_sets,
+                                 split_photos, variant_view)
+from idia.defense.redact import find_neighbours, read_redaction_names
+from idia.defense.relearn import relearn
+from idia.defense.sweep import Sweep, sweep
+from idia.defense.utility import DEFAULT_PROMPT, ZeroShotTask
 
 KIND_VERIFICATION = "idia-verification"
 SCHEMA_VERSION = 2

@@ -21,20 +21,20 @@ def isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def world_model_dir() -> Path:
-    from world import shipped_model_dir
+    from idia.world import shipped_model_dir
     return shipped_model_dir()
 
 
 @pytest.fixture(scope="session")
 def world_model(world_model_dir):
-    from attack.models import load_clip
+    from idia.attack.model.load import load_clip
     return load_clip(str(world_model_dir))
 
 
 @pytest.fixture(scope="session")
 def world_photos(tmp_path_factory, world_model_dir) -> Path:
     """people/, reference/, shapes/ and labels.json for the shipped world: 10 fresh photos a person."""
-    from world import load_world, write_photos
+    from idia.world import load_world, write_photos
     out = tmp_path_factory.mktemp("world-photos")
     write_photos(load_world(world_model_dir), out, images_per_person=10, shapes_per_class=10)
     return out
@@ -45,7 +45,7 @@ def attack_world(world_model, world_photos, world_model_dir):
     """Run one of the session's attacks on the world's members and non-members (labels given), with changes:
     "paper" (the paper's rule: tau = 1, 1,000 candidates, 21 prompts) or "calibrated" (the continuous score
     calibrated on the reference non-members at a 1% target false-positive rate)."""
-    from attack.run import AttackConfig, run_attack
+    from idia.attack.run import AttackConfig, run_attack
     kinds = {"paper": {"rule": "paper"},
              "calibrated": {"reference": world_photos / "reference", "target_fpr": 0.01}}
 

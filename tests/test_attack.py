@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from attack.embed import encode_texts
-from attack.encoder import TextCache
-from attack.metrics import tpr_at_fpr
-from attack.models import load_clip
-from attack.run import AttackConfig, run_attack, write_attack
+from idia.attack.encode.text import encode_texts
+from idia.attack.encode.encoder import TextCache
+from idia.attack.decide.metrics import tpr_at_fpr
+from idia.attack.model.load import load_clip
+from idia.attack.run import AttackConfig, run_attack, write_attack
 
 
 def _rates(persons):
@@ -37,7 +37,7 @@ def test_paper_rule_flags_members_and_not_non_members(paper_run):
 
 
 def test_identification_grows_with_occurrences_in_training(paper_run, world_model_dir):
-    from world import read_world_record
+    from idia.world import read_world_record
     counts = read_world_record(world_model_dir)["train_images_per_member"]
     by_count = {}
     for p in paper_run.result.persons:
@@ -184,7 +184,7 @@ def test_user_candidates_missing_true_names_are_added_and_recorded(world_model, 
 
 
 def test_option_conflicts_are_refused(world_model, world_model_dir, world_photos, tmp_path):
-    from attack.errors import InputError
+    from idia.errors import InputError
     base = dict(model=str(world_model_dir), people=world_photos / "people", progress=False)
     with pytest.raises(InputError, match="needs --reference"):
         run_attack(AttackConfig(**base, target_fpr=0.05), loaded=world_model)
@@ -200,7 +200,7 @@ def test_cli_attack_writes_results_and_scores(world_model_dir, world_photos, tmp
         for f in sorted(d.glob("*.png"))[:3]:
             (people / d.name / f.name).write_bytes(f.read_bytes())
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "compliance.cli", "attack", "--model", str(world_model_dir),
+    proc = subprocess.run([sys.executable, "-m", "idia", "attack", "--model", str(world_model_dir),
                            "--people", str(people), "--n-candidates", "100", "--max-images", "2",
                            "--out", str(out), "--quiet"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -212,9 +212,9 @@ def test_cli_attack_writes_results_and_scores(world_model_dir, world_photos, tmp
 
 
 def test_prompt_tokens_assembled_from_pieces_equal_whole_prompt_tokens(world_model):
-    from attack.embed import assemble_prompt_tokens, tokenize_prompts
-    from attack.names import build_candidates
-    from attack.prompts import PAPER_TEMPLATES, fill
+    from idia.attack.encode.text import assemble_prompt_tokens, tokenize_prompts
+    from idia.attack.inputs.names import build_candidates
+    from idia.attack.inputs.prompts import PAPER_TEMPLATES, fill
     names = build_candidates(["Zoë O'Neil", "Jean-Luc Picard", "Ana  María", "X Æ A-12"], 300, seed=4).names
     templates = list(PAPER_TEMPLATES) + ["{0}'s portrait", "({0})", "a very long caption that runs past the context "
                                          "length of the tiny model with {0} at its end"]

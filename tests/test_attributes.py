@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from attack import names
-from attack.decide import OthersSample
-from attack.errors import InputError
-from attack.idia import gather_evidence
-from attack.question import PER_PERSON, ask, group_seed
-from attack.run import AttackSettings, run_attack
+from idia.attack.inputs import names
+from idia.attack.decide.rules import OthersSample
+from idia.errors import InputError
+from idia.attack.decide.evidence import gather_evidence
+from idia.attack.inputs.question import PER_PERSON, ask, group_seed
+from idia.attack.run import AttackSettings, run_attack
 from test_encoder import _people as noise_people
 
 PEOPLE = ["Ada Quill", "Bo Rask", "Cy Tamm", "Di Umber", "Ed Vance", "Flo Wren"]
@@ -168,7 +168,7 @@ def _people(root, people=PEOPLE, n_photos=3):
 
 
 def _settings(people, tmp_path, **kw):
-    from world import shipped_model_dir
+    from idia.world import shipped_model_dir
     return AttackSettings(model=str(shipped_model_dir()), people=people, cache_dir=tmp_path / "cache",
                           progress=False, workers=0, **kw)
 
@@ -218,7 +218,7 @@ def test_a_matched_person_scores_as_if_asked_alone_among_their_groups_list(world
 
 @pytest.mark.slow
 def test_cli_attack_with_attributes_and_the_takedown_says_how(tmp_path):
-    from compliance.cli import main
+    from idia.compliance.cli import main
     people = _people(tmp_path / "people", n_photos=2)
     attributes = _attributes(tmp_path, ATTRIBUTES)
     out = tmp_path / "out"
@@ -231,7 +231,7 @@ def test_cli_attack_with_attributes_and_the_takedown_says_how(tmp_path):
                                                                   "gender=m,origin=europe_west"]
     assert record["persons"][1]["name"] == "Bo Rask"
     assert record["persons"][1]["distractor_group"] == "gender=m,origin=europe_west"
-    from compliance.report import render_html
+    from idia.compliance.report import render_html
     html = render_html("takedown", record, person="Bo Rask")
     assert "matched to the person: male first names (unisex ones included), first names and surnames of origin " \
            "europe west" in html and "By origin: europe_west 11." in html

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from compliance.audit import _safe_stem, run_audit
-from compliance.config import load_config
+from idia.compliance.pipeline import _safe_stem, run_audit
+from idia.compliance.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +78,12 @@ def test_audit_runs_everything_and_a_rerun_resumes(small_world):
 def test_an_interrupted_audit_resumes_from_what_is_on_disk(small_world, monkeypatch):
     root, members = small_world
     cfg = _config(root, members, output="interrupted")
-    import defense.verify
+    from idia.defense import verify as verify_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(defense.verify, "run_verification", interrupted)
+    monkeypatch.setattr(verify_module, "run_verification", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_audit(cfg, progress=False)
     assert (cfg.output / "attack" / "results.json").is_file()
@@ -101,8 +101,8 @@ def test_cli_audit_reports_a_bad_key_with_its_line(tmp_path):
     bad.write_text("model: world\npeople: people\nreprots: []\noutput: out\n")
     from click.testing import CliRunner
 
-    from compliance.cli import main
-    from compliance.config import TOP_KEYS
+    from idia.compliance.cli import main
+    from idia.compliance.config import TOP_KEYS
     result = CliRunner().invoke(main, ["audit", str(bad), "--quiet"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"idia: error: {bad}:3: unknown key 'reprots' (known: "

@@ -2,8 +2,8 @@
 
 import pytest
 
-from attack.errors import InputError
-from compliance.config import load_config
+from idia.errors import InputError
+from idia.compliance.config import load_config
 
 GOOD = """\
 model: world

@@ -10,20 +10,20 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from attack.errors import InputError
-from attack.io import sha256_file
-from attack.models import HUB_WEIGHTS, load_clip
-from attack.results import AttackResult
-from attack.encoder import Encoder
-from attack.run import AttackConfig, run_attack
-from world import load_world
-from compliance.cli import main
-from defense.perturb import NoisePerturbation, ProjectionPerturbation, load_perturbation
-from defense.redact import NameRedactor, find_neighbours, read_redaction_names
-from defense.redact import encode_text_features
-from defense.sweep import sweep
-from defense.utility import ZeroShotTask
-from defense.verify import VerifyConfig, verify, write_verification
+from idia.errors import InputError
+from idia.io import sha256_file
+from idia.attack.model.load import HUB_WEIGHTS, load_clip
+from idia.attack.record.results import AttackResult
+from idia.attack.encode.encoder import Encoder
+from idia.attack.run import AttackConfig, run_attack
+from idia.world import load_world
+from idia.compliance.cli import main
+from idia.defense.perturb import NoisePerturbation, ProjectionPerturbation, load_perturbation
+from idia.defense.redact import NameRedactor, find_neighbours, read_redaction_names
+from idia.defense.redact import encode_text_features
+from idia.defense.sweep import sweep
+from idia.defense.utility import ZeroShotTask
+from idia.defense.verify import VerifyConfig, verify, write_verification
 
 N_REDACT = 10
 
@@ -353,8 +353,8 @@ def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_p
 
 
 def test_a_perturbation_fitted_on_another_checkpoint_is_refused(projection, world_model, world_photos, tmp_path):
-    from attack.errors import InputError
-    from attack.run import AttackConfig, run_attack
+    from idia.errors import InputError
+    from idia.attack.run import AttackConfig, run_attack
     other = ProjectionPerturbation()
     other.__dict__.update(projection.__dict__)
     other.checkpoint_sha256_ = "0" * 64

@@ -8,18 +8,17 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from attack.errors import InputError
-from attack.people import Photo
-from attack.prompts import PAPER_TEMPLATES, read_prompts
-from attack.run import AttackConfig
-from defense import base
-from defense.probes import (heldout_templates_path, name_variant, split_person, variant_distractors,
-                            variant_view)
-from defense.redact import (PRESETS, CaptionSampler, NameRedactor, bundled_captions, drift_penalty,
-                            layernorm_parameter_names)
-from defense.redact_image import TARGETS, FaceRedactor
-from defense.relearn import clean_captions_without
-from defense.verify import VerifyConfig, verify, write_verification
+from idia.errors import InputError
+from idia.attack.inputs.people import Photo
+from idia.attack.inputs.prompts import PAPER_TEMPLATES, read_prompts
+from idia.attack.run import AttackConfig
+from idia.defense import base
+from idia.defense.probes import heldout_templates_path, name_variant, split_person, variant_distractors, variant_view
+from idia.defense.redact import (PRESETS, CaptionSampler, NameRedactor, bundled_captions, drift_penalty,
+                                 layernorm_parameter_names)
+from idia.defense.redact_image import TARGETS, FaceRedactor
+from idia.defense.relearn import clean_captions_without
+from idia.defense.verify import VerifyConfig, verify, write_verification
 from test_defense import pick_members
 
 
@@ -129,7 +128,7 @@ def test_the_registry_derives_choices_and_keys():
     assert base.families() == ("redact", "perturb")
     assert base.towers() == ("text", "image", "both") and set(base.variants("perturb")) == {"noise", "project"}
     assert [d.variant for d in base.resolve("redact", "both")] == ["text", "image"]
-    from compliance.config import DEFENSE_KEYS, DEFENSE_KINDS
+    from idia.compliance.config import DEFENSE_KEYS, DEFENSE_KINDS
     assert DEFENSE_KINDS == base.families() and {"tower", "preset", "strength", "side"} <= set(DEFENSE_KEYS)
     with pytest.raises(InputError, match="--tower must be one of text, image, both"):
         base.resolve("redact", "audio")
@@ -168,7 +167,7 @@ def test_the_image_authors_preset_keeps_the_mean_face_and_the_default_nulls_the_
                        ({"trainable": "text"}, "trainable must be one of"), ({"name_overshoot": -1}, "overshoot")):
         with pytest.raises(InputError, match=match):
             FaceRedactor(**bad).fit(None, {}, [])
-    from compliance.config import DEFENSE_CHECKS, DEFENSE_KEYS
+    from idia.compliance.config import DEFENSE_CHECKS, DEFENSE_KEYS
     assert "face_target" in DEFENSE_KEYS and DEFENSE_CHECKS["face_target"]("blur")
 
 

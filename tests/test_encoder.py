@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attack.encoder import Encoder, TextCache
-from attack.run import AttackSettings, run_attack, write_attack
+from idia.attack.encode.encoder import Encoder, TextCache
+from idia.attack.run import AttackSettings, run_attack, write_attack
 
 
 def _people(root, n_people=6, n_photos=3, seed=0, names=None):
@@ -26,7 +26,7 @@ def _people(root, n_people=6, n_photos=3, seed=0, names=None):
 
 
 def _settings(people, cache, **kw):
-    from world import shipped_model_dir
+    from idia.world import shipped_model_dir
     return AttackSettings(model=str(shipped_model_dir()), people=people, cache_dir=cache, progress=False,
                           workers=0, **kw)
 
@@ -119,11 +119,11 @@ def test_auto_asks_per_person_when_more_people_than_names(world_model, tmp_path)
 
 
 def test_large_score_tables_are_streamed_gzip_compressed(world_model, tmp_path, monkeypatch):
-    import attack.record
+    from idia.attack.record import build as record_build
     people = _people(tmp_path / "people", n_people=3, n_photos=2)
     run = run_attack(_settings(people, tmp_path / "cache", n_candidates=10), loaded=world_model)
     write_attack(run, tmp_path / "plain")
-    monkeypatch.setattr(attack.record, "GZIP_ABOVE_ROWS", 10)
+    monkeypatch.setattr(record_build, "GZIP_ABOVE_ROWS", 10)
     write_attack(run, tmp_path / "plain")  # the same folder: the uncompressed table is replaced, not kept beside
     assert not (tmp_path / "plain" / "scores.csv").exists()
     packed = gzip.decompress((tmp_path / "plain" / "scores.csv.gz").read_bytes()).decode()
@@ -144,7 +144,7 @@ def test_text_cache_key_depends_on_precision_and_device(world_model, tmp_path):
 
 @pytest.mark.slow
 def test_bf16_verdicts_agree_with_fp32_on_the_world(world_model, world_photos, paper_run, tmp_path):
-    from world import shipped_model_dir
+    from idia.world import shipped_model_dir
     s = AttackSettings(model=str(shipped_model_dir()), people=world_photos / "people", progress=False,
                        precision="bf16", cache_dir=tmp_path / "cache", rule="paper")
     bf16 = run_attack(s, loaded=world_model).result

@@ -9,15 +9,15 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-import attack.encoder as encoder_module
-from attack.encoder import Encoder, ImageCache
-from attack.engines import engine_names, make_engine, register
-from attack.engines.local import LocalEngine
-from attack.errors import InputError
-from attack.run import run_attack, write_attack
-from attack.settings import AttackSettings
-from compliance.cli import main
-from compliance.config import load_config
+import idia.attack.encode.encoder as encoder_module
+from idia.attack.encode.encoder import Encoder, ImageCache
+from idia.attack.encode.engines import engine_names, make_engine, register
+from idia.attack.encode.engines.local import LocalEngine
+from idia.errors import InputError
+from idia.attack.run import run_attack, write_attack
+from idia.attack.settings import AttackSettings
+from idia.compliance.cli import main
+from idia.compliance.config import load_config
 
 
 # --- without Ray ---------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ class ShuffledEngine:
 @pytest.fixture(scope="module")
 def few_photos(world_photos):
     paths = sorted((world_photos / "people").rglob("*.png"))[:12]
-    from attack.io import sha256_file
+    from idia.io import sha256_file
     return paths, [sha256_file(p) for p in paths]
 
 
@@ -117,7 +117,7 @@ def test_rows_in_any_order_and_batching_land_where_the_local_engine_puts_them(wo
 def local_ray():
     """One local Ray for the module, bound to 127.0.0.1 (never the network), shut down afterwards."""
     pytest.importorskip("ray.data")
-    from attack.engines.ray import start_ray
+    from idia.attack.encode.engines.ray import start_ray
     ray = start_ray(None, num_cpus=2)
     yield ray
     ray.shutdown()

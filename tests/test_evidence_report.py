@@ -7,20 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attack.controls import evidence_blocks
-from attack.names import describe_distractors, make_matched_distractors
-from attack.permutation import PermutationTest
-from compliance import report
+from idia.attack.decide.controls import evidence_blocks
+from idia.attack.inputs.names import describe_distractors, make_matched_distractors
+from idia.attack.decide.permutation import PermutationTest
+from idia.compliance import report
 
 HOSTILE = "<script>alert(1)</script> Smith"
-CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-
-
-@pytest.fixture(autouse=True)
-def this_checkouts_templates(monkeypatch):
-    """Render this checkout's templates even when the installed `idia_templates` points at another checkout
-    (an editable install shared between worktrees)."""
-    monkeypatch.setattr(report, "_templates_dir", lambda: CHECKOUT_TEMPLATES)
 
 
 def _record(with_study: bool):
@@ -58,7 +50,7 @@ def _audit_partial(persons, data):
 
 def _grouped(persons, data):
     """The record of a per-person question with --attributes: person 0 matched (f, east_asia), the rest default."""
-    from attack.question import DistractorGroup
+    from idia.attack.inputs.question import DistractorGroup
     groups = [DistractorGroup("default", make_matched_distractors(27, set(), 0), "balanced", 0, balance_sex=True),
               DistractorGroup("gender=f,origin=east_asia", make_matched_distractors(27, set(), 9, "f", "east_asia"),
                               "matched", 9, gender="f", origin="east_asia")]

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from attack.errors import InputError
-from attack.formats import hf as hf_format
-from attack.formats.convert import convert_model
-from attack.models import HUB_CONFIG, HUB_WEIGHTS, load_clip, save_hub_folder
+from idia.errors import InputError
+from idia.attack.model.formats import hf as hf_format
+from idia.attack.model.convert import convert_model
+from idia.attack.model.load import HUB_CONFIG, HUB_WEIGHTS, load_clip, save_hub_folder
 
 # Each test builds and runs small models of a format and its reference implementation: in the default run, not
 # in the fast tier.
@@ -301,7 +301,7 @@ def test_a_config_naming_an_hf_tokenizer_reads_it_from_the_model_folder(tmp_path
 
 def _refuse_real_builds(monkeypatch):
     """Fail the test (instead of allocating hundreds of gigabytes) if a model is built off the meta device."""
-    import attack.models as models
+    import idia.attack.model.load as models
     real = models.instantiate
     built = []
 
@@ -336,7 +336,7 @@ def test_a_huge_config_beside_small_weights_fails_before_allocating(tmp_path, mo
 def test_an_idia_on_the_world_converted_to_hf_gives_the_same_results(tmp_path, world_model_dir, world_photos, paper_run):
     """The shipped open_clip world written as a transformers folder, attacked from there: same people, scores,
     verdicts and p-values as the attack on the original folder."""
-    from attack.run import AttackConfig, run_attack
+    from idia.attack.run import AttackConfig, run_attack
     convert_model(str(world_model_dir), tmp_path / "hf", to="hf")
     loaded = load_clip(str(tmp_path / "hf"))
     assert loaded.source_format == "hf-transformers"
@@ -353,7 +353,7 @@ def test_an_idia_on_the_world_converted_to_hf_gives_the_same_results(tmp_path, w
 def test_convert_command_writes_the_hub_layout_and_gives_one_line_errors(tmp_path):
     from click.testing import CliRunner
 
-    from compliance.cli import main
+    from idia.compliance.cli import main
     original = _openai_clip(dict(layers=1, width=64, patch_size=16, image_size=32))
     archive = _jit_archive(original, tmp_path / "tiny.pt", 32)
     ok = CliRunner().invoke(main, ["convert", str(archive), "--out", str(tmp_path / "hub"), "--quiet"])

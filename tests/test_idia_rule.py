@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from attack import calibrate
-from attack.idia import NO_VOTE, gather_evidence, majority_votes, paper_score
+from idia.attack.decide import calibrate
+from idia.attack.decide.evidence import NO_VOTE, gather_evidence, majority_votes, paper_score
 
 
 def _onehot_text(n_prompts, n_candidates, dim):
@@ -99,7 +99,7 @@ def test_calibrated_threshold_keeps_the_reference_fpr_at_or_below_target():
 
 
 def test_target_fpr_too_small_for_the_reference_set_is_refused():
-    from attack.errors import InputError
+    from idia.errors import InputError
     with pytest.raises(InputError, match="needs at least 99 reference people"):
         calibrate.NullCalibration(target_fpr=0.01).fit(np.arange(20.0))
 

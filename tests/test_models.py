@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 import torch
 
-from attack.errors import InputError
-from attack.io import sha256_file
-from attack.models import HUB_CONFIG, HUB_WEIGHTS, load_clip, read_state_dict
-from world import read_world_record
+from idia.errors import InputError
+from idia.io import sha256_file
+from idia.attack.model.load import HUB_CONFIG, HUB_WEIGHTS, load_clip, read_state_dict
+from idia.world import read_world_record
 
 
 def test_shipped_checkpoint_loads_and_matches_its_recorded_sha256(world_model_dir):
@@ -104,7 +104,7 @@ def test_cli_gives_one_line_and_exit_status_2(tmp_path, world_model_dir):
     (tmp_path / "model" / HUB_WEIGHTS[0]).write_bytes(b"\x00" * 64)
     (tmp_path / "people" / "Some One").mkdir(parents=True)
     Image.new("RGB", (32, 32), "grey").save(tmp_path / "people" / "Some One" / "a.png")  # someone auditable
-    proc = subprocess.run([sys.executable, "-m", "compliance.cli", "attack", "--model", str(tmp_path / "model"),
+    proc = subprocess.run([sys.executable, "-m", "idia", "attack", "--model", str(tmp_path / "model"),
                            "--people", str(tmp_path / "people"), "--out", str(tmp_path / "out"), "--quiet"],
                           capture_output=True, text=True)
     assert proc.returncode == 2

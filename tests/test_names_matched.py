@@ -2,8 +2,8 @@
 
 import pytest
 
-from attack import names
-from attack.errors import InputError
+from idia.attack.inputs import names
+from idia.errors import InputError
 
 
 def test_make_distractors_is_unchanged():

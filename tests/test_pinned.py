@@ -12,6 +12,19 @@ import pytest
 PINNED = json.loads((Path(__file__).parent / "data" / "pinned_world.json").read_text(encoding="utf-8"))
 
 
+# `mean_log_prob` is a float: another CPU (another BLAS path) changes its last digits, so it is compared within
+# this tolerance; everything discrete (names, scores, verdicts, p-values, votes) is compared exactly.
+MEAN_LOG_PROB_TOLERANCE = 2e-5
+
+
+def _differences(got, pinned) -> list:
+    """The people on whom the runs disagree: discrete fields exactly, mean_log_prob (index 4) within the
+    tolerance (an empty list: identical)."""
+    assert len(got) == len(pinned), (len(got), len(pinned))
+    return [(g, p) for g, p in zip(got, pinned)
+            if g[:4] + g[5:] != p[:4] + p[5:] or abs(g[4] - p[4]) > MEAN_LOG_PROB_TOLERANCE]
+
+
 def _compact(result):
     return [[p.name, p.score, p.member, p.p_value, round(p.mean_log_prob, 5),
              hashlib.sha256(json.dumps([v.vote for v in p.votes]).encode()).hexdigest()[:16]]
@@ -22,9 +35,9 @@ def _compact(result):
 def test_paper_rule_results_are_pinned(attack_world):
     run = attack_world("paper", distractor_draw="uniform")
     assert run.result.candidates["sha256"] == PINNED["paper_candidates_sha256"]
-    assert _compact(run.result) == PINNED["paper"]
+    assert _differences(_compact(run.result), PINNED["paper"]) == []
 
 
 @pytest.mark.slow
 def test_calibrated_results_are_pinned(attack_world):
-    assert _compact(attack_world("calibrated", distractor_draw="uniform").result) == PINNED["calibrated"]
+    assert _differences(_compact(attack_world("calibrated", distractor_draw="uniform").result), PINNED["calibrated"]) == []

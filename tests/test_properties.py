@@ -9,11 +9,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attack.calibrate import NullCalibration
-from attack.errors import InputError
-from attack.idia import NO_VOTE, majority_votes
-from attack.names import name_key, normalize_name, read_name_file
-from compliance.config import load_config
+from idia.attack.decide.calibrate import NullCalibration
+from idia.errors import InputError
+from idia.attack.decide.evidence import NO_VOTE, majority_votes
+from idia.attack.inputs.names import name_key, normalize_name, read_name_file
+from idia.compliance.config import load_config
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

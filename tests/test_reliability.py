@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attack.errors import InputError
-from attack.io import output_lock, read_regular_bytes
-from attack.names import CandidateList, build_candidates, name_key, normalize_name
-from attack.people import MIN_SIDE, check_image, load_rgb, scan_people
+from idia.errors import InputError
+from idia.io import output_lock, read_regular_bytes
+from idia.attack.inputs.names import CandidateList, build_candidates, name_key, normalize_name
+from idia.attack.inputs.people import MIN_SIDE, check_image, load_rgb, scan_people
 
 
 
@@ -30,7 +30,7 @@ def _idia(*args, cwd=None):
     """`idia ARGS` in this process (torch is imported once per session, not once per command)."""
     from click.testing import CliRunner
 
-    from compliance.cli import main
+    from idia.compliance.cli import main
     old = os.getcwd()
     os.chdir(cwd or old)
     try:
@@ -79,7 +79,7 @@ def test_candidate_lookup_uses_the_duplicate_checks_normalisation(tmp_path):
 
 @pytest.mark.slow
 def test_a_candidate_file_in_another_case_runs(world_model, world_model_dir, tmp_path):
-    from attack.run import AttackConfig, run_attack
+    from idia.attack.run import AttackConfig, run_attack
     for i, name in enumerate(["Agnes Albrecht", "Bruno Costa"]):
         _photo(tmp_path / "people" / name / "a.png", seed=i, size=(64, 64))
     (tmp_path / "c.txt").write_text("agnes albrecht\nbruno costa\nCarla Diaz\n")
@@ -133,7 +133,7 @@ def test_pillow_never_reaches_ghostscript_for_eps_bytes(tmp_path, monkeypatch):
 def test_exif_orientation_is_applied_alike_for_the_model_and_the_thumbnail(tmp_path):
     import hashlib
 
-    from compliance.photos import thumbnail
+    from idia.compliance.photos import thumbnail
     img = Image.new("RGB", (64, 32), "white")
     img.paste((255, 0, 0), (0, 0, 8, 8))  # a red corner, top left as stored
     exif = Image.Exif()
@@ -172,7 +172,7 @@ def test_a_text_file_as_checkpoint_is_one_line(tmp_path, world_model_dir):
 
 
 def test_a_bad_preprocess_cfg_is_one_line(tmp_path, world_model_dir):
-    from attack.models import load_clip
+    from idia.attack.model.load import load_clip
     folder = tmp_path / "model"
     folder.mkdir()
     cfg = json.loads((world_model_dir / "open_clip_config.json").read_text())
@@ -200,8 +200,8 @@ def test_yaml_tags_and_complex_keys_are_one_line(tmp_path, text, needle):
 
 @pytest.mark.slow
 def test_a_record_with_fields_of_the_wrong_type_is_one_line(paper_run, tmp_path):
-    from attack.run import write_attack
-    from compliance.report import write_report
+    from idia.attack.run import write_attack
+    from idia.compliance.report import write_report
     path = write_attack(paper_run, tmp_path / "r")
     good = json.loads(path.read_text())
     name = good["persons"][0]["name"]
@@ -246,7 +246,7 @@ def test_an_output_folder_in_use_is_refused_with_the_holders_pid(tmp_path):
 
 @pytest.mark.parametrize("sha", [None, "", "abc", "missing"])
 def test_a_perturbation_without_its_checkpoint_hash_is_refused(tmp_path, sha):
-    from defense.perturb import load_perturbation
+    from idia.defense.perturb import load_perturbation
     data = {"kind": "idia-perturbation", "schema_version": 1, "type": "noise", "settings": {"strength": 0.5, "seed": 0},
             "embed_dim": 4, "names": ["A B"], "checkpoint_sha256": "0" * 64}
     path = tmp_path / "p.json"
@@ -264,7 +264,7 @@ def test_a_perturbation_without_its_checkpoint_hash_is_refused(tmp_path, sha):
 def test_every_manifest_records_versions_threads_and_device(monkeypatch):
     import torch
 
-    from attack.manifest import build_manifest
+    from idia.manifest import build_manifest
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     rt = build_manifest(0, {})["runtime"]
     assert rt["torch"] == torch.__version__ and rt["numpy"] == np.__version__ and rt["open_clip"]
@@ -304,7 +304,7 @@ def test_takedown_reports_of_colliding_names_are_three_files_each_with_its_own_e
     pdfs = sorted((out / "reports").glob("takedown-*.pdf"))
     assert len(pdfs) == 3 and len({p.name for p in pdfs}) == 3
     record = json.loads((out / "attack" / "results.json").read_text())
-    from compliance.audit import _safe_stem
+    from idia.compliance.pipeline import _safe_stem
     for name in ANNES:
         pdf = out / "reports" / f"takedown-{_safe_stem(name)}.pdf"
         text = " ".join(_pdf_text(pdf).split())
@@ -317,8 +317,8 @@ def test_takedown_reports_of_colliding_names_are_three_files_each_with_its_own_e
 
 @pytest.mark.slow
 def test_the_same_audit_resumes_from_another_directory_and_finds_its_photos(anne_audit, tmp_path):
-    from compliance.audit import run_audit
-    from compliance.config import load_config
+    from idia.compliance.pipeline import run_audit
+    from idia.compliance.config import load_config
     first = _idia("audit", "audit.yaml", "-q", cwd=anne_audit)
     assert first.returncode == 0, first.stderr
     elsewhere = tmp_path / "somewhere" / "else"
@@ -340,8 +340,8 @@ def test_the_same_audit_resumes_from_another_directory_and_finds_its_photos(anne
 
 @pytest.mark.slow
 def test_a_damaged_step_output_is_made_again(anne_audit):
-    from compliance.audit import run_audit
-    from compliance.config import load_config
+    from idia.compliance.pipeline import run_audit
+    from idia.compliance.config import load_config
     cfg = load_config(anne_audit / "audit.yaml")
     run_audit(cfg, progress=False)
     results = anne_audit / "out" / "attack" / "results.json"
@@ -354,6 +354,6 @@ def test_a_damaged_step_output_is_made_again(anne_audit):
 
 
 def test_report_person_is_found_in_any_unicode_form_and_case():
-    from compliance.report import _find_person
+    from idia.compliance.report import _find_person
     data = {"persons": [{"name": "Zo\u00eb Martin"}, {"name": "Bob Stone"}]}
     assert _find_person(data, "ZOE\u0308  martin")["name"] == "Zo\u00eb Martin"

@@ -13,9 +13,9 @@ from pypdf import PdfReader
 
 import pytest
 
-from attack.errors import InputError
-from attack.names import name_key, normalize_name
-from compliance import report
+from idia.errors import InputError
+from idia.attack.inputs.names import name_key, normalize_name
+from idia.compliance import report
 
 from test_report import calibrated_json, pdf_text, squeeze  # noqa: F401 (a fixture)
 

@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from attack.errors import InputError
-from attack.run import AttackSettings, run_attack
+from idia.errors import InputError
+from idia.attack.run import AttackSettings, run_attack
+from idia.compliance.cli import main as cli_main
 
 
 def _people(root, names, n_photos=2, seed=0):
@@ -25,7 +26,7 @@ NAMES = ["Ada Quill", "Bo Rask", "Cy Tamm", "Di Umber", "Ed Vance"]
 
 
 def _settings(people, tmp_path, **kw):
-    from world import shipped_model_dir
+    from idia.world import shipped_model_dir
     return AttackSettings(model=str(shipped_model_dir()), people=people, cache_dir=tmp_path / "cache",
                           progress=False, workers=0, **kw)
 
@@ -72,7 +73,7 @@ def test_rule_and_threshold_conflicts_are_one_line(world_model, tmp_path):
         run_attack(_settings(people, tmp_path, rule="calibrated"), loaded=world_model)
     with pytest.raises(InputError, match="--tau is the paper rule's threshold"):
         run_attack(_settings(people, tmp_path, rule="permutation", tau=2), loaded=world_model)
-    result = CliRunner().invoke(__import__("compliance.cli").cli.main, [
+    result = CliRunner().invoke(cli_main, [
         "attack", "--model", "world", "--people", str(people), "--alpha", "0", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--alpha must be between 0 and 1" in result.output
 
@@ -80,7 +81,7 @@ def test_rule_and_threshold_conflicts_are_one_line(world_model, tmp_path):
 def test_the_per_person_name_prior_equals_brute_force_on_all_other_photos(world_model, tmp_path):
     """With the sample holding every photo, the per-person question's prior is exactly what asking each name of
     everyone else's photos among the same distractors gives."""
-    from attack import decide as decide_module
+    from idia.attack.decide import rules as decide_module
     people = _people(tmp_path / "people", NAMES, n_photos=3)
     s = _settings(people, tmp_path, n_candidates=9, candidate_set="per-person")
     original = decide_module.OthersSample.__init__.__defaults__
@@ -89,7 +90,7 @@ def test_the_per_person_name_prior_equals_brute_force_on_all_other_photos(world_
         run = run_attack(s, loaded=world_model)
     finally:
         decide_module.OthersSample.__init__.__defaults__ = original
-    from attack.encoder import Encoder
+    from idia.attack.encode.encoder import Encoder
     enc = Encoder(world_model, device="cpu", use_cache=False, progress=False)
     paths, hashes, owner = run.scan.photo_table()
     img = enc.encode_photos(paths)

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 from click.testing import CliRunner
 
-from attack.errors import InputError
-from attack.settings import AttackSettings, check_value, yaml_keys
-from compliance.cli import main
-from compliance.config import load_config
+from idia.errors import InputError
+from idia.attack.settings import AttackSettings, check_value, yaml_keys
+from idia.compliance.cli import main
+from idia.compliance.config import load_config
 
 # (field, bad value, what the message says)
 BAD = [
@@ -79,7 +79,7 @@ def test_a_device_that_is_not_there_is_one_line(tmp_path):
     import torch
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    from attack.device import resolve_device
+    from idia.attack.model.device import resolve_device
     with pytest.raises(InputError, match="--device cuda: no CUDA device is available"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compliance.cli import main
+from idia.compliance.cli import main
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def world_scores(world_photos, world_model_dir, tmp_path_factory):
-    from world.study import world_scores
+    from idia.world.study import world_scores
     return world_scores(world_photos / "people", world_model_dir, cache_dir=tmp_path_factory.mktemp("study-cache"))
 
 
@@ -36,7 +36,7 @@ def test_permutation_fpr_at_or_below_alpha_and_more_power_than_the_paper(world_s
       paper rule (tau 1): members 86 of 100, non-members 0 of 100.
     (With the uniform draw the distractors had before: 97, 3 and 100, 85.)
     (The issue's target: 88% at alpha 0.01 with 0 of 100 non-members.)"""
-    from world.study import verdicts
+    from idia.world.study import verdicts
     ws = world_scores
     m = ws.is_member
     assert m.sum() == 100 and (~m).sum() == 100
@@ -72,7 +72,7 @@ def test_study_command_writes_the_curves(world_photos, tmp_path):
     assert [row["photos"] for row in record["by_photos"]] == [1, 2, 5, 10]  # 10 photos written per person
     ten = record["by_photos"][-1]
     assert ten["members"]["permutation"]["k"] == sum(occ[k]["permutation"]["k"] for k in (5, 10, 25, 50))
-    from world.study import study_report_block
+    from idia.world.study import study_report_block
     block = study_report_block(out)
     assert block["plot"].startswith("data:image/png;base64,") and "50 times" in block["summary"]
 

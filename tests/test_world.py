@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from attack.names import first_names, last_names
-from world import WorldSpec, load_world, make_world, read_world_record, write_photos
-from world.world import STREAM_AUDIT, STREAM_TRAIN
+from idia.attack.inputs.names import first_names, last_names
+from idia.world import WorldSpec, load_world, make_world, read_world_record, write_photos
+from idia.world.world import STREAM_AUDIT, STREAM_TRAIN
 
 
 def _pixels(image):
@@ -105,7 +105,7 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
     """The trainer itself, on a 20 + 20 person world at 32 px (about 30 s on 2 cores)."""
     import torch
 
-    from world.train import TrainSpec, default_config, train_world_model
+    from idia.world.train import TrainSpec, default_config, train_world_model
     spec = WorldSpec(seed=3, n_members=20, n_nonmembers=20, n_reference=0, images_per_member=(20,),
                      n_shape_images=200, image_size=32)
     cfg = default_config()
@@ -113,8 +113,8 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
     world = make_world(spec)
     model, _, record = train_world_model(world, TrainSpec(steps=200, batch_size=128, seed=3), cfg, progress=False)
     assert record["loss_last"] < record["loss_first"] - 1.0
-    from attack.models import make_tokenizer
-    from world.train import OPENAI_MEAN, OPENAI_STD
+    from idia.attack.model.load import make_tokenizer
+    from idia.world.train import OPENAI_MEAN, OPENAI_STD
     tok = make_tokenizer(cfg)
     people = [p for p in world.identities]
     with torch.no_grad():
@@ -137,7 +137,7 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
 def test_cli_world_photos_writes_the_folders_and_labels(tmp_path, world_model_dir):
     from click.testing import CliRunner
 
-    from compliance.cli import main
+    from idia.compliance.cli import main
     result = CliRunner().invoke(main, ["world", "photos", "--out", str(tmp_path), "--images", "1", "--shapes", "1"])
     assert result.exit_code == 0, result.output
     labels = json.loads((tmp_path / "labels.json").read_text())

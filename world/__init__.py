@@ -3,8 +3,8 @@
 Shared by the demo, the tests and the benchmarks; ground truth is known, so every claim can be measured.
 """
 
-from .build import build_world_model, load_world, read_world_record, shipped_model_dir
-from .world import World, WorldSpec, make_world, write_photos
+from idia.world.build import build_world_model, load_world, read_world_record, shipped_model_dir
+from idia.world.world import World, WorldSpec, make_world, write_photos
 
 __all__ = ["World", "WorldSpec", "make_world", "write_photos", "build_world_model", "load_world",
            "read_world_record", "shipped_model_dir"]

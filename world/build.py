@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from attack.errors import InputError
-from attack.io import atomic_write_json, sha256_file
-from attack.models import HUB_WEIGHTS, save_hub_folder
-from .train import OPENAI_MEAN, OPENAI_STD, TrainSpec, train_world_model
-from .world import World, WorldSpec, make_world, write_photos
+from idia.errors import InputError
+from idia.io import atomic_write_json, sha256_file
+from idia.attack.model.load import HUB_WEIGHTS, save_hub_folder
+from idia.world.train import OPENAI_MEAN, OPENAI_STD, TrainSpec, train_world_model
+from idia.world.world import World, WorldSpec, make_world, write_photos
 
 WORLD_RECORD = "world.json"
 PREPROCESS = {"mean": list(OPENAI_MEAN), "std": list(OPENAI_STD), "interpolation": "bicubic",
@@ -27,7 +27,7 @@ PREPROCESS = {"mean": list(OPENAI_MEAN), "std": list(OPENAI_STD), "interpolation
 
 def shipped_model_dir() -> Path:
     """The folder (open_clip hub layout) holding the default world's model and world.json."""
-    return Path(str(resources.files("world").joinpath("shipped")))
+    return Path(str(resources.files("idia.world").joinpath("shipped")))
 
 
 def read_world_record(model_dir: str | Path | None = None) -> dict:
@@ -52,7 +52,7 @@ def evaluate_world_model(model_dir: Path, world: World, images_per_person: int =
                          device: str = "cpu", precision: str = "fp32") -> dict:
     """IDIA on fresh photos of the world's members and non-members (paper rule, default candidates), and the
     calibrated rule with the reference people: the separation the tests and the demo rely on."""
-    from attack.run import AttackConfig, run_attack
+    from idia.attack.run import AttackConfig, run_attack
     with tempfile.TemporaryDirectory() as tmp:
         write_photos(world, tmp, images_per_person=images_per_person, shapes_per_class=1)
         base = dict(model=str(model_dir), people=Path(tmp) / "people", labels=Path(tmp) / "labels.json",

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .faces import _background, _light_and_noise
+from idia.world.faces import _background, _light_and_noise
 
 COLOURS = {
     "red": (210, 30, 30),

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from attack.calibrate import clopper_pearson
-from attack.io import atomic_write_bytes, atomic_write_json
-from attack.permutation import PermutationTest, permutation_p_values, person_candidate_scores
+from idia.attack.decide.calibrate import clopper_pearson
+from idia.io import atomic_write_bytes, atomic_write_json
+from idia.attack.decide.permutation import PermutationTest, permutation_p_values, person_candidate_scores
 
 PHOTO_COUNTS = (1, 2, 5, 10, 20)
 STUDY_ALPHA = 0.01
@@ -56,13 +56,13 @@ def world_scores(people_dir: str | Path, model_dir: str | Path | None = None, n_
     """Encode the photos under `people_dir` (world.write_photos' people/) and score every candidate.
 
     The encoder calls live here and only here."""
-    from attack import names as name_lists
-    from attack import prompts
-    from attack.encoder import Encoder
-    from attack.idia import gather_evidence
-    from attack.models import load_clip
-    from attack.people import scan_people
-    from . import load_world, read_world_record, shipped_model_dir
+    from idia.attack.inputs import names as name_lists
+    from idia.attack.inputs import prompts
+    from idia.attack.encode.encoder import Encoder
+    from idia.attack.decide.evidence import gather_evidence
+    from idia.attack.model.load import load_clip
+    from idia.attack.inputs.people import scan_people
+    from idia.world import load_world, read_world_record, shipped_model_dir
 
     model_dir = Path(model_dir or shipped_model_dir())
     world = load_world(model_dir)
@@ -95,7 +95,7 @@ def world_scores(people_dir: str | Path, model_dir: str | Path | None = None, n_
 
 def verdicts(ws: WorldScores, alpha: float = STUDY_ALPHA, tau: int = 1) -> dict:
     """Per person: the paper score and verdict, the permutation p-value and verdict."""
-    from attack.idia import majority_votes, paper_score
+    from idia.attack.decide.evidence import majority_votes, paper_score
     n_people = len(ws.true_index)
     person_scores = person_candidate_scores(ws.image_scores, ws.owner, n_people)
     p = permutation_p_values(person_scores, ws.true_index, ws.distractor_mask)
@@ -115,8 +115,8 @@ def run_study(out: str | Path, model_dir: str | Path | None = None, photo_counts
               images_per_person: int = 10, alpha: float = STUDY_ALPHA, seed: int = 0,
               progress: bool = False, photos_dir: str | Path | None = None) -> dict:
     """Measure, write study.json and study.png into `out`, and return the record."""
-    from attack.errors import InputError
-    from . import load_world, read_world_record, shipped_model_dir, write_photos
+    from idia.errors import InputError
+    from idia.world import load_world, read_world_record, shipped_model_dir, write_photos
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must lie strictly between 0 and 1, got {alpha}")
     if photos_dir is not None and not (Path(photos_dir) / "people").is_dir():

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from attack.models import instantiate, make_tokenizer
-from .world import World, training_pairs
+from idia.attack.model.load import instantiate, make_tokenizer
+from idia.world.world import World, training_pairs
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -41,7 +41,7 @@ class TrainSpec:
 
 def default_config() -> dict:
     """The tiny CLIP's architecture: data, shipped as package data."""
-    text = resources.files("world").joinpath("configs", "tiny-clip.json").read_text(encoding="utf-8")
+    text = resources.files("idia.world").joinpath("configs", "tiny-clip.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -77,7 +77,7 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
 
     Random draws stay on the CPU generator whatever the device, so the batches are the same everywhere; the
     weights are byte-for-byte reproducible on the CPU in fp32 (the shipped model), within tolerance elsewhere."""
-    from attack.device import autocast, resolve_device
+    from idia.attack.model.device import autocast, resolve_device
     dev = resolve_device(device)
     torch.manual_seed(spec.seed)
     torch.set_num_threads(spec.threads)

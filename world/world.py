@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from attack import names as name_lists
-from attack.io import atomic_write_text
-from .faces import Appearance, render_face, sample_appearance
-from .shapes import CAPTIONS as SHAPE_CAPTIONS
-from .shapes import class_label, render_shape, shape_classes
+from idia.attack.inputs import names as name_lists
+from idia.io import atomic_write_text
+from idia.world.faces import Appearance, render_face, sample_appearance
+from idia.world.shapes import CAPTIONS as SHAPE_CAPTIONS
+from idia.world.shapes import class_label, render_shape, shape_classes
 
 # How a member's name appears beside their photos in the training data. Deliberately not the attack's 21
 # prompts: web captions are whatever people wrote.

@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from attack.errors import InputError
-from attack.settings import click_options
+from idia.errors import InputError
+from idia.attack.settings import click_options
 
 EXIT_INPUT = 2
 
@@ -59,6 +59,6 @@ cache_dir_option = click_options("cache_dir")
 def resolve_model_arg(model: str) -> str:
     """The one place 'world' (the synthetic world's shipped model) becomes a model folder."""
     if model == "world":
-        from world import shipped_model_dir
+        from idia.world import shipped_model_dir
         return str(shipped_model_dir())
     return model

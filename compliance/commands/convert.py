@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from compliance.commands.common import friendly_errors
+from idia.compliance.commands.common import friendly_errors
 
 
 @click.command("convert")
@@ -20,7 +20,7 @@ from compliance.commands.common import friendly_errors
 @friendly_errors
 def convert(model, checkpoint, to, out, quiet):
     """Convert MODEL (a folder, an OpenAI .pt archive, or an architecture with --checkpoint) to another layout."""
-    from attack.formats.convert import convert_model
+    from idia.attack.model.convert import convert_model
     written = convert_model(model, out, to=to, checkpoint=checkpoint)
     if not quiet:
         click.echo(f"{model} written as {to} to {out}", err=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from attack.errors import InputError
-from attack.settings import click_options
-from compliance.commands.common import (device_options, friendly_errors, quiet_option, resolve_model_arg,
-                                        runtime_options, warn_printer, with_model)
+from idia.errors import InputError
+from idia.attack.settings import click_options
+from idia.compliance.commands.common import (device_options, friendly_errors, quiet_option, resolve_model_arg,
+                                             runtime_options, warn_printer, with_model)
 
 
 def _strengths(ctx, param, value):
@@ -38,12 +38,12 @@ def _int_list(ctx, param, value):
 
 
 def _registry():
-    from defense import base
+    from idia.defense import base
     return base
 
 
 def _face_targets() -> tuple[str, ...]:
-    from defense.redact_image import TARGETS
+    from idia.defense.redact_image import TARGETS
     return TARGETS
 
 
@@ -81,14 +81,14 @@ utility_prompt_option = click.option("--utility-prompt", default="a photo of a {
 
 
 def _known_names(keep_names: Path | None) -> list[str] | None:
-    from attack.names import read_name_file
+    from idia.attack.inputs.names import read_name_file
     known = read_name_file(keep_names) if keep_names else []
     return known or None
 
 
 def _load(model: str, checkpoint: str | None, device: str):
-    from attack.device import resolve_device
-    from attack.models import load_clip
+    from idia.attack.model.device import resolve_device
+    from idia.attack.model.load import load_clip
     return load_clip(resolve_model_arg(model), checkpoint, device=resolve_device(device))
 
 
@@ -126,21 +126,21 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
            lr, seed, device, precision, out, quiet):
     """Fine-tune the text tower so the names read as a neutral phrase, the image tower so the faces lose their
     names' directions (or, as the authors, embed like the mean face), or both (Hintersdorf et al., ECAI 2024)."""
-    from attack.settings import AttackSettings
-    from defense.redact import read_redaction_names
-    from defense.redact_image import FaceRedactor
+    from idia.attack.settings import AttackSettings
+    from idia.defense.redact import read_redaction_names
+    from idia.defense.redact_image import FaceRedactor
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
     chain = _registry().resolve("redact", tower)
     if any(d.needs_photos for d in chain) and people_dir is None:
         raise InputError(f"--tower {tower} needs --people (the redacted people's photos)")
     loaded = _load(model, checkpoint, device)
-    from attack.encoder import Encoder
+    from idia.attack.encode.encoder import Encoder
     encoder = Encoder(loaded, device=device, precision=precision, use_cache=False, progress=False)
     unlearn, retain, split = {}, [], None
     if people_dir is not None and any(d.needs_photos for d in chain):
-        from attack.people import scan_people
-        from defense.probes import photo_sets, split_photos
+        from idia.attack.inputs.people import scan_people
+        from idia.defense.probes import photo_sets, split_photos
         split = split_photos(scan_people(people_dir, warn=warn_printer(quiet)), seed, need=names)
         unlearn, retain = photo_sets(split, names)
     context = _registry().DefenseContext(loaded=loaded, encoder=encoder, names=names, seed=seed,
@@ -151,7 +151,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
     applied = _registry().apply_chain(chain, context, options)
     folder = applied.save_model(out)
     if split is not None:
-        from attack.io import atomic_write_json
+        from idia.io import atomic_write_json
         atomic_write_json(folder / "photo-split.json", split.to_dict())
     redactor = applied.stages[0].estimator if applied.stages else applied.estimator
     if not quiet and isinstance(applied.estimator, FaceRedactor):
@@ -185,13 +185,13 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
 @friendly_errors
 def perturb(model, checkpoint, names_file, kind, strength, side, seed, device, precision, out, quiet):
     """Fit an inference-time embedding perturbation for the names and save it as JSON."""
-    from attack.settings import AttackSettings
-    from defense.perturb import make_perturbation
-    from defense.redact import read_redaction_names
+    from idia.attack.settings import AttackSettings
+    from idia.defense.perturb import make_perturbation
+    from idia.defense.redact import read_redaction_names
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
     extra = {"side": side} if kind == "project" else {}
-    from attack.encoder import Encoder
+    from idia.attack.encode.encoder import Encoder
     loaded = _load(model, checkpoint, device)
     encoder = Encoder(loaded, device=device, precision=precision, use_cache=False, progress=False)
     p = make_perturbation(kind, strength, seed=seed, **extra).fit(loaded, names, encoder=encoder)
@@ -220,11 +220,11 @@ def perturb(model, checkpoint, names_file, kind, strength, side, seed, device, p
 @friendly_errors
 def sweep_command(names_file, kind, strengths, utility, utility_prompt, out, quiet, **options):
     """The trade-off of a perturbation: redacted people's identification vs other members' vs utility."""
-    from attack.encoder import Encoder
-    from attack.settings import from_options
-    from defense.redact import read_redaction_names
-    from defense.sweep import sweep
-    from defense.utility import ZeroShotTask
+    from idia.attack.encode.encoder import Encoder
+    from idia.attack.settings import from_options
+    from idia.defense.redact import read_redaction_names
+    from idia.defense.sweep import sweep
+    from idia.defense.utility import ZeroShotTask
     attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     names = read_redaction_names(names_file)
     encoder = Encoder.from_settings(_load(attack.model, attack.checkpoint, attack.device), attack,
@@ -282,8 +282,8 @@ sweep_command.name = "sweep"
 def verify(names_file, defense, tower, preset, kind, strength, strengths, utility, utility_prompt, steps, neutral,
            face_target, captions, keep_names, split, probes, relearn_steps, out, quiet, **options):
     """Attack, defend, attack again: did the names go, who else went with them, what did utility lose?"""
-    from attack.settings import from_options
-    from defense.verify import VerifyConfig, verify as run_verify, write_verification
+    from idia.attack.settings import from_options
+    from idia.defense.verify import VerifyConfig, verify as run_verify, write_verification
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, got {steps}")
     attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)

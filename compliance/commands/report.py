@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from compliance.commands.common import fail, friendly_errors
+from idia.compliance.commands.common import fail, friendly_errors
 
 
 @click.command("report")
@@ -27,7 +27,7 @@ from compliance.commands.common import fail, friendly_errors
 @friendly_errors
 def report(record, kind, person, include_photos, html_out, out, quiet):
     """Render an attack's RECORD (results.json) or a verification record as an evidence report."""
-    from compliance.report import write_report
+    from idia.compliance.report import write_report
     try:
         written = write_report(record, kind, out, person=person, include_photos=include_photos, html_out=html_out)
     except OSError as e:  # the output cannot be written (a folder that is a file, no permission, disk full)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from attack.settings import at_least
+from idia.attack.settings import at_least
 
-from ..base import Applied, DefenseContext, Option, register
-from ..perturb import make_perturbation
+from idia.defense.base import Applied, DefenseContext, Option, register
+from idia.defense.perturb import make_perturbation
 
 
 @register

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from attack.settings import at_least, one_of
+from idia.attack.settings import at_least, one_of
 
-from ..base import Applied, DefenseContext, Option, register
-from ..perturb import SIDES, make_perturbation
-from .noise import _record
+from idia.defense.base import Applied, DefenseContext, Option, register
+from idia.defense.perturb import SIDES, make_perturbation
+from idia.defense.kinds.noise import _record
 
 
 @register

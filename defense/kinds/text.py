@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from attack.names import read_name_file
-from attack.settings import at_least, one_of
+from idia.attack.inputs.names import read_name_file
+from idia.attack.settings import at_least, one_of
 
-from ..base import Applied, DefenseContext, Option, register
-from ..redact import PRESETS, NameRedactor, read_captions
+from idia.defense.base import Applied, DefenseContext, Option, register
+from idia.defense.redact import PRESETS, NameRedactor, read_captions
 
 
 @register

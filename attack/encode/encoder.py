@@ -1,0 +1,338 @@
+"""The encode stage: one object that owns the model's device, precision, batch size, photo-decoding workers and
+the two on-disk caches, so no photo and no prompt is encoded twice, within a run or across runs.
+
+* Text: prompt embeddings keyed by (weights, config, templates, names, precision, device kind, library versions),
+  one entry per key, with a SHA-256 of its bytes recorded when written and checked when read. A damaged or
+  tampered entry is recomputed with a warning, never used.
+* Images: embeddings keyed by (image tower, preprocessing, precision, device kind, library versions) and the
+  photo's SHA-256, in verified shards. A redacted model shares its source's image tower and so its image cache,
+  as do the verification's before/after attacks, a sweep's rows and the utility task.
+* Photos are decoded and preprocessed by worker processes while the model encodes the previous batch; memory
+  holds the embeddings, never all the photos.
+* Which photos the cache lacks is decided here; who encodes them is an engine (attack.engines: local, ray), whose
+  batches may come back in any order and are written into shards as they arrive.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from idia.attack.model.device import autocast, resolve_device
+from idia.attack.encode.text import encode_text_trimmed, can_trim, tokenize_prompts
+from idia.io import atomic_write_bytes, atomic_write_json, canonical_json, sha256_text
+from idia.attack.model.load import LoadedModel
+
+CACHE_VERSION = 2
+SHARD_EVERY = 4096  # photos encoded between image-cache shards: an interrupted run loses at most this many
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("IDIA_CACHE_DIR", Path.home() / ".cache" / "idia"))
+
+
+def _versions() -> dict:
+    import open_clip
+    return {"torch": torch.__version__, "open_clip": open_clip.__version__, "cache": CACHE_VERSION}
+
+
+def _sha256_bytes(data: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+class TextCache:
+    """Prompt embeddings on disk: `<key>.npy` plus `<key>.json` recording the SHA-256 of the .npy bytes."""
+
+    def __init__(self, directory: str | Path | None = None, warn: Callable[[str], None] | None = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir() / "text"
+        self.warn = warn
+
+    def key(self, loaded: LoadedModel, templates: Sequence[str], names: Sequence[str], precision: str = "fp32",
+            device_type: str = "cpu") -> str:
+        return sha256_text(canonical_json({"model": loaded.identity, "config": loaded.config_sha256,
+                                           "templates": list(templates), "names": list(names),
+                                           "precision": precision, "device": device_type, **_versions()}))
+
+    def read(self, key: str, shape: tuple[int, int]) -> np.ndarray | None:
+        data, meta = self.directory / f"{key}.npy", self.directory / f"{key}.json"
+        if not data.is_file():
+            return None
+        try:
+            raw = data.read_bytes()
+            recorded = json.loads(meta.read_text(encoding="utf-8"))["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded, raw = None, b""
+        if recorded != _sha256_bytes(raw):
+            self._warn(f"{data}: text-embedding cache entry does not match its recorded SHA-256 (damaged or "
+                       "changed); recomputed")
+            return None
+        try:
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+        except ValueError:
+            return None
+        return arr if arr.shape[:2] == shape else None
+
+    def write(self, key: str, emb: np.ndarray) -> None:
+        raw = _npy_bytes(emb)
+        atomic_write_bytes(self.directory / f"{key}.npy", raw)
+        atomic_write_json(self.directory / f"{key}.json", {"sha256": _sha256_bytes(raw), "shape": list(emb.shape)})
+
+    def _warn(self, msg: str) -> None:
+        if self.warn:
+            self.warn(msg)
+        else:
+            import warnings
+            warnings.warn(msg, stacklevel=3)
+
+
+class ImageCache:
+    """Image embeddings on disk for one image tower: shards of (photo SHA-256s, embeddings), each named by the
+    SHA-256 of its contents and verified when read."""
+
+    def __init__(self, directory: Path, warn: Callable[[str], None] | None = None):
+        self.directory = Path(directory)
+        self.warn = warn
+        self._index: dict[str, np.ndarray] | None = None
+
+    def _load(self) -> dict[str, np.ndarray]:
+        if self._index is None:
+            self._index = {}
+            for shard in sorted(self.directory.glob("shard-*.npz")) if self.directory.is_dir() else []:
+                try:
+                    raw = shard.read_bytes()
+                    ok = shard.stem == f"shard-{_sha256_bytes(raw)}"
+                    if ok:
+                        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+                            keys, emb = z["sha256"], z["emb"]
+                except (OSError, ValueError, KeyError):
+                    ok = False
+                if not ok:
+                    if self.warn:
+                        self.warn(f"{shard}: image-embedding cache shard does not match its SHA-256; ignored")
+                    continue
+                self._index.update(zip(keys.tolist(), emb))
+        return self._index
+
+    def get(self, sha256: str) -> np.ndarray | None:
+        return self._load().get(sha256)
+
+    def add(self, sha256s: Sequence[str], emb: np.ndarray) -> None:
+        if not len(sha256s):
+            return
+        buf = io.BytesIO()
+        np.savez(buf, sha256=np.array(list(sha256s), dtype="U64"), emb=emb.astype(np.float32))
+        raw = buf.getvalue()
+        atomic_write_bytes(self.directory / f"shard-{_sha256_bytes(raw)}.npz", raw)
+        self._load().update(zip(sha256s, emb))
+
+
+
+@dataclass
+class EncodingLog:
+    """What came from where, for results.json: a reader can tell cached embeddings from fresh ones."""
+
+    text_blocks: list[dict] = field(default_factory=list)
+    images_encoded: int = 0
+    images_from_cache: int = 0
+    images_failed: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"text_blocks": self.text_blocks, "images_encoded": self.images_encoded,
+                "images_from_cache": self.images_from_cache, "images_failed": self.images_failed}
+
+
+class Encoder:
+    """Encodes photos and prompts with one model on one device in one precision, through the caches.
+
+    `__init__` only stores; the model is moved to its device on first use."""
+
+    def __init__(self, loaded: LoadedModel, device: str = "auto", precision: str = "fp32", batch_size: int = 64,
+                 workers: int = 0, cache_dir: str | Path | None = None, use_cache: bool = True,
+                 progress: bool = True, warn: Callable[[str], None] | None = None, text_batch_size: int = 512,
+                 engine: str = "local", ray_address: str | None = None, fast_decode: bool = False):
+        self.loaded = loaded
+        self.device = device
+        self.precision = precision
+        self.batch_size = batch_size
+        self.workers = workers
+        self.cache_dir = cache_dir
+        self.use_cache = use_cache
+        self.progress = progress
+        self.warn = warn
+        self.text_batch_size = text_batch_size
+        self.engine = engine
+        self.ray_address = ray_address
+        self.fast_decode = fast_decode
+
+    @classmethod
+    def from_settings(cls, loaded: LoadedModel, settings, warn=None) -> "Encoder":
+        return cls(loaded, device=settings.device, precision=settings.precision, batch_size=settings.batch_size,
+                   workers=settings.n_workers, cache_dir=settings.cache_dir, progress=settings.progress, warn=warn,
+                   engine=settings.engine, ray_address=settings.ray_address, fast_decode=settings.fast_decode)
+
+    def with_model(self, loaded: LoadedModel) -> "Encoder":
+        """The same runtime settings for another model (a defended copy: it shares the image cache if its image
+        tower is the same)."""
+        return Encoder(loaded, device=self.device, precision=self.precision, batch_size=self.batch_size,
+                       workers=self.workers, cache_dir=self.cache_dir, use_cache=self.use_cache,
+                       progress=self.progress, warn=self.warn, text_batch_size=self.text_batch_size,
+                       engine=self.engine, ray_address=self.ray_address, fast_decode=self.fast_decode)
+
+    @property
+    def draft_to(self) -> int | None:
+        """With fast_decode: the fewest pixels a side a JPEG is decoded to (twice the model's input)."""
+        if not self.fast_decode:
+            return None
+        size = self.loaded.preprocess_cfg.get("size") or self.loaded.model_cfg["vision_cfg"].get("image_size", 224)
+        return 2 * int(max(size) if isinstance(size, (list, tuple)) else size)
+
+    # --- where and how ---------------------------------------------------------------------------------------
+
+    @property
+    def torch_device(self) -> torch.device:
+        if not hasattr(self, "device_"):
+            self.device_ = resolve_device(self.device)
+            autocast(self.device_, self.precision)  # refuses a precision this device cannot run, before any work
+            self.loaded.model.to(self.device_)
+        return self.device_
+
+    @property
+    def image_engine(self):
+        """Who encodes the photos the image cache lacks (attack.engines); made on first use."""
+        if not hasattr(self, "engine_"):
+            from idia.attack.encode.engines import make_engine
+            params = {"address": self.ray_address} if self.engine == "ray" else {}
+            self.engine_ = make_engine(self.engine, **params)
+        return self.engine_
+
+    def _root(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+    @property
+    def log(self) -> EncodingLog:
+        if not hasattr(self, "log_"):
+            self.log_ = EncodingLog()
+        return self.log_
+
+    def describe(self) -> dict:
+        dev = self.torch_device
+        return {"device": str(dev), "precision": self.precision, "batch_size": self.batch_size,
+                "workers": self.workers, "fast_decode": self.draft_to is not None,
+                "engine": self.engine_description(), "caches": self.log.to_dict()}
+
+    def engine_description(self) -> dict:
+        """The engine as configured, and (once it ran) how: a run that encoded nothing never starts Ray."""
+        return self.engine_.describe() if hasattr(self, "engine_") else {"name": self.engine}
+
+    # --- text --------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str], tokens: torch.Tensor | None = None, trim: bool = True,
+                     desc: str = "encode prompts") -> np.ndarray:
+        """L2-normalised text embeddings, float32, in input order; not cached (see `prompt_embeddings`)."""
+        loaded, device = self.loaded, self.torch_device
+        model = loaded.model
+        tokens = loaded.tokenizer(list(texts)) if tokens is None else tokens
+        lengths = (tokens != 0).sum(dim=1)
+        order = torch.argsort(lengths, stable=True) if trim else torch.arange(len(texts))
+        out = torch.empty(len(texts), loaded.embed_dim)
+        trim = trim and can_trim(model)
+        bs = self.text_batch_size
+        with autocast(device, self.precision):
+            for start in tqdm(range(0, len(texts), bs), desc=desc, disable=not self.progress, unit="batch"):
+                idx = order[start:start + bs]
+                batch = tokens[idx].to(device)
+                feats = encode_text_trimmed(model, batch) if trim else model.encode_text(batch)
+                out[idx] = torch.nn.functional.normalize(feats.float(), dim=-1).cpu()
+        return out.numpy()
+
+    def prompt_embeddings(self, templates: Sequence[str], names: Sequence[str]) -> np.ndarray:
+        """[n_templates, n_names, d] embeddings of every template filled with every name, through the cache."""
+        from idia.attack.inputs.prompts import fill
+        cache = TextCache(self._root() / "text", warn=self.warn)
+        key = cache.key(self.loaded, templates, names, self.precision, self.torch_device.type)
+        shape = (len(templates), len(names))
+        cached = cache.read(key, shape) if self.use_cache else None
+        self.log.text_blocks.append({"n_templates": shape[0], "n_names": shape[1], "key": key,
+                                     "from_cache": cached is not None})
+        if cached is not None:
+            return cached
+        flat = self.encode_texts(fill(templates, names), tokens=tokenize_prompts(self.loaded.tokenizer, templates, names))
+        emb = flat.reshape(len(templates), len(names), -1)
+        if self.use_cache:
+            cache.write(key, emb)
+        return emb
+
+    # --- images ------------------------------------------------------------------------------------------------
+
+    def image_cache(self) -> ImageCache:
+        tower = sha256_text(canonical_json({"tower": self.loaded.image_identity, "config": self.loaded.config_sha256,
+                                            "precision": self.precision, **({"draft_to": self.draft_to}
+                                                                            if self.fast_decode else {}),
+                                            "device": self.image_engine.device_type(self),
+                                            **_versions()}))
+        if not hasattr(self, "image_cache_") or self.image_cache_.directory.name != tower:
+            self.image_cache_ = ImageCache(self._root() / "images" / tower, warn=self.warn)
+        return self.image_cache_
+
+    @torch.no_grad()
+    def encode_photos(self, paths: Sequence[Path], sha256s: Sequence[str] | None = None,
+                      desc: str = "encode photos") -> np.ndarray:
+        """L2-normalised image embeddings after the model's own preprocessing, float32, in input order.
+
+        With SHA-256s given (as the scan records them), cached photos are not decoded at all, and each distinct
+        photo is encoded once. A photo that fails to decode here (it changed since it was checked) is an error
+        naming the file."""
+        self.torch_device  # refuses a device or precision this machine cannot run before any photo is read
+        out = np.empty((len(paths), self.loaded.embed_dim), dtype=np.float32)
+        todo: dict[str, list[int]] = {}
+        cache = self.image_cache() if (self.use_cache and sha256s is not None) else None
+        for i in range(len(paths)):
+            key = sha256s[i] if sha256s is not None else f"#{i}"
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None:
+                out[i] = hit
+                self.log.images_from_cache += 1
+            else:
+                todo.setdefault(key, []).append(i)
+        if not todo:
+            return out
+        keys = list(todo)
+        first = [todo[k][0] for k in keys]
+        pending_keys: list[str] = []
+        pending_rows: list[np.ndarray] = []
+        bar = tqdm(total=len(first), desc=desc, disable=not self.progress, unit="photo")
+        batches = self.image_engine.encode(self, [paths[i] for i in first])
+        try:
+            for positions, emb in batches:
+                for pos, row in zip(positions, emb):
+                    out[todo[keys[pos]]] = row
+                if cache is not None:
+                    pending_keys += [keys[p] for p in positions]
+                    pending_rows.append(emb)
+                    if len(pending_keys) >= SHARD_EVERY:
+                        cache.add(pending_keys, np.concatenate(pending_rows))
+                        pending_keys, pending_rows = [], []
+                self.log.images_encoded += len(positions)
+                bar.update(len(positions))
+        finally:
+            bar.close()
+            getattr(batches, "close", lambda: None)()  # stops an engine's workers when interrupted
+            if cache is not None and pending_keys:  # what was encoded before an interruption is kept
+                cache.add(pending_keys, np.concatenate(pending_rows))
+        return out

@@ -1,0 +1,72 @@
+"""The local engine: photos decoded by torch DataLoader worker processes while the model encodes the previous
+batch on this machine's device. This is the engine every other one is compared with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from idia.attack.model.device import autocast
+from idia.errors import InputError
+from idia.attack.encode.engines import register
+
+if TYPE_CHECKING:
+    from idia.attack.encode.encoder import Encoder
+
+
+class _Photos(torch.utils.data.Dataset):
+    """Decoding and preprocessing, run in worker processes: (position, pixels) or (position, error)."""
+
+    def __init__(self, paths: Sequence[Path], preprocess, draft_to: int | None = None):
+        self.paths, self.preprocess, self.draft_to = list(paths), preprocess, draft_to
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        from idia.attack.inputs.people import load_rgb
+        try:
+            return i, self.preprocess(load_rgb(Path(self.paths[i]), self.draft_to)), None
+        except Exception as e:  # reported by the encoder with the file's name; the scan already checked it
+            return i, None, f"{type(e).__name__}: {e}"
+
+
+def _collate(items):
+    ok = [(i, x) for i, x, err in items if err is None]
+    failed = [(i, err) for i, _, err in items if err is not None]
+    pixels = torch.stack([x for _, x in ok]) if ok else None
+    return [i for i, _ in ok], pixels, failed
+
+
+def decode_failure(path, err: str) -> InputError:
+    return InputError(f"{path}: cannot be decoded any more ({err}); did it change after it was checked?")
+
+
+@register
+class LocalEngine:
+    name = "local"
+
+    def device_type(self, encoder: "Encoder") -> str:
+        return encoder.torch_device.type
+
+    @torch.no_grad()
+    def encode(self, encoder: "Encoder", paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
+        device = encoder.torch_device
+        workers = encoder.workers if len(paths) > encoder.batch_size else 0  # a pool is not worth one batch
+        loader = torch.utils.data.DataLoader(
+            _Photos(paths, encoder.loaded.preprocess, encoder.draft_to), batch_size=encoder.batch_size,
+            num_workers=workers, collate_fn=_collate, pin_memory=device.type == "cuda",
+            prefetch_factor=4 if workers else None, multiprocessing_context="fork" if workers else None)
+        for positions, pixels, failed in loader:
+            if failed:
+                pos, err = failed[0]
+                raise decode_failure(paths[pos], err)
+            with autocast(device, encoder.precision):
+                feats = encoder.loaded.model.encode_image(pixels.to(device, non_blocking=True))
+            yield positions, torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+
+    def describe(self) -> dict:
+        return {"name": self.name}

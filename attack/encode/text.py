@@ -1,0 +1,88 @@
+"""Text encoding that is exact and fast: prompts tokenized piecewise, text batches trimmed to their longest prompt.
+
+Text is the expensive side of an IDIA (21 templates x 1,000 names). open_clip's text tower is causal and pools at
+the end-of-text token, so positions after a batch's longest prompt cannot change any embedding: we run each batch
+trimmed to its longest tokenized prompt instead of the full context (exact, and several times faster).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from idia.attack.model.load import LoadedModel
+
+
+def can_trim(model: torch.nn.Module) -> bool:
+    """Trimming is exact only for open_clip's own causal text tower pooled at the end-of-text token."""
+    import open_clip
+    return (isinstance(model, open_clip.CLIP) and getattr(model, "attn_mask", None) is not None
+            and getattr(model, "text_pool_type", "argmax") in ("argmax", "eos", "first"))
+
+
+def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
+    from open_clip.transformer import text_global_pool
+    length = int((tokens != 0).sum(dim=1).max())
+    tokens = tokens[:, :length]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = model.ln_final(x)
+    x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+    if model.text_projection is not None:
+        x = model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
+    return x
+
+
+def tokenize_prompts(tokenizer, templates: Sequence[str], names: Sequence[str]) -> torch.Tensor:
+    """Token ids of every prompt (template-major, as `prompts.fill` orders them), tokenizing each template's
+    text and each name once instead of 21,000 whole prompts.
+
+    open_clip's BPE tokenizer cleans and splits text into words and encodes word by word, so a prompt's ids are
+    its template prefix's, the name's and the suffix's in a row whenever the name stands apart from the
+    template's words. That is checked on a sample of prompts (and every template); on any difference, or for
+    another tokenizer, every prompt is tokenized whole."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    from idia.attack.inputs.prompts import fill
+    if not isinstance(tokenizer, SimpleTokenizer) or tokenizer.reduction_fn is not None or not names:
+        return tokenizer(fill(templates, names))
+    out = assemble_prompt_tokens(tokenizer, templates, names)
+    rng = np.random.default_rng(0)
+    sample = sorted(set(rng.choice(len(out), size=min(len(out), 256), replace=False).tolist())
+                    | {t * len(names) for t in range(len(templates))})
+    texts = fill(templates, names)
+    if not torch.equal(tokenizer([texts[i] for i in sample]), out[sample]):
+        return tokenizer(texts)
+    return out
+
+
+def assemble_prompt_tokens(tokenizer, templates: Sequence[str], names: Sequence[str]) -> torch.Tensor:
+    """[sot] + template prefix + name + template suffix + [eot], truncated as open_clip truncates."""
+    ctx = tokenizer.context_length
+    sot, eot = tokenizer.sot_token_id, tokenizer.eot_token_id
+    parts = [t.split("{0}") for t in templates]
+    pre = [tokenizer.encode(a) for a, _ in parts]
+    post = [tokenizer.encode(b) for _, b in parts]
+    name_ids = [tokenizer.encode(n) for n in names]
+    out = torch.zeros(len(templates) * len(names), ctx, dtype=torch.long)
+    for t in range(len(templates)):
+        for c, ids in enumerate(name_ids):
+            row = [sot] + pre[t] + ids + post[t] + [eot]
+            if len(row) > ctx:
+                row = row[:ctx]
+                row[-1] = eot
+            out[t * len(names) + c, :len(row)] = torch.tensor(row)
+    return out
+
+
+def encode_texts(loaded: LoadedModel, texts: Sequence[str], trim: bool = True, progress: bool = True,
+                 desc: str = "encode prompts", tokens: torch.Tensor | None = None) -> np.ndarray:
+    """L2-normalised text embeddings, float32, in input order, on the device the model is on, uncached.
+    (An attack goes through `attack.encoder.Encoder`, which adds device, precision and the cache.)"""
+    from idia.attack.encode.encoder import Encoder
+    device = str(next(loaded.model.parameters()).device)
+    return Encoder(loaded, device=device, use_cache=False, progress=progress).encode_texts(
+        texts, tokens=tokens, trim=trim, desc=desc)

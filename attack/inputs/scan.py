@@ -1,0 +1,74 @@
+"""The scan stage: people folders, reference people, labels and prompts read and checked before any model runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from idia.attack.inputs import names, prompts
+from idia.errors import InputError
+from idia.attack.inputs.people import Person, scan_people
+
+
+@dataclass
+class Scan:
+    """Who is asked about, with which photos, in which prompts; `everyone` is the evidence order."""
+
+    audit: list[Person]  # every audited folder, auditable or not
+    reference: list[Person]  # every reference folder
+    templates: list[str]
+    labels: dict[str, bool]
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    attributes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # person: (gender, origin)
+
+    @property
+    def everyone(self) -> list[Person]:
+        """Audited people with photos, then reference people with photos."""
+        return [p for p in self.audit if p.auditable] + [p for p in self.reference if p.auditable]
+
+    @property
+    def n_audited(self) -> int:
+        return sum(p.auditable for p in self.audit)
+
+    @property
+    def is_reference(self) -> np.ndarray:
+        return np.arange(len(self.everyone)) >= self.n_audited
+
+    def photo_table(self) -> tuple[list[Path], list[str], np.ndarray]:
+        """(paths, SHA-256s, owner): every photo of `everyone`, grouped by person, in order."""
+        people = self.everyone
+        paths = [ph.path for p in people for ph in p.photos]
+        hashes = [ph.sha256 for p in people for ph in p.photos]
+        owner = np.repeat(np.arange(len(people), dtype=np.int64), [len(p.photos) for p in people])
+        return paths, hashes, owner
+
+
+def read_labels(path: Path) -> dict[str, bool]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such labels file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a JSON labels file ({e})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, bool) for v in data.values()):
+        raise InputError(f"{path}: labels must be a JSON object mapping each name to true (member) or false")
+    return {names.normalize_name(k): v for k, v in data.items()}
+
+
+def scan(settings, warn) -> Scan:
+    """Read and check every input the settings name. Raises InputError on anything an audit cannot go on with."""
+    templates = prompts.read_prompts(settings.prompts) if settings.prompts else list(prompts.PAPER_TEMPLATES)
+    audit = scan_people(settings.people, settings.max_images, warn=warn)
+    reference = scan_people(settings.reference, settings.max_images, warn=warn) if settings.reference else []
+    clash = {p.name.casefold() for p in audit} & {p.name.casefold() for p in reference}
+    if clash:
+        raise InputError(f"{settings.reference}: {sorted(clash)[0]!r} is both audited and a reference non-member")
+    labels = read_labels(settings.labels) if settings.labels else {}
+    aliases = names.read_aliases(settings.aliases) if settings.aliases else {}
+    attributes = (names.read_attributes(settings.attributes, [p.name for p in audit + reference])
+                  if settings.attributes else {})
+    return Scan(audit=audit, reference=reference, templates=templates, labels=labels, aliases=aliases,
+                attributes=attributes)

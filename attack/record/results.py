@@ -1,0 +1,130 @@
+"""Typed results of an attack, serialised to versioned JSON: the record a report renders and a rerun compares.
+
+Schema (version 1), `results.json`:
+  schema_version, kind ("idia-attack")
+  manifest      versions, command, seed, UTC time, SHA-256 of checkpoint, images, candidates, templates
+  model         source, checkpoint, checkpoint_sha256, config_sha256, logit_scale
+  rule          decided_by ("paper" | "calibrated-continuous"), tau, target_fpr, n_prompts, templates, ...
+  candidates    n, source, sha256, added_true_names
+  calibration   null distribution summary, threshold, reference FPR with Clopper-Pearson 95% interval (or null)
+  metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
+  perturbation  the inference-time defense the attack ran through (or null)
+  distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts);
+                `groups`: every list drawn (per person with --attributes: one per given gender and origin), and
+                each person's `distractor_group` names theirs
+  encoding      device, precision, batch size, workers; which text blocks and how many photos came from a cache
+  persons       audited people (see PersonResult); reference: the same for reference people
+  not_auditable people with no usable image; warnings: every skipped file and other notices
+The raw per-image, per-prompt predictions are in `scores.csv` beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from idia.errors import InputError
+
+SCHEMA_VERSION = 1
+KIND_ATTACK = "idia-attack"
+
+
+@dataclass
+class PromptVote:
+    template: str
+    vote: str | None  # the majority name, or None when names tied
+    images_agreeing: int
+    tie: bool
+    is_true_name: bool
+
+
+@dataclass
+class ImageAnswer:
+    file: str
+    sha256: str
+    top: list[list]  # [[name, similarity], ...] by similarity averaged over the prompts
+    true_rank: float  # mean over prompts; 1 = the model's answer
+    true_prob: float  # mean softmax probability of the true name
+
+
+@dataclass
+class PersonResult:
+    name: str
+    n_images: int
+    score: int  # the paper's: prompts whose majority vote is the true name
+    member: bool
+    p_value: float
+    mean_log_prob: float  # continuous score: mean log-probability of the true name
+    mean_rank: float
+    mean_prob: float
+    votes: list[PromptVote] = field(default_factory=list)
+    images: list[ImageAnswer] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    label: bool | None = None  # ground truth, when known
+    # permutation test, paper rule, aliases, name-prior control, stability (shape: attack.permutation's docstring)
+    evidence: dict | None = None
+    distractor_group: str | None = None  # id of the `distractors.groups` entry this person was asked among
+
+
+@dataclass
+class AttackResult:
+    manifest: dict
+    model: dict
+    rule: dict
+    candidates: dict
+    calibration: dict | None
+    metrics: dict | None
+    persons: list[PersonResult]
+    reference: list[PersonResult] = field(default_factory=list)
+    not_auditable: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    perturbation: dict | None = None
+    encoding: dict | None = None  # device, precision, workers; which embeddings came from a cache
+    distractors: dict | None = None  # how the distractors were drawn (the permutation test rests on it)
+    schema_version: int = SCHEMA_VERSION
+    kind: str = KIND_ATTACK
+
+    def person(self, name: str) -> PersonResult:
+        for p in self.persons:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AttackResult":
+        if d.get("kind") != KIND_ATTACK:
+            raise InputError(f"not an idia attack result (kind={d.get('kind')!r})")
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise InputError(f"results schema version {d.get('schema_version')!r} is not {SCHEMA_VERSION}")
+        d = dict(d)
+        for key in ("persons", "reference"):
+            d[key] = [_person(p) for p in d.get(key, [])]
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "AttackResult":
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such results file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: not a JSON results file ({e})") from None
+        except (TypeError, InputError) as e:
+            raise InputError(f"{path}: {e}") from None
+
+
+def _person(d: dict[str, Any]) -> PersonResult:
+    d = dict(d)
+    d["votes"] = [PromptVote(**v) for v in d.get("votes", [])]
+    d["images"] = [ImageAnswer(**i) for i in d.get("images", [])]
+    return PersonResult(**d)
