@@ -17,25 +17,23 @@ from typing import Protocol
 
 import numpy as np
 
-from idia.attack.inputs import prompts
-from idia.attack.decide.rules import OthersSample, choose_rule, decide, own_name_similarity
-from idia.attack.model.device import runtime_facts
-from idia.attack.encode.encoder import Encoder
-from idia.errors import InputError
 from idia.attack.decide.evidence import Evidence
+from idia.attack.decide.per_person import OthersSample, own_name_similarity
+from idia.attack.decide.rules import choose_rule, decide
+from idia.attack.encode.encoder import Encoder
+from idia.attack.inputs import prompts
+from idia.attack.inputs.question import PER_PERSON, Question, ask
+from idia.attack.inputs.scan import Scan, scan
+from idia.attack.model.adapter import LoadedModel
+from idia.attack.model.load import load_clip
+from idia.attack.record.build import person_results
+from idia.attack.record.results import AttackResult
+from idia.attack.record.scores import score_rows, write_scores
+from idia.attack.settings import AttackSettings
+from idia.errors import InputError
 from idia.io import atomic_write_text, sha256_file
 from idia.manifest import build_manifest
-from idia.attack.model.load import LoadedModel, load_clip
-from idia.attack.inputs.question import PER_PERSON, Question, ask
-from idia.attack.record.build import person_results, score_rows, write_scores
-from idia.attack.record.results import AttackResult
-from idia.attack.inputs.scan import Scan, read_labels, scan
-from idia.attack.settings import DEFAULT_TARGET_FPR, AttackSettings
-
-__all__ = ["AttackSettings", "AttackConfig", "AttackRun", "run_attack", "write_attack", "read_labels",
-           "DEFAULT_TARGET_FPR"]
-
-AttackConfig = AttackSettings  # the name callers used before the settings object; the same class
+from idia.runtime import runtime_facts
 
 
 class Perturbation(Protocol):
@@ -164,8 +162,7 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
                "n_prompt_texts": len(found.templates) * sum(len(names) for names in question.text_lists())}
     result = AttackResult(
         manifest=build_manifest(settings.seed, inputs, settings.command,
-                                extra={"runtime": {**runtime_facts(encoder.torch_device, encoder.precision),
-                                                   "engine": encoder.engine_description()}}),
+                                runtime=runtime_facts(encoder.torch_device, encoder.precision, encoder.engine_description())),
         model={**{k: v for k, v in loaded.describe().items() if k not in ("model_cfg",)},
                "logit_scale": logit_scale, "embed_dim": int(texts[0].shape[2])},
         rule=rule, candidates=question.describe(), calibration=decision.calibration, metrics=decision.metrics,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from idia.attack.inputs.distractors import DEFAULT_DRAW, DEFAULT_N_CANDIDATES, DISTRACTOR_DRAWS
 from idia.errors import InputError
-from idia.attack.inputs.names import DEFAULT_DRAW, DEFAULT_N_CANDIDATES, DISTRACTOR_DRAWS
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 PRECISIONS = ("fp32", "bf16", "fp16")

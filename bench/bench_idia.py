@@ -24,12 +24,13 @@ from pathlib import Path
 
 import torch
 
-from idia.attack.inputs import names, prompts
-from idia.attack.encode.text import encode_texts
-from idia.attack.encode.encoder import Encoder
-from idia.attack.model.load import load_clip
+from idia.attack.encode.encoder import Encoder, encode_texts
+from idia.attack.inputs import prompts
+from idia.attack.inputs.distractors import build_candidates
 from idia.attack.inputs.people import scan_people
-from idia.attack.run import AttackConfig, run_attack
+from idia.attack.model.load import load_clip
+from idia.attack.run import run_attack
+from idia.attack.settings import AttackSettings
 from idia.world import load_world, shipped_model_dir, write_photos
 from idia.world.world import World
 
@@ -53,7 +54,7 @@ def measure(label: str, loaded, people: Path, n_candidates: int, cache: Path, fu
     """Interleave the encoder baseline, a cold IDIA (fresh cache) and a warm one, `repeats` times; keep the
     fastest of each, so a busy moment on a shared machine does not land on one side of the ratio only."""
     persons = scan_people(people)
-    cand = names.build_candidates([p.name for p in persons], n_candidates, seed=0)
+    cand = build_candidates([p.name for p in persons], n_candidates, seed=0)
     texts = prompts.fill(prompts.PAPER_TEMPLATES, cand.names)
     paths = [ph.path for p in persons for ph in p.photos]
     best = {"images": [], "texts": [], "cold": [], "warm": []}
@@ -62,7 +63,7 @@ def measure(label: str, loaded, people: Path, n_candidates: int, cache: Path, fu
         best["images"].append(_time(lambda: plain.encode_photos(paths))[0])
         best["texts"].append(_time(lambda: encode_texts(loaded, texts, progress=False))[0])
         # cold: empty caches (text and image) on disk; warm: both read from disk by a new encoder
-        cfg = AttackConfig(model=label, people=people, n_candidates=n_candidates, cache_dir=cache / str(r),
+        cfg = AttackSettings(model=label, people=people, n_candidates=n_candidates, cache_dir=cache / str(r),
                            progress=False, workers=0, device="cpu")
         best["cold"].append(_time(lambda: run_attack(cfg, loaded=loaded))[0])
         best["warm"].append(_time(lambda: run_attack(cfg, loaded=loaded))[0])

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_photos import camera_jpegs
 
-from idia.attack.encode.encoder import Encoder, ImageCache
+from idia.attack.encode.caches import ImageCache
+from idia.attack.encode.encoder import Encoder
 from idia.attack.encode.engines.ray import start_ray
 from idia.attack.model.load import load_clip
-from bench_photos import camera_jpegs
 
 
 def _time(fn):

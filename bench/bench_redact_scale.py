@@ -19,9 +19,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="10,1000")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    from idia.attack.inputs.distractors import make_distractors
     from idia.attack.model.device import resolve_device
     from idia.attack.model.load import load_clip
-    from idia.attack.inputs.names import make_distractors
     from idia.defense.redact import NameRedactor
     from idia.world import shipped_model_dir
     loaded = load_clip(str(shipped_model_dir()), device=resolve_device(args.device))

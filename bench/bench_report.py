@@ -30,7 +30,8 @@ HERE = Path(__file__).resolve().parent.parent
 
 def base_record(work: Path, n_people: int = 16, n_reference: int = 40) -> dict:
     """One small real attack on the world: members and non-members, one fresh photo each."""
-    from idia.attack.run import AttackConfig, run_attack
+    from idia.attack.run import run_attack
+    from idia.attack.settings import AttackSettings
     from idia.world import load_world, shipped_model_dir, write_photos
     from idia.world.world import ROLE_MEMBER, ROLE_NONMEMBER, ROLE_REFERENCE, World
 
@@ -38,7 +39,7 @@ def base_record(work: Path, n_people: int = 16, n_reference: int = 40) -> dict:
     keep = (world.by_role(ROLE_MEMBER)[:n_people // 2] + world.by_role(ROLE_NONMEMBER)[:n_people - n_people // 2]
             + world.by_role(ROLE_REFERENCE)[:n_reference])
     write_photos(World(spec=world.spec, identities=keep), work, images_per_person=1, shapes_per_class=1)
-    cfg = AttackConfig(model=str(shipped_model_dir()), people=work / "people", reference=work / "reference",
+    cfg = AttackSettings(model=str(shipped_model_dir()), people=work / "people", reference=work / "reference",
                        target_fpr=0.05, labels=work / "labels.json", progress=False,
                        command="bench/bench_report.py", cache_dir=work / "cache")
     return run_attack(cfg).result.to_dict()

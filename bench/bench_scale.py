@@ -48,7 +48,8 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from idia.attack.run import AttackSettings, run_attack, write_attack
+from idia.attack.settings import AttackSettings
+from idia.attack.run import run_attack, write_attack
 from idia.world import shipped_model_dir
 people, cache, out = map(Path, sys.argv[1:4])
 s = AttackSettings(model=str(shipped_model_dir()), people=people, cache_dir=cache, progress=False)

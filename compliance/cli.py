@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from idia.errors import InputError
 from idia.attack.settings import click_options
 from idia.compliance.commands.common import friendly_errors, quiet_option, resolve_model_arg, warn_printer
+from idia.errors import InputError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -159,8 +159,8 @@ def _print_summary(result) -> None:
 @friendly_errors
 def audit(config, quiet):
     """Run the whole audit a YAML CONFIG describes (attack, defenses, reports); resumes if interrupted."""
-    from idia.compliance.pipeline import run_audit
     from idia.compliance.config import load_config
+    from idia.compliance.pipeline import run_audit
     cfg = load_config(config)
     outcome = run_audit(cfg, progress=not quiet, warn=warn_printer(quiet),
                         say=None if quiet else lambda m: click.echo(f"idia: {m}", err=True))
@@ -177,8 +177,8 @@ def demo(out, quiet):
     three reports (GDPR audit, takedown evidence, mitigation verification)."""
     import time
 
-    from idia.compliance.pipeline import run_audit, write_demo_config
     from idia.compliance.config import load_config
+    from idia.compliance.pipeline import run_audit, write_demo_config
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     config = write_demo_config(out)
@@ -201,9 +201,10 @@ def _print_outcome(outcome) -> None:
 
 # --- commands that live in compliance/commands/ ------------------------------------------------------------
 
-from idia.compliance.commands.defend import defend as _defend, verify as _verify  # noqa: E402
-from idia.compliance.commands.report import report as _report  # noqa: E402
 from idia.compliance.commands.convert import convert as _convert  # noqa: E402
+from idia.compliance.commands.defend import defend as _defend  # noqa: E402
+from idia.compliance.commands.defend import verify as _verify
+from idia.compliance.commands.report import report as _report  # noqa: E402
 
 for _command in (_defend, _verify, _report, _convert):
     main.add_command(_command)

@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
-from idia.errors import InputError
 from idia.attack.settings import AttackSettings, check_value, one_of, yaml_keys
 from idia.defense import base as _defenses
+from idia.errors import InputError
 
 
 def _default(name: str):

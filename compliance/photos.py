@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from idia.attack.inputs.people import NotRegularFile, decode_rgb, open_regular
+from idia.attack.inputs.photos import NotRegularFile, decode_rgb, open_regular
 
 THUMB_PX = 96
 MAX_BYTES = 50 << 20

@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from idia.io import atomic_write_json, canonical_json, output_lock, sha256_file, sha256_text
-
 from idia.compliance.config import AuditConfig, DefenseSpec
+from idia.io import atomic_write_json, canonical_json, output_lock, sha256_file, sha256_text
 
 STATE_FILE = "state.json"
 
@@ -186,7 +185,7 @@ def _safe_stem(name: str) -> str:
     """A file-name-safe form of a person's name plus a short hash of the normalised name: readable, the same on
     every run, and different for "Anne-Marie Roux" and "Anne Marie Roux" (whose readable parts are equal).
     The report's content keeps the real name."""
-    from idia.attack.inputs.names import normalize_name
+    from idia.names import normalize_name
     name = normalize_name(name)
     keep = "-".join("".join(c if c.isalnum() else " " for c in name).split())[:60].strip("-")
     digest = sha256_text(name)[:10]

@@ -40,15 +40,14 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from idia.errors import InputError
-from idia.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
-from idia.manifest import utc_now
-from idia.attack.inputs.names import name_key, normalize_name
 from idia.attack.record.results import KIND_ATTACK, SCHEMA_VERSION, AttackResult
-
 from idia.compliance import plots
 from idia.compliance.fetcher import DataOnlyURLFetcher
 from idia.compliance.photos import thumbnail
+from idia.errors import InputError
+from idia.io import atomic_write_bytes, atomic_write_text, read_regular_bytes
+from idia.manifest import utc_now
+from idia.names import name_key, normalize_name
 
 KIND_VERIFICATION = "idia-verification"
 VERIFICATION_SCHEMA_VERSION = 2
@@ -564,7 +563,8 @@ def render_pdf(html: str, url_fetcher: DataOnlyURLFetcher | None = None,
 
     Loads nothing but data: URIs; pass a fetcher to inspect what was asked for. Attachments are given to
     weasyprint as bytes (`string=`), so no URL, and no fetcher, is involved in carrying them."""
-    from weasyprint import HTML, Attachment as PdfAttachment  # imported here: a second or two, only reports need it
+    from weasyprint import HTML  # imported here: a second or two, only reports need it
+    from weasyprint import Attachment as PdfAttachment
     fetcher = url_fetcher if url_fetcher is not None else DataOnlyURLFetcher()
     when = _pdf_time(generated_utc) if attachments else None
     files = [PdfAttachment(string=a.data, name=a.name, description=a.description, created=when, modified=when,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol, Sequence
 
+from idia.attack.model.adapter import LoadedModel
 from idia.errors import InputError
-from idia.attack.model.load import LoadedModel
 
 BOTH = "both"  # redact: the text tower, then the image tower
 

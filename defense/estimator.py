@@ -38,7 +38,7 @@ class PresetEstimator:
 
     def _defended_model(self, what: str, image_identity: str | None):
         """The fine-tuned student as a model to attack, named after its source and what was done to it."""
-        from idia.attack.model.load import LoadedModel
+        from idia.attack.model.adapter import LoadedModel
         self._check_fitted()
         src = self.source_
         return LoadedModel(model=self.student_, preprocess=src.preprocess, tokenizer=src.tokenizer,
@@ -50,9 +50,10 @@ class PresetEstimator:
         """The defended model in open_clip's hub layout (float32 safetensors) and its record beside it."""
         import torch
 
+        from idia.attack.model.formats.openclip_hub import HUB_WEIGHTS
+        from idia.attack.model.load import save_hub_folder
         from idia.io import atomic_write_json, sha256_file
         from idia.manifest import build_manifest
-        from idia.attack.model.load import HUB_WEIGHTS, save_hub_folder
         self._check_fitted()
         out = Path(out_dir)
         src = self.source_

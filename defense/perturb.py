@@ -26,12 +26,13 @@ from typing import Sequence
 
 import numpy as np
 
-from idia.attack.inputs import names as name_lists
-from idia.attack.encode.text import encode_texts
+from idia.attack.encode.encoder import encode_texts
+from idia.attack.inputs.distractors import make_distractors
+from idia.attack.inputs.prompts import PAPER_TEMPLATES, fill
+from idia.attack.model.adapter import LoadedModel
 from idia.errors import InputError
 from idia.io import atomic_write_json
-from idia.attack.model.load import LoadedModel
-from idia.attack.inputs.prompts import PAPER_TEMPLATES, fill
+from idia.names import normalize_name
 
 KIND_PERTURBATION = "idia-perturbation"
 SCHEMA_VERSION = 1
@@ -61,7 +62,7 @@ class _Fitted:
                              f"(checkpoint {self.checkpoint_sha256_}); this model gives {emb.shape[-1]}")
 
     def _fit_common(self, loaded: LoadedModel, names: Sequence[str]) -> None:
-        self.names_ = [name_lists.normalize_name(n) for n in names]
+        self.names_ = [normalize_name(n) for n in names]
         self.embed_dim_ = loaded.embed_dim
         self.checkpoint_sha256_ = loaded.checkpoint_sha256
 
@@ -154,11 +155,11 @@ class ProjectionPerturbation(_Fitted):
         explained_: each direction's share of what is particular to the names' prompts. `encoder` (an
         attack.encoder.Encoder) sets the device and precision of the prompts' encoding."""
         self._check_params()
-        names = [name_lists.normalize_name(n) for n in names]
+        names = [normalize_name(n) for n in names]
         if not names:
             raise InputError("no names to fit the projection on")
         templates = list(self.templates)
-        generic = name_lists.make_distractors(self.n_generic, set(names), self.seed)
+        generic = make_distractors(self.n_generic, set(names), self.seed)
         texts = fill(templates, names + generic)
         emb = encoder.encode_texts(texts) if encoder is not None else encode_texts(loaded, texts, progress=False)
         emb = emb.reshape(len(templates), len(names) + len(generic), -1).astype(np.float64)

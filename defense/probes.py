@@ -26,9 +26,10 @@ from typing import Sequence
 import numpy as np
 
 from idia.attack.inputs import names as name_lists
+from idia.attack.inputs.people import Person, Photo
 from idia.errors import InputError
 from idia.io import atomic_write_json, atomic_write_text
-from idia.attack.inputs.people import Person, Photo
+from idia.names import normalize_name
 
 HELDOUT_FILE = "heldout_templates.txt"
 VARIANTS = ("first", "last", "initials")
@@ -112,7 +113,7 @@ def people_view(root: Path, photos: dict[str, Sequence[Photo]], rename: dict[str
 
 def name_variant(name: str, variant: str) -> str:
     """'Kojo Huang' -> 'Kojo' (first), 'Huang' (last), 'K. Huang' (initials: every given name's initial)."""
-    words = name_lists.normalize_name(name).split(" ")
+    words = normalize_name(name).split(" ")
     if variant == "first":
         return words[0]
     if variant == "last":

@@ -70,12 +70,13 @@ import torch
 from tqdm.auto import tqdm
 
 from idia.attack.inputs import names as name_lists
-from idia.attack.model.device import autocast
-from idia.errors import InputError
-from idia.attack.model.load import LoadedModel, tower_parameter_names
+from idia.attack.inputs.distractors import make_distractors
 from idia.attack.inputs.prompts import PAPER_TEMPLATES
-
+from idia.attack.model.adapter import LoadedModel, tower_parameter_names
+from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
+from idia.errors import InputError
+from idia.names import normalize_name
 
 KIND_REDACTION = "idia-redaction"
 SCHEMA_VERSION = 1
@@ -105,7 +106,7 @@ DEFAULTS_WHY = ("measured on the synthetic world's tiny CLIP, redacting 10 membe
 
 def name_parts(name: str) -> tuple[str, str] | None:
     """(first, last) of a name of at least two words, compared case-insensitively; None for a single word."""
-    words = name_lists.normalize_name(name).split(" ")
+    words = normalize_name(name).split(" ")
     return (words[0].casefold(), words[-1].casefold()) if len(words) >= 2 else None
 
 
@@ -128,7 +129,7 @@ def find_neighbours(redacted: Sequence[str], known: Iterable[str]) -> list[Neigh
     out: list[Neighbour] = []
     seen: set[str] = set()
     for name in known:
-        name = name_lists.normalize_name(name)
+        name = normalize_name(name)
         mine = name_parts(name)
         if mine is None or name.casefold() in gone or name.casefold() in seen:
             continue
@@ -152,7 +153,7 @@ def made_up_neighbours(redacted: Sequence[str], per_name: int, seed: int,
     firsts, lasts = name_lists.first_names(), name_lists.last_names()
     out: list[Neighbour] = []
     for r in redacted:
-        words = name_lists.normalize_name(r).split(" ")
+        words = normalize_name(r).split(" ")
         if len(words) < 2:
             continue
         for shares, pool in (("first", lasts), ("last", firsts)):
@@ -355,7 +356,7 @@ class NameRedactor(PresetEstimator):
             else:
                 pywarnings.warn(msg, UserWarning, stacklevel=3)
 
-        redacted = list(dict.fromkeys(name_lists.normalize_name(n) for n in names if name_lists.normalize_name(n)))
+        redacted = list(dict.fromkeys(normalize_name(n) for n in names if normalize_name(n)))
         if not redacted:
             raise InputError("no names to redact")
         gone = {n.casefold() for n in redacted}
@@ -364,7 +365,7 @@ class NameRedactor(PresetEstimator):
         clean = [c for c in given_clean if not pattern.search(c)]
         if not clean:
             raise InputError("no clean captions left once the captions naming a redacted person are dropped")
-        keep = [name_lists.normalize_name(n) for n in (keep_names or [])]
+        keep = [normalize_name(n) for n in (keep_names or [])]
         known = {n.casefold() for n in keep}
         for name in redacted:
             if name_parts(name) is None:
@@ -382,13 +383,13 @@ class NameRedactor(PresetEstimator):
                                       exclude=[n.name for n in found] + keep)
             neighbour_list = found + made
         else:  # the caller's; names sharing no part with a redacted one are still kept, as other names
-            given = [n.name if isinstance(n, Neighbour) else name_lists.normalize_name(n) for n in neighbours]
+            given = [n.name if isinstance(n, Neighbour) else normalize_name(n) for n in neighbours]
             neighbour_list = find_neighbours(redacted, given)
             known_found = {n.name.casefold() for n in neighbour_list}
             keep = keep + given
         neighbour_names = {n.name.casefold() for n in neighbour_list}
         others = list(dict.fromkeys(n for n in keep if n.casefold() not in gone | neighbour_names))
-        others += name_lists.make_distractors(self.n_other_names, set(redacted) | set(keep) | neighbour_names,
+        others += make_distractors(self.n_other_names, set(redacted) | set(keep) | neighbour_names,
                                               self.seed + 1)
         self.names_ = redacted
         self.neighbours_ = neighbour_list

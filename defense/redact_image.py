@@ -65,16 +65,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from idia.attack.inputs import names as name_lists
-from idia.attack.model.device import autocast
-from idia.errors import InputError
-from idia.attack.model.load import LoadedModel
-from idia.attack.inputs.people import load_rgb
+from idia.attack.inputs.distractors import make_distractors
+from idia.attack.inputs.photos import load_rgb
 from idia.attack.inputs.prompts import PAPER_TEMPLATES
-
-from idia.defense.redact import (_cosine_distance, drift_penalty, encode_text_features, layernorm_parameter_names,
-                                 state_sha256)
+from idia.attack.model.adapter import LoadedModel
+from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
+from idia.defense.redact import (
+    _cosine_distance,
+    drift_penalty,
+    encode_text_features,
+    layernorm_parameter_names,
+    state_sha256,
+)
+from idia.errors import InputError
+from idia.names import normalize_name
 
 KIND_IMAGE_REDACTION = "idia-image-redaction"
 SCHEMA_VERSION = 1
@@ -108,7 +113,7 @@ PRESETS = {
 
 def image_parameter_names(model: torch.nn.Module) -> list[str]:
     """The image tower's parameters (the model adapter's naming: attack.models.tower_parameter_names)."""
-    from idia.attack.model.load import tower_parameter_names
+    from idia.attack.model.adapter import tower_parameter_names
     return tower_parameter_names(model, "image")
 
 
@@ -118,7 +123,7 @@ def name_directions(loaded: LoadedModel, names: Sequence[str], templates: Sequen
     prompt's similarity to the photos, so a face with no component along this direction is as close to the name
     as to an average stranger: what a face the model never learnt looks like."""
     device = next(loaded.model.parameters()).device
-    strangers = name_lists.make_distractors(N_DIRECTION_STRANGERS, set(names), seed + 1)
+    strangers = make_distractors(N_DIRECTION_STRANGERS, set(names), seed + 1)
 
     def mean_prompt(who: Sequence[str]) -> torch.Tensor:
         prompts = [t.format(n) for n in who for t in templates]
@@ -200,7 +205,7 @@ class FaceRedactor(PresetEstimator):
         photos (everyone else's) keep their embeddings; `loaded` is left unchanged. `templates`: the prompts the
         name directions are read from (the attack's)."""
         self._check_params()
-        photos = {name_lists.normalize_name(n): list(ps) for n, ps in photos.items()}
+        photos = {normalize_name(n): list(ps) for n, ps in photos.items()}
         if not photos:
             raise InputError("no people to redact from the image tower")
         empty = [n for n, ps in photos.items() if not ps]

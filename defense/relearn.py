@@ -18,13 +18,17 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from idia.attack.model.adapter import LoadedModel
 from idia.attack.model.device import autocast
-from idia.errors import InputError
-from idia.attack.model.load import LoadedModel
-
-from idia.defense.redact import (_name_pattern, bundled_captions, encode_text_features, state_sha256,
-                                 text_parameter_names)
+from idia.defense.redact import (
+    _name_pattern,
+    bundled_captions,
+    encode_text_features,
+    state_sha256,
+    text_parameter_names,
+)
 from idia.defense.redact_image import image_parameter_names, load_pixels
+from idia.errors import InputError
 
 DEFAULT_STEPS = (25, 50, 100)
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from idia.io import atomic_write_json, atomic_write_text
 from idia.attack.encode.encoder import Encoder
 from idia.attack.run import AttackRun, run_attack
 from idia.attack.settings import AttackSettings
-
 from idia.defense.perturb import make_perturbation
 from idia.defense.utility import ZeroShotTask
+from idia.io import atomic_write_json, atomic_write_text
 
 COLUMNS = ("strength", "redacted_rate", "others_rate", "utility_top1")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from idia.attack.encode.encoder import Encoder
-from idia.errors import InputError
-from idia.attack.model.load import LoadedModel
 from idia.attack.inputs.people import scan_people
+from idia.attack.model.adapter import LoadedModel
+from idia.errors import InputError
 
 DEFAULT_PROMPT = "a photo of a {label}"
 

@@ -36,25 +36,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from idia.errors import InputError
-from idia.io import atomic_write_json, sha256_file
-from idia.manifest import build_manifest
-from idia.attack.model.load import LoadedModel, load_clip
-from idia.attack.inputs.prompts import read_prompts
-from idia.attack.record.results import PersonResult
-from idia.attack.model.device import runtime_facts
 from idia.attack.encode.encoder import Encoder
-from idia.attack.run import AttackRun, run_attack, write_attack
+from idia.attack.inputs.prompts import read_prompts
 from idia.attack.inputs.scan import scan
+from idia.attack.model.adapter import LoadedModel
+from idia.attack.model.load import load_clip
+from idia.attack.record.results import PersonResult
+from idia.attack.run import AttackRun, run_attack, write_attack
 from idia.attack.settings import AttackSettings
-
 from idia.defense import base
-from idia.defense.probes import (VARIANTS, heldout_templates_path, name_variant, people_view, photo_sets,
-                                 split_photos, variant_view)
+from idia.defense.probes import (
+    VARIANTS,
+    heldout_templates_path,
+    name_variant,
+    people_view,
+    photo_sets,
+    split_photos,
+    variant_view,
+)
 from idia.defense.redact import find_neighbours, read_redaction_names
 from idia.defense.relearn import relearn
 from idia.defense.sweep import Sweep, sweep
 from idia.defense.utility import DEFAULT_PROMPT, ZeroShotTask
+from idia.errors import InputError
+from idia.io import atomic_write_json, sha256_file
+from idia.manifest import build_manifest
+from idia.runtime import runtime_facts
 
 KIND_VERIFICATION = "idia-verification"
 SCHEMA_VERSION = 2
@@ -224,8 +231,8 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     out = {
         "kind": KIND_VERIFICATION, "schema_version": SCHEMA_VERSION,
         "manifest": build_manifest(attack.seed, inputs, attack.command,
-                                   extra={"runtime": {**runtime_facts(encoder.torch_device, encoder.precision),
-                                                      "engine": encoder.engine_description()}}),
+                                   runtime=runtime_facts(encoder.torch_device, encoder.precision,
+                                                         encoder.engine_description())),
         "defense": {"kind": cfg.defense, "variant": applied.name, "settings": applied.settings, "record": record},
         "redacted": sections["redacted"], "neighbours": sections["neighbours"], "collateral": sections["collateral"],
         "summary": {**sections["summary"], "utility": utility},

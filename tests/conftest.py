@@ -45,12 +45,13 @@ def attack_world(world_model, world_photos, world_model_dir):
     """Run one of the session's attacks on the world's members and non-members (labels given), with changes:
     "paper" (the paper's rule: tau = 1, 1,000 candidates, 21 prompts) or "calibrated" (the continuous score
     calibrated on the reference non-members at a 1% target false-positive rate)."""
-    from idia.attack.run import AttackConfig, run_attack
+    from idia.attack.run import run_attack
+    from idia.attack.settings import AttackSettings
     kinds = {"paper": {"rule": "paper"},
              "calibrated": {"reference": world_photos / "reference", "target_fpr": 0.01}}
 
     def run(kind: str, **changes):
-        cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+        cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people",
                            labels=world_photos / "labels.json", progress=False, command="pytest",
                            **{**kinds[kind], **changes})
         return run_attack(cfg, loaded=world_model)

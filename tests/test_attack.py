@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from idia.attack.encode.text import encode_texts
-from idia.attack.encode.encoder import TextCache
 from idia.attack.decide.metrics import tpr_at_fpr
+from idia.attack.encode.caches import TextCache
+from idia.attack.encode.encoder import encode_texts
 from idia.attack.model.load import load_clip
-from idia.attack.run import AttackConfig, run_attack, write_attack
+from idia.attack.run import run_attack, write_attack
+from idia.attack.settings import AttackSettings
 
 
 def _rates(persons):
@@ -98,7 +99,7 @@ def test_results_json_and_scores_csv_hold_every_number(paper_run, tmp_path):
 
 
 def test_rerun_reuses_the_text_cache_and_gives_identical_results(world_model, world_photos, world_model_dir, tmp_path):
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", progress=False,
+    cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people", progress=False,
                        n_candidates=300, cache_dir=tmp_path / "cache", command="idia attack")
     first = run_attack(cfg, loaded=world_model)
     second = run_attack(cfg, loaded=world_model)
@@ -154,7 +155,7 @@ def test_bad_images_are_skipped_listed_and_people_without_images_reported(world_
     (people / "Nobody Here").mkdir()
     (people / "Nobody Here" / "empty.jpg").write_bytes(b"")
     warnings = []
-    run = run_attack(AttackConfig(model=str(world_model_dir), people=people, n_candidates=50, progress=False,
+    run = run_attack(AttackSettings(model=str(world_model_dir), people=people, n_candidates=50, progress=False,
                                   cache_dir=tmp_path / "c"), loaded=world_model, warn=warnings.append)
     result = run.result
     assert [p.name for p in result.persons] == [good.name]
@@ -176,7 +177,7 @@ def test_user_candidates_missing_true_names_are_added_and_recorded(world_model, 
             (people / n / f.name).write_bytes(f.read_bytes())
     cand = tmp_path / "candidates.txt"
     cand.write_text("\n".join([names[0], "Zed Nobody", "Ada Lovecraft"]) + "\n")
-    run = run_attack(AttackConfig(model=str(world_model_dir), people=people, candidates=cand, progress=False,
+    run = run_attack(AttackSettings(model=str(world_model_dir), people=people, candidates=cand, progress=False,
                                   cache_dir=tmp_path / "c"), loaded=world_model)
     assert run.result.candidates["added_true_names"] == names[1:]
     assert run.result.candidates["n"] == 5
@@ -187,9 +188,9 @@ def test_option_conflicts_are_refused(world_model, world_model_dir, world_photos
     from idia.errors import InputError
     base = dict(model=str(world_model_dir), people=world_photos / "people", progress=False)
     with pytest.raises(InputError, match="needs --reference"):
-        run_attack(AttackConfig(**base, target_fpr=0.05), loaded=world_model)
+        run_attack(AttackSettings(**base, target_fpr=0.05), loaded=world_model)
     with pytest.raises(InputError, match="not both"):
-        run_attack(AttackConfig(**base, reference=world_photos / "reference", tau=2, target_fpr=0.05),
+        run_attack(AttackSettings(**base, reference=world_photos / "reference", tau=2, target_fpr=0.05),
                    loaded=world_model)
 
 
@@ -213,7 +214,7 @@ def test_cli_attack_writes_results_and_scores(world_model_dir, world_photos, tmp
 
 def test_prompt_tokens_assembled_from_pieces_equal_whole_prompt_tokens(world_model):
     from idia.attack.encode.text import assemble_prompt_tokens, tokenize_prompts
-    from idia.attack.inputs.names import build_candidates
+    from idia.attack.inputs.distractors import build_candidates
     from idia.attack.inputs.prompts import PAPER_TEMPLATES, fill
     names = build_candidates(["Zoë O'Neil", "Jean-Luc Picard", "Ana  María", "X Æ A-12"], 300, seed=4).names
     templates = list(PAPER_TEMPLATES) + ["{0}'s portrait", "({0})", "a very long caption that runs past the context "

@@ -7,14 +7,16 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from idia.attack.inputs import names
-from idia.attack.decide.rules import OthersSample
-from idia.errors import InputError
-from idia.attack.decide.evidence import gather_evidence
-from idia.attack.inputs.question import PER_PERSON, ask, group_seed
-from idia.attack.run import AttackSettings, run_attack
 from test_encoder import _people as noise_people
+
+from idia.attack.decide.evidence import gather_evidence
+from idia.attack.decide.per_person import OthersSample
+from idia.attack.inputs import names
+from idia.attack.inputs.distractors import build_candidates, draw_distractors, make_distractors
+from idia.attack.inputs.question import PER_PERSON, ask, group_seed
+from idia.attack.run import run_attack
+from idia.attack.settings import AttackSettings
+from idia.errors import InputError
 
 PEOPLE = ["Ada Quill", "Bo Rask", "Cy Tamm", "Di Umber", "Ed Vance", "Flo Wren"]
 
@@ -68,8 +70,8 @@ def test_people_with_the_same_attributes_share_one_matched_list():
         if g.origin:
             assert all(o == g.origin for _, o in firsts)
             assert all(last_origin[n.split(" ")[-1]] == g.origin for n in g.names)
-    assert q.groups[0].names == names.draw_distractors(49, set(PEOPLE), 3)  # the default draw, seeded as before
-    assert q.groups[1].seed == group_seed(3, "f", None) and q.groups[1].names == names.draw_distractors(
+    assert q.groups[0].names == draw_distractors(49, set(PEOPLE), 3)  # the default draw, seeded as before
+    assert q.groups[1].seed == group_seed(3, "f", None) and q.groups[1].names == draw_distractors(
         49, set(PEOPLE), group_seed(3, "f", None), gender="f")
     # Each person's candidates are their group's distractors, then their own name.
     assert q.name_of(0, 0) == q.groups[1].names[0] and q.name_of(0, 49) == "Ada Quill"
@@ -96,10 +98,10 @@ def test_groups_are_deterministic_and_independent_of_who_else_is_audited():
 
 def test_without_attributes_the_per_person_question_is_unchanged_and_uniform_is_the_old_draw():
     q = ask(PEOPLE, 30, "per-person", seed=4, draw="uniform")
-    assert len(q.groups) == 1 and q.shared_names == names.make_distractors(29, set(PEOPLE), 4)
+    assert len(q.groups) == 1 and q.shared_names == make_distractors(29, set(PEOPLE), 4)
     assert q.distractors_block()["how"] == "uniform"
     shared = ask(PEOPLE, 30, seed=4, draw="uniform")
-    assert shared.shared_names == names.build_candidates(PEOPLE, 30, 4, draw="uniform").names
+    assert shared.shared_names == build_candidates(PEOPLE, 30, 4, draw="uniform").names
 
 
 def test_matched_draws_the_lists_cannot_fill_are_one_line():

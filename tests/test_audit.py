@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from idia.compliance.pipeline import _safe_stem, run_audit
 from idia.compliance.config import load_config
+from idia.compliance.pipeline import _safe_stem, run_audit
 
 
 @pytest.fixture(scope="module")

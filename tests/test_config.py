@@ -2,8 +2,8 @@
 
 import pytest
 
-from idia.errors import InputError
 from idia.compliance.config import load_config
+from idia.errors import InputError
 
 GOOD = """\
 model: world

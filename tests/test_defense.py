@@ -10,20 +10,21 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from idia.errors import InputError
-from idia.io import sha256_file
-from idia.attack.model.load import HUB_WEIGHTS, load_clip
-from idia.attack.record.results import AttackResult
 from idia.attack.encode.encoder import Encoder
-from idia.attack.run import AttackConfig, run_attack
-from idia.world import load_world
+from idia.attack.model.formats.openclip_hub import HUB_WEIGHTS
+from idia.attack.model.load import load_clip
+from idia.attack.record.results import AttackResult
+from idia.attack.run import run_attack
+from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main
 from idia.defense.perturb import NoisePerturbation, ProjectionPerturbation, load_perturbation
-from idia.defense.redact import NameRedactor, find_neighbours, read_redaction_names
-from idia.defense.redact import encode_text_features
+from idia.defense.redact import NameRedactor, encode_text_features, find_neighbours, read_redaction_names
 from idia.defense.sweep import sweep
 from idia.defense.utility import ZeroShotTask
 from idia.defense.verify import VerifyConfig, verify, write_verification
+from idia.errors import InputError
+from idia.io import sha256_file
+from idia.world import load_world
 
 N_REDACT = 10
 
@@ -58,7 +59,7 @@ def names_file(tmp_path_factory, redacted_names):
 @pytest.fixture(scope="module")
 def redaction(world_model, world_model_dir, world_photos, names_file, tmp_path_factory):
     """One verified redaction (default settings) shared by the tests below."""
-    attack = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
+    attack = AttackSettings(model=str(world_model_dir), people=world_photos / "people", rule="paper",
                           labels=world_photos / "labels.json", progress=False, command="pytest")
     cfg = VerifyConfig(attack=attack, names=names_file, utility=world_photos / "shapes", defense="redact")
     v = verify(cfg, loaded=world_model)
@@ -92,7 +93,7 @@ def test_redaction_also_holds_under_the_calibrated_rule(redaction, world_model, 
                                                         redacted_names):
     """The demo decides by the continuous score calibrated on reference people: the redaction must hold there too."""
     v, _, _ = redaction
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+    cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people",
                        labels=world_photos / "labels.json",
                        reference=world_photos / "reference", target_fpr=0.05, progress=False, command="pytest")
     before = {p.name: p for p in run_attack(cfg, loaded=world_model).result.persons}
@@ -295,7 +296,7 @@ def test_a_broken_perturbation_file_is_an_input_error_naming_it(projection, tmp_
 
 def test_projection_lowers_the_redacted_peoples_identification(projection, paper_run, world_model, world_model_dir,
                                                                world_photos, redacted_names):
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
+    cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people", rule="paper",
                        labels=world_photos / "labels.json",
                        progress=False, command="pytest")
     run = run_attack(cfg, loaded=world_model, perturbation=projection)
@@ -314,7 +315,7 @@ def test_projection_lowers_the_redacted_peoples_identification(projection, paper
 def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protects(world_model, world_model_dir,
                                                                                    world_photos, redacted_names,
                                                                                    tmp_path):
-    cfg = AttackConfig(model=str(world_model_dir), people=world_photos / "people", rule="paper",
+    cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people", rule="paper",
                        labels=world_photos / "labels.json",
                        max_images=3, progress=False, command="pytest")
     task = ZeroShotTask.encode(world_model, world_photos / "shapes")
@@ -353,12 +354,13 @@ def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_p
 
 
 def test_a_perturbation_fitted_on_another_checkpoint_is_refused(projection, world_model, world_photos, tmp_path):
+    from idia.attack.run import run_attack
+    from idia.attack.settings import AttackSettings
     from idia.errors import InputError
-    from idia.attack.run import AttackConfig, run_attack
     other = ProjectionPerturbation()
     other.__dict__.update(projection.__dict__)
     other.checkpoint_sha256_ = "0" * 64
-    cfg = AttackConfig(model="world", people=world_photos / "people", progress=False, n_candidates=50,
+    cfg = AttackSettings(model="world", people=world_photos / "people", progress=False, n_candidates=50,
                        cache_dir=tmp_path)
     with pytest.raises(InputError, match="fitted on checkpoint 000000000000"):
         run_attack(cfg, loaded=world_model, perturbation=other)

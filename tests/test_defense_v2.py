@@ -6,21 +6,27 @@ import json
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_defense import pick_members
 
-from idia.errors import InputError
 from idia.attack.inputs.people import Photo
 from idia.attack.inputs.prompts import PAPER_TEMPLATES, read_prompts
-from idia.attack.run import AttackConfig
+from idia.attack.settings import AttackSettings
 from idia.defense import base
 from idia.defense.probes import heldout_templates_path, name_variant, split_person, variant_distractors, variant_view
-from idia.defense.redact import (PRESETS, CaptionSampler, NameRedactor, bundled_captions, drift_penalty,
-                                 layernorm_parameter_names)
+from idia.defense.redact import (
+    PRESETS,
+    CaptionSampler,
+    NameRedactor,
+    bundled_captions,
+    drift_penalty,
+    layernorm_parameter_names,
+)
 from idia.defense.redact_image import TARGETS, FaceRedactor
 from idia.defense.relearn import clean_captions_without
 from idia.defense.verify import VerifyConfig, verify, write_verification
-from test_defense import pick_members
-
+from idia.errors import InputError
 
 # --- fast: pure rules --------------------------------------------------------------------------------------------
 
@@ -199,7 +205,7 @@ def redact_names(paper_run, world_model_dir, tmp_path_factory):
 
 
 def _attack(world_model_dir, world_photos):
-    return AttackConfig(model=str(world_model_dir), people=world_photos / "people",
+    return AttackSettings(model=str(world_model_dir), people=world_photos / "people",
                         labels=world_photos / "labels.json", progress=False, command="pytest")
 
 

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from idia.attack.encode.encoder import Encoder, TextCache
-from idia.attack.run import AttackSettings, run_attack, write_attack
+from idia.attack.encode.caches import TextCache
+from idia.attack.encode.encoder import Encoder
+from idia.attack.run import run_attack, write_attack
+from idia.attack.settings import AttackSettings
 
 
 def _people(root, n_people=6, n_photos=3, seed=0, names=None):

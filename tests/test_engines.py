@@ -7,18 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 import idia.attack.encode.encoder as encoder_module
-from idia.attack.encode.encoder import Encoder, ImageCache
-from idia.attack.encode.engines import engine_names, make_engine, register
+from idia.attack.encode.caches import ImageCache
+from idia.attack.encode.encoder import Encoder
+from idia.attack.encode.engines import ENGINES, engine_names, make_engine
 from idia.attack.encode.engines.local import LocalEngine
-from idia.errors import InputError
 from idia.attack.run import run_attack, write_attack
 from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main
 from idia.compliance.config import load_config
-
+from idia.errors import InputError
 
 # --- without Ray ---------------------------------------------------------------------------------------------
 
@@ -61,7 +63,6 @@ def test_the_yaml_audit_takes_the_engine_and_refuses_a_bad_one_naming_the_line(t
         load_config(path)
 
 
-@register
 class ShuffledEngine:
     """The local engine's rows handed back in a drawn order and batching, as a distributed engine returns them."""
 
@@ -105,7 +106,8 @@ def test_rows_in_any_order_and_batching_land_where_the_local_engine_puts_them(wo
     ShuffledEngine.draw = (order, cuts)
     cache_dir = tmp_path / f"c{abs(hash((tuple(order), tuple(cuts), repeat)))}"
     enc = Encoder(world_model, cache_dir=cache_dir, progress=False, engine="shuffled-test")
-    np.testing.assert_array_equal(enc.encode_photos(paths, hashes), local)
+    with ENGINES.registered(ShuffledEngine):
+        np.testing.assert_array_equal(enc.encode_photos(paths, hashes), local)
     assert enc.log.images_encoded == 12
     cache = ImageCache(enc.image_cache().directory)
     np.testing.assert_array_equal(np.stack([cache.get(h) for h in hashes]), local)

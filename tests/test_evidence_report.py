@@ -2,14 +2,13 @@
 report's own jinja environment (autoescaped, undefined fields raise)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from idia.attack.decide.controls import evidence_blocks
-from idia.attack.inputs.names import describe_distractors, make_matched_distractors
 from idia.attack.decide.permutation import PermutationTest
+from idia.attack.inputs.distractors import describe_distractors, make_matched_distractors
 from idia.compliance import report
 
 HOSTILE = "<script>alert(1)</script> Smith"

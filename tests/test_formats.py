@@ -11,12 +11,14 @@ import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from idia.errors import InputError
-from idia.attack.model.formats import hf as hf_format
 from idia.attack.model.convert import convert_model
-from idia.attack.model.load import HUB_CONFIG, HUB_WEIGHTS, load_clip, save_hub_folder
+from idia.attack.model.formats import hf as hf_format
+from idia.attack.model.formats.openclip_hub import HUB_CONFIG, HUB_WEIGHTS
+from idia.attack.model.load import load_clip, save_hub_folder
+from idia.errors import InputError
 
 # Each test builds and runs small models of a format and its reference implementation: in the default run, not
 # in the fast tier.
@@ -336,11 +338,12 @@ def test_a_huge_config_beside_small_weights_fails_before_allocating(tmp_path, mo
 def test_an_idia_on_the_world_converted_to_hf_gives_the_same_results(tmp_path, world_model_dir, world_photos, paper_run):
     """The shipped open_clip world written as a transformers folder, attacked from there: same people, scores,
     verdicts and p-values as the attack on the original folder."""
-    from idia.attack.run import AttackConfig, run_attack
+    from idia.attack.run import run_attack
+    from idia.attack.settings import AttackSettings
     convert_model(str(world_model_dir), tmp_path / "hf", to="hf")
     loaded = load_clip(str(tmp_path / "hf"))
     assert loaded.source_format == "hf-transformers"
-    cfg = AttackConfig(model=str(tmp_path / "hf"), people=world_photos / "people", rule="paper",
+    cfg = AttackSettings(model=str(tmp_path / "hf"), people=world_photos / "people", rule="paper",
                        labels=world_photos / "labels.json", progress=False, command="pytest")
     run = run_attack(cfg, loaded=loaded)
     ours = [(p.name, p.score, p.member, p.p_value) for p in run.result.persons]

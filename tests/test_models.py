@@ -7,12 +7,14 @@ import sys
 import time
 
 import pytest
-from PIL import Image
 import torch
+from PIL import Image
 
+from idia.attack.model.formats.openclip_hub import HUB_CONFIG, HUB_WEIGHTS
+from idia.attack.model.formats.statedict import read_state_dict
+from idia.attack.model.load import load_clip
 from idia.errors import InputError
 from idia.io import sha256_file
-from idia.attack.model.load import HUB_CONFIG, HUB_WEIGHTS, load_clip, read_state_dict
 from idia.world import read_world_record
 
 

@@ -5,15 +5,19 @@ import itertools
 import math
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from idia.attack.decide.controls import name_prior, resampled_verdict_inputs, stability
 from idia.attack.decide.evidence import NO_VOTE, gather_evidence
-from idia.attack.decide.permutation import (PermutationTest, alias_p_values, candidate_log_probs,
-                                            permutation_p_values, person_candidate_scores)
+from idia.attack.decide.permutation import (
+    PermutationTest,
+    alias_p_values,
+    candidate_log_probs,
+    permutation_p_values,
+    person_candidate_scores,
+)
 
 # Scores on a coarse grid so ties (which count against the person) actually happen.
 grid = st.integers(-4, 4).map(float)

@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idia.attack.decide.calibrate import NullCalibration
-from idia.errors import InputError
 from idia.attack.decide.evidence import NO_VOTE, majority_votes
-from idia.attack.inputs.names import name_key, normalize_name, read_name_file
+from idia.attack.inputs.names import read_name_file
 from idia.compliance.config import load_config
+from idia.errors import InputError
+from idia.names import name_key, normalize_name
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from idia.attack.inputs.distractors import CandidateList, build_candidates
+from idia.attack.inputs.people import scan_people
+from idia.attack.inputs.photos import MIN_SIDE, check_image, load_rgb
 from idia.errors import InputError
 from idia.io import output_lock, read_regular_bytes
-from idia.attack.inputs.names import CandidateList, build_candidates, name_key, normalize_name
-from idia.attack.inputs.people import MIN_SIDE, check_image, load_rgb, scan_people
-
+from idia.names import name_key, normalize_name
 
 
 def _photo(path: Path, seed: int = 0, size=(40, 32), fmt=None, **save) -> Path:
@@ -79,11 +80,12 @@ def test_candidate_lookup_uses_the_duplicate_checks_normalisation(tmp_path):
 
 @pytest.mark.slow
 def test_a_candidate_file_in_another_case_runs(world_model, world_model_dir, tmp_path):
-    from idia.attack.run import AttackConfig, run_attack
+    from idia.attack.run import run_attack
+    from idia.attack.settings import AttackSettings
     for i, name in enumerate(["Agnes Albrecht", "Bruno Costa"]):
         _photo(tmp_path / "people" / name / "a.png", seed=i, size=(64, 64))
     (tmp_path / "c.txt").write_text("agnes albrecht\nbruno costa\nCarla Diaz\n")
-    run = run_attack(AttackConfig(model=str(world_model_dir), people=tmp_path / "people", candidates=tmp_path / "c.txt",
+    run = run_attack(AttackSettings(model=str(world_model_dir), people=tmp_path / "people", candidates=tmp_path / "c.txt",
                                   progress=False, cache_dir=tmp_path / "cache"), loaded=world_model)
     assert [p.name for p in run.result.persons] == ["Agnes Albrecht", "Bruno Costa"]
     assert run.candidates == ["agnes albrecht", "bruno costa", "Carla Diaz"]
@@ -317,8 +319,8 @@ def test_takedown_reports_of_colliding_names_are_three_files_each_with_its_own_e
 
 @pytest.mark.slow
 def test_the_same_audit_resumes_from_another_directory_and_finds_its_photos(anne_audit, tmp_path):
-    from idia.compliance.pipeline import run_audit
     from idia.compliance.config import load_config
+    from idia.compliance.pipeline import run_audit
     first = _idia("audit", "audit.yaml", "-q", cwd=anne_audit)
     assert first.returncode == 0, first.stderr
     elsewhere = tmp_path / "somewhere" / "else"
@@ -340,8 +342,8 @@ def test_the_same_audit_resumes_from_another_directory_and_finds_its_photos(anne
 
 @pytest.mark.slow
 def test_a_damaged_step_output_is_made_again(anne_audit):
-    from idia.compliance.pipeline import run_audit
     from idia.compliance.config import load_config
+    from idia.compliance.pipeline import run_audit
     cfg = load_config(anne_audit / "audit.yaml")
     run_audit(cfg, progress=False)
     results = anne_audit / "out" / "attack" / "results.json"

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from pypdf import PdfReader
 
-from idia.errors import InputError
 from idia.compliance import plots, report
 from idia.compliance.cli import main
 from idia.compliance.fetcher import DataOnlyURLFetcher
 from idia.defense.verify import group_summary
+from idia.errors import InputError
 
 HOSTILE = {
     "html": '<img src="file:///etc/passwd">',

@@ -7,17 +7,15 @@ import hashlib
 import io
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
-
-import pytest
-
-from idia.errors import InputError
-from idia.attack.inputs.names import name_key, normalize_name
-from idia.compliance import report
-
 from test_report import calibrated_json, pdf_text, squeeze  # noqa: F401 (a fixture)
+
+from idia.compliance import report
+from idia.errors import InputError
+from idia.names import name_key, normalize_name
 
 
 def _grow(data: dict, factor: int) -> dict:

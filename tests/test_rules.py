@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from idia.errors import InputError
-from idia.attack.run import AttackSettings, run_attack
+from idia.attack.run import run_attack
+from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main as cli_main
+from idia.errors import InputError
 
 
 def _people(root, names, n_photos=2, seed=0):
@@ -81,15 +82,15 @@ def test_rule_and_threshold_conflicts_are_one_line(world_model, tmp_path):
 def test_the_per_person_name_prior_equals_brute_force_on_all_other_photos(world_model, tmp_path):
     """With the sample holding every photo, the per-person question's prior is exactly what asking each name of
     everyone else's photos among the same distractors gives."""
-    from idia.attack.decide import rules as decide_module
+    from idia.attack.decide.per_person import OthersSample
     people = _people(tmp_path / "people", NAMES, n_photos=3)
     s = _settings(people, tmp_path, n_candidates=9, candidate_set="per-person")
-    original = decide_module.OthersSample.__init__.__defaults__
-    decide_module.OthersSample.__init__.__defaults__ = (10_000, 0)  # sample size >= all photos
+    original = OthersSample.__init__.__defaults__
+    OthersSample.__init__.__defaults__ = (10_000, 0)  # sample size >= all photos
     try:
         run = run_attack(s, loaded=world_model)
     finally:
-        decide_module.OthersSample.__init__.__defaults__ = original
+        OthersSample.__init__.__defaults__ = original
     from idia.attack.encode.encoder import Encoder
     enc = Encoder(world_model, device="cpu", use_cache=False, progress=False)
     paths, hashes, owner = run.scan.photo_table()

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 from click.testing import CliRunner
 
-from idia.errors import InputError
 from idia.attack.settings import AttackSettings, check_value, yaml_keys
 from idia.compliance.cli import main
 from idia.compliance.config import load_config
+from idia.errors import InputError
 
 # (field, bad value, what the message says)
 BAD = [

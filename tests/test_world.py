@@ -88,7 +88,9 @@ def test_recorded_world_matches_its_generator(world_model_dir):
 
 
 def test_shipped_model_ranks_members_true_names_far_above_non_members(paper_run):
-    from sklearn.metrics import roc_auc_score  # slow tests only: the fast tier never pays for the import
+    from sklearn.metrics import (
+        roc_auc_score,  # slow tests only: the fast tier never pays for the import
+    )
     persons = paper_run.result.persons
     y = np.array([p.label for p in persons])
     rank = np.array([p.mean_rank for p in persons])
@@ -113,7 +115,7 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
     world = make_world(spec)
     model, _, record = train_world_model(world, TrainSpec(steps=200, batch_size=128, seed=3), cfg, progress=False)
     assert record["loss_last"] < record["loss_first"] - 1.0
-    from idia.attack.model.load import make_tokenizer
+    from idia.attack.model.tokenizer import make_tokenizer
     from idia.world.train import OPENAI_MEAN, OPENAI_STD
     tok = make_tokenizer(cfg)
     people = [p for p in world.identities]

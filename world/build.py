@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from idia.attack.model.formats.openclip_hub import HUB_WEIGHTS
+from idia.attack.model.load import save_hub_folder
 from idia.errors import InputError
 from idia.io import atomic_write_json, sha256_file
-from idia.attack.model.load import HUB_WEIGHTS, save_hub_folder
 from idia.world.train import OPENAI_MEAN, OPENAI_STD, TrainSpec, train_world_model
 from idia.world.world import World, WorldSpec, make_world, write_photos
 
@@ -52,14 +53,15 @@ def evaluate_world_model(model_dir: Path, world: World, images_per_person: int =
                          device: str = "cpu", precision: str = "fp32") -> dict:
     """IDIA on fresh photos of the world's members and non-members (paper rule, default candidates), and the
     calibrated rule with the reference people: the separation the tests and the demo rely on."""
-    from idia.attack.run import AttackConfig, run_attack
+    from idia.attack.run import run_attack
+    from idia.attack.settings import AttackSettings
     with tempfile.TemporaryDirectory() as tmp:
         write_photos(world, tmp, images_per_person=images_per_person, shapes_per_class=1)
         base = dict(model=str(model_dir), people=Path(tmp) / "people", labels=Path(tmp) / "labels.json",
                     cache_dir=Path(tmp) / "cache", progress=progress, command="idia world build",
                     device=device, precision=precision)
-        paper = run_attack(AttackConfig(**base, rule="paper")).result.metrics
-        calibrated = run_attack(AttackConfig(**base, reference=Path(tmp) / "reference")).result.metrics
+        paper = run_attack(AttackSettings(**base, rule="paper")).result.metrics
+        calibrated = run_attack(AttackSettings(**base, reference=Path(tmp) / "reference")).result.metrics
     keep = ("tpr", "fpr", "accuracy", "precision")
     return {
         "images_per_person": images_per_person,

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from idia.attack.decide.calibrate import clopper_pearson
-from idia.io import atomic_write_bytes, atomic_write_json
 from idia.attack.decide.permutation import PermutationTest, permutation_p_values, person_candidate_scores
+from idia.io import atomic_write_bytes, atomic_write_json
 
 PHOTO_COUNTS = (1, 2, 5, 10, 20)
 STUDY_ALPHA = 0.01
@@ -56,12 +56,12 @@ def world_scores(people_dir: str | Path, model_dir: str | Path | None = None, n_
     """Encode the photos under `people_dir` (world.write_photos' people/) and score every candidate.
 
     The encoder calls live here and only here."""
-    from idia.attack.inputs import names as name_lists
-    from idia.attack.inputs import prompts
-    from idia.attack.encode.encoder import Encoder
     from idia.attack.decide.evidence import gather_evidence
-    from idia.attack.model.load import load_clip
+    from idia.attack.encode.encoder import Encoder
+    from idia.attack.inputs import prompts
+    from idia.attack.inputs.distractors import build_candidates
     from idia.attack.inputs.people import scan_people
+    from idia.attack.model.load import load_clip
     from idia.world import load_world, read_world_record, shipped_model_dir
 
     model_dir = Path(model_dir or shipped_model_dir())
@@ -70,7 +70,7 @@ def world_scores(people_dir: str | Path, model_dir: str | Path | None = None, n_
     role = {p.name: p.role for p in world.identities}
     people = [p for p in scan_people(people_dir) if p.auditable]
     loaded = load_clip(str(model_dir))
-    cand = name_lists.build_candidates([p.name for p in people], n_candidates, seed)
+    cand = build_candidates([p.name for p in people], n_candidates, seed)
     index = cand.index()
     templates = prompts.PAPER_TEMPLATES
     encoder = Encoder(loaded, device="cpu", cache_dir=cache_dir, progress=progress)

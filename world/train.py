@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from idia.attack.model.load import instantiate, make_tokenizer
+from idia.attack.model.load import instantiate
+from idia.attack.model.tokenizer import make_tokenizer
 from idia.world.world import World, training_pairs
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import betaincinv  # the beta quantile; scipy.stats costs a second to import
+from scipy.special import (
+    betaincinv,  # the beta quantile; scipy.stats costs a second to import
+)
 
 from idia.errors import InputError
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from idia.attack.decide.evidence import majority_votes, paper_score
+from idia.attack.decide.evidence import majority_votes, paper_score, rounded
 from idia.attack.decide.permutation import permutation_p_values, person_candidate_scores
 
 TIE_WARNING_SHARE = 0.10
@@ -226,29 +226,25 @@ def evidence_blocks(image_scores, predictions, owner, true_index, alpha: float =
     if aliases is not None:
         alias_p, alias_best, _ = alias_p_values(person_scores, aliases, distractor_mask)
 
-    def r(x, d=6):
-        x = float(x)
-        return round(x, d) if np.isfinite(x) else None
-
     out = []
     for i in range(n_people):
         block = {
-            "permutation": {"p_value": r(p[i], 8), "rank": int(rank[i]) + 1, "n_distractors": int(n_dist[i]),
+            "permutation": {"p_value": rounded(p[i], 8), "rank": int(rank[i]) + 1, "n_distractors": int(n_dist[i]),
                             "alpha": alpha, "flagged": bool(p[i] <= alpha),
-                            "true_score": r(person_scores[i, true_index[i]])},
+                            "true_score": rounded(person_scores[i, true_index[i]])},
             "paper": {"score": int(paper[i]), "n_prompts": n_prompts, "tau": tau, "flagged": bool(paper[i] >= tau)},
             "aliases": None,
-            "prior": {"pick_rate_others": r(prior["pick_rate_others"][i]),
-                      "mean_score_others": r(prior["mean_score_others"][i]),
-                      "p_value_others": r(prior["p_value_others"][i], 8),
+            "prior": {"pick_rate_others": rounded(prior["pick_rate_others"][i]),
+                      "mean_score_others": rounded(prior["mean_score_others"][i]),
+                      "p_value_others": rounded(prior["p_value_others"][i], 8),
                       "prior_alone_flags": bool(prior["prior_alone_flags"][i]),
-                      "corrected_score": r(prior["corrected_score"][i]),
-                      "corrected_p_value": r(prior["corrected_p_value"][i], 8)},
+                      "corrected_score": rounded(prior["corrected_score"][i]),
+                      "corrected_p_value": rounded(prior["corrected_p_value"][i], 8)},
             "stability": {"n_resamples": n_resamples, "size": int(stab["size"][i]),
-                          "agreement_permutation": r(stab["agreement_permutation"][i]),
-                          "agreement_paper": r(stab["agreement_paper"][i]),
-                          "score_interval": [r(v) for v in stab["score_interval"][i]],
-                          "tie_share": r(stab["tie_share"][i]),
+                          "agreement_permutation": rounded(stab["agreement_permutation"][i]),
+                          "agreement_paper": rounded(stab["agreement_paper"][i]),
+                          "score_interval": [rounded(v) for v in stab["score_interval"][i]],
+                          "tie_share": rounded(stab["tie_share"][i]),
                           "photos_for_stable": None if stab["photos_for_stable"][i] < 0
                           else int(stab["photos_for_stable"][i]),
                           "photos_for_stable_text": stab["photos_for_stable_text"][i],
@@ -257,7 +253,7 @@ def evidence_blocks(image_scores, predictions, owner, true_index, alpha: float =
         if aliases is not None and len(aliases[i]) > 1:
             names_ = candidate_names or [str(c) for c in range(image_scores.shape[1])]
             block["aliases"] = {"tried": [names_[c] for c in aliases[i]], "best": names_[alias_best[i]],
-                                "p_value": r(alias_p[i], 8),
+                                "p_value": rounded(alias_p[i], 8),
                                 "method": "max over the names within the permutation (exact)"}
         out.append(block)
     return out

@@ -78,7 +78,13 @@ def paper_score(vote: np.ndarray, true_index: np.ndarray) -> np.ndarray:
     return (vote == true_index[:, None]).sum(axis=1)
 
 
-def _log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+def rounded(x, digits: int = 6) -> float | None:
+    """A float for the record: rounded, or None (JSON null) when not finite."""
+    x = float(x)
+    return round(x, digits) if np.isfinite(x) else None
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     m = x.max(axis=axis, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
@@ -132,7 +138,7 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
         ts = sims[rows, :, t]  # [b, P]
         true_sim[e] = ts
         true_rank[e] = 1 + (sims > ts[:, :, None]).sum(axis=2)
-        lp = _log_softmax(logit_scale * sims, axis=2)
+        lp = log_softmax(logit_scale * sims, axis=2)
         true_lp[e] = lp[rows, :, t]
         cand_lp[e] = lp.mean(axis=1)
         mean_sims = sims.mean(axis=1)  # [b, C]

@@ -13,7 +13,9 @@ METHOD = ("scikit-learn: confusion_matrix, accuracy_score, precision_score (zero
 
 
 def tpr_at_fpr(y_true, score, level: float) -> float:
-    from sklearn.metrics import roc_curve  # imported when truth is known: an audit without labels never pays for it
+    from sklearn.metrics import (
+        roc_curve,  # imported when truth is known: an audit without labels never pays for it
+    )
     fpr, tpr, _ = roc_curve(y_true, score)
     ok = fpr <= level + 1e-12
     return float(tpr[ok].max()) if ok.any() else 0.0
@@ -21,7 +23,13 @@ def tpr_at_fpr(y_true, score, level: float) -> float:
 
 def membership_metrics(y_true, verdict, continuous, discrete=None) -> dict:
     """TPR, FPR, accuracy, precision of the verdicts; ROC AUC and TPR at low FPR of the scores."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, roc_auc_score, roc_curve
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        precision_score,
+        roc_auc_score,
+        roc_curve,
+    )
     y = np.asarray(y_true, dtype=bool)
     v = np.asarray(verdict, dtype=bool)
     c = np.nan_to_num(np.asarray(continuous, dtype=np.float64), nan=-np.inf, neginf=-1e9)

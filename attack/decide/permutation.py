@@ -60,17 +60,14 @@ import math
 
 import numpy as np
 
+from idia.attack.decide.evidence import log_softmax
+
 ASSUMPTION = ("a model that has not learned this person has no reason to rank their name above names drawn the "
               "way the distractors were drawn")
 BREAKS_IF = ("the distractors differ systematically from the person's name (gender, origin, spelling, fame), or "
              "the model favours this name for every face (see the name-prior control)")
 P_VALUE_METHOD = ("candidate permutation: (1 + #{distractors scoring >= the true name}) / (1 + #distractors), "
                   "score = mean log-probability over photos and prompts")
-
-
-def _log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    m = x.max(axis=axis, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
 
 
 def candidate_log_probs(image_emb: np.ndarray, text_emb: np.ndarray, logit_scale: float,
@@ -85,7 +82,7 @@ def candidate_log_probs(image_emb: np.ndarray, text_emb: np.ndarray, logit_scale
     for s in range(0, n_images, chunk):
         e = slice(s, min(s + chunk, n_images))
         sims = (image_emb[e] @ flat_text).reshape(-1, n_prompts, n_candidates)
-        out[e] = _log_softmax(logit_scale * sims, axis=2).mean(axis=1)
+        out[e] = log_softmax(logit_scale * sims, axis=2).mean(axis=1)
     return out
 
 

@@ -8,14 +8,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from idia.attack.decide import calibrate
-from idia.errors import InputError
-from idia.attack.decide.evidence import Evidence, gather_evidence
 from idia.attack.decide.controls import evidence_blocks
+from idia.attack.decide.evidence import Evidence, gather_evidence
 from idia.attack.decide.metrics import membership_metrics
-from idia.attack.decide.permutation import (ASSUMPTION, BREAKS_IF, P_VALUE_METHOD, PermutationTest,
-                                            person_candidate_scores)
+from idia.attack.decide.per_person import OthersSample
+from idia.attack.decide.permutation import (
+    ASSUMPTION,
+    BREAKS_IF,
+    P_VALUE_METHOD,
+    PermutationTest,
+    person_candidate_scores,
+)
 from idia.attack.inputs.question import PER_PERSON, Question
 from idia.attack.settings import DEFAULT_TARGET_FPR
+from idia.errors import InputError
 
 PAPER_RULE = ("per image and prompt the argmax name; per prompt the majority over the person's images "
               "(a tie gives no vote); score = prompts voting the true name; member if score >= tau")
@@ -53,105 +59,6 @@ def choose_rule(settings, has_reference: bool) -> tuple[str, int, float | None]:
         target = settings.target_fpr if settings.target_fpr is not None else DEFAULT_TARGET_FPR
         return "calibrated-continuous", 1, target
     return rule, settings.tau if settings.tau is not None else 1, None
-
-
-def own_name_similarity(encoder, templates, person_names, image_emb, owner, perturbation=None,
-                        block: int = 2048, prior: "OthersSample | None" = None) -> np.ndarray:
-    """[n_images, n_prompts] cosine of each photo with its own person's name in every prompt, for the
-    per-person question. People are taken in blocks, so text memory is bounded and each block is cached.
-    With `prior`, each block's names are also asked of a fixed sample of other people's photos (the name-prior
-    control, which the per-person question would otherwise never ask)."""
-    out = np.empty((len(image_emb), len(templates)), dtype=np.float32)
-    starts = np.searchsorted(owner, np.arange(0, len(person_names) + 1))  # owner is grouped by person
-    for s in range(0, len(person_names), block):
-        e = min(s + block, len(person_names))
-        text = encoder.prompt_embeddings(templates, person_names[s:e])  # [P, B, d]
-        if perturbation is not None:
-            text = perturbation.transform_text(text)
-        rows = slice(starts[s], starts[e])
-        mine = text[:, owner[rows] - s, :]  # [P, n_rows, d]
-        out[rows] = np.einsum("pnd,nd->np", mine, image_emb[rows])
-        if prior is not None:
-            prior.add_block(s, text)
-    return out
-
-
-class OthersSample:
-    """The name-prior control for the per-person question: every audited name asked of the same seeded sample of
-    photos (never the person's own), among that person's distractors (their group's list).
-
-    Within one photo and prompt all candidates share the softmax's denominator, so comparing two candidates'
-    mean log-probabilities is comparing their mean logits: the ranks (and so the p-values) need only mean logits,
-    and each group's distractors' are computed once for the whole group."""
-
-    def __init__(self, image_emb, owner, distractor_texts, logit_scale: float, n_people: int,
-                 group_of: np.ndarray | None = None, size: int = 256, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.rows = np.sort(rng.choice(len(image_emb), size=min(size, len(image_emb)), replace=False))
-        self.owner = owner[self.rows]
-        self.images = image_emb[self.rows]
-        self.scale = logit_scale
-        self.group_of = np.zeros(n_people, np.int64) if group_of is None else np.asarray(group_of, np.int64)
-        lse, top, row_mean = [], [], []
-        for text in distractor_texts:  # [P, D, d] per group
-            n_prompts, n_d, _ = text.shape
-            d_logits = logit_scale * (self.images @ text.reshape(n_prompts * n_d, -1).T).reshape(
-                len(self.rows), n_prompts, n_d)  # [K, P, D]
-            lse.append(np.logaddexp.reduce(d_logits.astype(np.float64), axis=2))  # [K, P]
-            top.append(d_logits.max(axis=2))
-            row_mean.append(d_logits.mean(axis=1).astype(np.float64))  # [K, D] mean over prompts
-        self.lse_d, self.max_d = np.stack(lse), np.stack(top)  # [G, K, P]
-        self.d_row_mean = np.stack(row_mean)  # [G, K, D]
-        self.d_sum = self.d_row_mean.sum(axis=1)  # [G, D]
-        self.pick = np.full(n_people, np.nan)
-        self.mean_lp = np.full(n_people, np.nan)
-        self.mean_logit = np.full(n_people, np.nan)
-        self.n_d = n_d
-
-    def add_block(self, start: int, text) -> None:
-        x = self.scale * np.einsum("pbd,kd->kpb", text, self.images)  # [K, P, B]
-        people = start + np.arange(x.shape[2])
-        valid = (self.owner[:, None] != people[None, :])[:, None, :]  # [K, 1, B]
-        count = valid.sum(axis=(0, 1)) * x.shape[1]
-        groups = self.group_of[people]
-        for g in np.unique(groups):
-            cols = groups == g
-            xg, vg = x[:, :, cols], valid[:, :, cols]
-            lp = xg - np.logaddexp(self.lse_d[g][:, :, None], xg)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                self.pick[people[cols]] = ((xg > self.max_d[g][:, :, None]) & vg).sum(axis=(0, 1)) / count[cols]
-                self.mean_lp[people[cols]] = np.where(vg, lp, 0).sum(axis=(0, 1)) / count[cols]
-                self.mean_logit[people[cols]] = np.where(vg, xg, 0).sum(axis=(0, 1)) / count[cols]
-
-    def distractor_means(self, person: int) -> np.ndarray:
-        """[D] the person's distractors' mean logits on the sample without this person's own photos."""
-        g = self.group_of[person]
-        own = self.owner == person
-        if not own.any():
-            return self.d_sum[g] / len(self.rows)
-        return (self.d_sum[g] - self.d_row_mean[g][own].sum(axis=0)) / max(1, len(self.rows) - int(own.sum()))
-
-    def blocks(self, own_scores: np.ndarray, alpha: float) -> list[dict]:
-        """Each person's `prior` block; own_scores [n_people, D + 1] their mean log-probabilities on their own
-        photos (distractors, then their own name)."""
-        out = []
-        for i in range(len(self.pick)):
-            d_means = self.distractor_means(i)
-            x = self.mean_logit[i]
-            p_others = (1 + np.sum(d_means >= x)) / (1 + self.n_d)
-            own = own_scores[i]
-            corrected = own[:-1] - d_means
-            p_corrected = (1 + np.sum(corrected >= own[-1] - x)) / (1 + self.n_d)
-            out.append({"pick_rate_others": _r(self.pick[i]), "mean_score_others": _r(self.mean_lp[i]),
-                        "p_value_others": _r(p_others, 8), "prior_alone_flags": bool(p_others <= alpha),
-                        "corrected_score": _r(own[-1] - self.mean_lp[i]), "corrected_p_value": _r(p_corrected, 8),
-                        "sample": f"{len(self.rows)} photos drawn at random from everyone's (never the person's own)"})
-        return out
-
-
-def _r(x, digits: int = 6):
-    x = float(x)
-    return round(x, digits) if np.isfinite(x) else None
 
 
 def decide(settings, rule: tuple[str, int, float | None], question: Question, image_emb: np.ndarray,

@@ -12,8 +12,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from idia.attack.model.load import LoadedModel
-
 
 def can_trim(model: torch.nn.Module) -> bool:
     """Trimming is exact only for open_clip's own causal text tower pooled at the end-of-text token."""
@@ -78,11 +76,3 @@ def assemble_prompt_tokens(tokenizer, templates: Sequence[str], names: Sequence[
     return out
 
 
-def encode_texts(loaded: LoadedModel, texts: Sequence[str], trim: bool = True, progress: bool = True,
-                 desc: str = "encode prompts", tokens: torch.Tensor | None = None) -> np.ndarray:
-    """L2-normalised text embeddings, float32, in input order, on the device the model is on, uncached.
-    (An attack goes through `attack.encoder.Encoder`, which adds device, precision and the cache.)"""
-    from idia.attack.encode.encoder import Encoder
-    device = str(next(loaded.model.parameters()).device)
-    return Encoder(loaded, device=device, use_cache=False, progress=progress).encode_texts(
-        texts, tokens=tokens, trim=trim, desc=desc)

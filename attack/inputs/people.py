@@ -7,25 +7,15 @@ auditable, never silently dropped; decompression bombs are refused. If nobody is
 
 from __future__ import annotations
 
-import os
 import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
-
+from idia.attack.inputs.photos import _file_kind, check_image
 from idia.errors import InputError
 from idia.io import sha256_file
-from idia.attack.inputs.names import name_key, normalize_name
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-# The decoders Pillow may use: the formats we document, each decoded by Pillow's own code. Naming them keeps
-# Pillow from handing a file to Ghostscript (EPS) or any other format plugin, whatever its bytes claim to be.
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
-MAX_PIXELS = 40_000_000  # a 40-megapixel photo is the largest we open; anything bigger is treated as a bomb
-MIN_SIDE = 16  # smaller than 16x16 pixels is an icon, not a photo of a face
+from idia.names import name_key, normalize_name
 
 
 @dataclass
@@ -48,98 +38,6 @@ class Person:
     @property
     def auditable(self) -> bool:
         return bool(self.photos)
-
-
-class NotRegularFile(OSError):
-    """A FIFO, device or socket where a photo was expected: never read (a FIFO would block forever)."""
-
-
-def open_regular(path: str | Path) -> BinaryIO:
-    """Open `path` for reading only if it is a regular file. The check is made on the opened descriptor
-    (O_NONBLOCK, so opening a FIFO cannot hang), so no swap between check and read is possible."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(f"not a regular file ({_file_kind(mode)})")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _file_kind(mode: int) -> str:
-    for test, word in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return word
-    return "a special file"
-
-
-def decode_rgb(fp: BinaryIO, name: str = "image", draft_to: int | None = None) -> Image.Image:
-    """Fully decode an image to upright RGB pixels: JPEG, PNG or WebP only, at most MAX_PIXELS, at least
-    MIN_SIDE on each side, EXIF orientation applied. The model's input and the report's thumbnail both come
-    from here, so the model sees the photo the way a person looking at the report does."""
-    # WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import, which would let a truncated photo
-    # decode "successfully" with grey pixels; a photo decodes whole here whatever was imported before.
-    truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-    try:
-        return _decode(fp, draft_to)
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
-
-
-def _decode(fp: BinaryIO, draft_to: int | None = None) -> Image.Image:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(fp, formats=IMAGE_FORMATS) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise Image.DecompressionBombError(
-                    f"{im.width}x{im.height} pixels is over the {MAX_PIXELS:,}-pixel limit")
-            if min(im.width, im.height) < MIN_SIDE:
-                raise TooSmall(f"{im.width}x{im.height} pixels is below the {MIN_SIDE}x{MIN_SIDE} minimum for a photo")
-            if draft_to and im.format == "JPEG":
-                # The JPEG decoder scales by 1/2, 1/4 or 1/8 in the DCT domain: it picks the strongest reduction
-                # that keeps both sides at least `draft_to` (which the caller sets to twice the model's input),
-                # so the model's own antialiased resize still does the last, gentle step.
-                im.draft("RGB", (draft_to, draft_to))
-            upright = ImageOps.exif_transpose(im)
-            rgb = upright.convert("RGB")
-            rgb.load()
-            return rgb
-
-
-class TooSmall(ValueError):
-    pass
-
-
-def load_rgb(path: str | Path, draft_to: int | None = None) -> Image.Image:
-    """The safe, oriented decode of one photo file (see `decode_rgb`); the encoder calls this, also from
-    worker processes. Raises OSError (NotRegularFile among them) or the decoder's error for a bad file.
-    `draft_to`: decode JPEGs reduced in the DCT domain to no less than this many pixels a side (`--fast-decode`)."""
-    with open_regular(path) as f:
-        return decode_rgb(f, str(path), draft_to)
-
-
-def check_image(path: Path) -> str | None:
-    """None if the file is a photo we can decode safely (decoded in full, not just its header), else why not."""
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        return f"not an image file type ({path.suffix or 'no extension'}); expected one of {', '.join(IMAGE_SUFFIXES)}"
-    try:
-        load_rgb(path)
-    except NotRegularFile as e:
-        return str(e)
-    except TooSmall as e:
-        return f"too small: {e}"
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        return f"refused: decompression bomb ({e})"
-    except UnidentifiedImageError:
-        return f"not a readable image (only {', '.join(IMAGE_FORMATS)} are opened)"
-    except Exception as e:  # noqa: BLE001 -- any decoder failure means a damaged photo, skipped, never fatal
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return f"damaged image ({detail})"
-    return None
 
 
 def scan_people(root: str | Path, max_images: int | None = None, warn=None) -> list[Person]:

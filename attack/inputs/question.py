@@ -18,7 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from idia.attack.inputs import names as name_lists
+from idia.attack.inputs.distractors import (
+    DEFAULT_DRAW,
+    CandidateList,
+    build_candidates,
+    describe_distractors,
+    distractors_from_file,
+    draw_distractors,
+)
 from idia.errors import InputError
+from idia.names import normalize_name
 
 SHARED, PER_PERSON = "shared", "per-person"
 DEFAULT_GROUP = "default"
@@ -41,7 +50,7 @@ class DistractorGroup:
 
     def describe(self, n_people: int) -> dict:
         return {"id": self.id, "people": n_people,
-                **name_lists.describe_distractors(self.names, self.how, self.seed, self.source, self.gender,
+                **describe_distractors(self.names, self.how, self.seed, self.source, self.gender,
                                                   self.origin, self.balance_sex)}
 
 
@@ -67,7 +76,7 @@ class Question:
         if len(self.groups) > 1:  # every group's list, each under its id
             text = "\n\n".join(f"# {g.id}\n" + "\n".join(g.names) for g in self.groups)
             return hashlib.sha256(text.encode("utf-8")).hexdigest()
-        return name_lists.CandidateList(self.shared_names, self.source).sha256
+        return CandidateList(self.shared_names, self.source).sha256
 
     def group(self, person: int) -> DistractorGroup:
         return self.groups[0 if self.group_of is None else int(self.group_of[person])]
@@ -133,7 +142,7 @@ def group_id(gender: str | None, origin: str | None) -> str:
 
 def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: int = 0,
         user_file: str | Path | None = None, listed: list[str] | None = None, pool: str | Path | None = None,
-        aliases: dict[str, list[str]] | None = None, draw: str = name_lists.DEFAULT_DRAW,
+        aliases: dict[str, list[str]] | None = None, draw: str = DEFAULT_DRAW,
         attributes: dict[str, tuple[str | None, str | None]] | None = None) -> Question:
     """The question for `person_names` (those with photos to ask about). `listed` are all the names the audit
     was given (with people who have no usable photo): the shared list holds them all, and no distractor is one.
@@ -143,7 +152,7 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
     more people are listed than it holds or attributes are given (a user's own candidate list is always shared:
     it names the candidates)."""
     listed = list(person_names) if listed is None else list(listed)
-    aliases = {name_lists.normalize_name(k): v for k, v in (aliases or {}).items()}
+    aliases = {normalize_name(k): v for k, v in (aliases or {}).items()}
     attributes = {k: v for k, v in (attributes or {}).items() if any(v)}
     if user_file is not None and pool is not None:
         raise InputError("give either --candidates (the whole list) or --distractors (a pool to draw from), not both")
@@ -157,15 +166,15 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
     if mode == SHARED:
         how = "file" if pool is not None else draw
         if pool is None:
-            cand = name_lists.build_candidates(listed + alias_names, n_candidates, seed, user_file, draw)
+            cand = build_candidates(listed + alias_names, n_candidates, seed, user_file, draw)
             if user_file is not None:
                 how = "candidates file"
         else:
             unique = list(dict.fromkeys(listed + alias_names))
-            drawn = name_lists.distractors_from_file(pool, max(0, n_candidates - len(unique)), set(unique), seed)
+            drawn = distractors_from_file(pool, max(0, n_candidates - len(unique)), set(unique), seed)
             names = unique + drawn
             order = np.random.default_rng(seed + 1).permutation(len(names))
-            cand = name_lists.CandidateList([names[i] for i in order], source=str(pool))
+            cand = CandidateList([names[i] for i in order], source=str(pool))
         index = cand.index()
         folded = {name.casefold(): i for i, name in enumerate(cand.names)}
         true = np.array([index[p] if p in index else folded[p.casefold()] for p in person_names], dtype=np.int64)
@@ -189,7 +198,7 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
                                   str(user_file))]
         source = str(user_file)
     elif pool is not None:
-        groups = [DistractorGroup(DEFAULT_GROUP, name_lists.distractors_from_file(pool, n_distractors, set(listed),
+        groups = [DistractorGroup(DEFAULT_GROUP, distractors_from_file(pool, n_distractors, set(listed),
                                                                                   seed), "file", seed, str(pool))]
         source = str(pool)
     else:
@@ -211,12 +220,12 @@ def _matched_groups(person_names: list[str], attributes: dict, n: int, exclude: 
     groups = []
     for gender, origin in keys:
         if gender is None and origin is None:
-            groups.append(DistractorGroup(DEFAULT_GROUP, name_lists.draw_distractors(n, exclude, seed, draw), draw,
+            groups.append(DistractorGroup(DEFAULT_GROUP, draw_distractors(n, exclude, seed, draw), draw,
                                           seed, balance_sex=draw == "balanced"))
             continue
         g_seed = group_seed(seed, gender, origin)
         try:
-            names = name_lists.draw_distractors(n, exclude, g_seed, draw, gender, origin)
+            names = draw_distractors(n, exclude, g_seed, draw, gender, origin)
         except InputError as e:
             raise InputError(f"--attributes: no {n} distractors for {group_id(gender, origin)} (e.g. "
                              f"{wanted[(gender, origin)]!r}): {e}; leave the origin or gender empty for them, or "

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from idia.attack.inputs import names, prompts
-from idia.errors import InputError
 from idia.attack.inputs.people import Person, scan_people
+from idia.errors import InputError
+from idia.names import normalize_name
 
 
 @dataclass
@@ -55,7 +56,7 @@ def read_labels(path: Path) -> dict[str, bool]:
         raise InputError(f"{path}: not a JSON labels file ({e})") from None
     if not isinstance(data, dict) or not all(isinstance(v, bool) for v in data.values()):
         raise InputError(f"{path}: labels must be a JSON object mapping each name to true (member) or false")
-    return {names.normalize_name(k): v for k, v in data.items()}
+    return {normalize_name(k): v for k, v in data.items()}
 
 
 def scan(settings, warn) -> Scan:

@@ -13,8 +13,8 @@ TARGETS = ("open_clip", "hf")
 def convert_model(model: str, out: str | Path, to: str = "open_clip", checkpoint: str | None = None) -> Path:
     """Load `model` (checked and fitted like an audit's) and write it to `out` in the `to` layout; returns the
     weights file written."""
-    from idia.attack.model.load import load_clip, save_hub_folder
     from idia.attack.model.formats.hf import write_hf_folder
+    from idia.attack.model.load import load_clip, save_hub_folder
 
     if to not in TARGETS:
         raise InputError(f"{to}: unknown target format (choose from {', '.join(TARGETS)})")

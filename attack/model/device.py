@@ -1,10 +1,8 @@
-"""Where and in what arithmetic a model runs, and the runtime facts a manifest must record to reproduce it."""
+"""Where and in what arithmetic a model runs: `--device` and `--precision`."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
 
 import torch
 
@@ -45,23 +43,3 @@ def autocast(device: torch.device, precision: str):
         # CPU fp16 autocast exists but is slow and rarely what anyone means; bf16 is the CPU's half precision.
         raise InputError("--precision fp16 needs a GPU; on the CPU use bf16")
     return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
-
-
-def runtime_facts(device: torch.device | None = None, precision: str | None = None) -> dict:
-    """What besides the inputs decides the numbers: device, precision, threads and library versions."""
-    import numpy
-    import open_clip
-    facts = {
-        "device": str(device) if device is not None else None,
-        "device_name": (torch.cuda.get_device_name(device) if device is not None and device.type == "cuda" else
-                        platform.processor() or platform.machine()),
-        "precision": precision,
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "env_threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-                        if k in os.environ},
-        "versions": {"torch": torch.__version__, "numpy": numpy.__version__, "open_clip": open_clip.__version__,
-                     "cuda": torch.version.cuda, "python": platform.python_version()},
-        "platform": platform.platform(),
-    }
-    return facts

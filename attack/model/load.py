@@ -1,6 +1,6 @@
 """The one model loader: an open_clip CLIP from local files only, without running code from the checkpoint.
 
-`resolve` asks the format registry (`attack.formats`) who recognises the model string: a transformers CLIP folder,
+`resolve` asks the format registry (`idia.attack.model.formats`) who recognises the model string: a transformers CLIP folder,
 an OpenAI TorchScript `.pt` archive, or open_clip's own forms (an architecture name or JSON config with
 ``checkpoint=FILE``, a hub-layout folder, ``local-dir:FOLDER``); training checkpoints (``epoch_N.pt``) load as
 checkpoints. `load_clip` then checks the config against the weights' shapes on the meta device before it builds
@@ -11,90 +11,19 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-# An audit never reaches a hub, even if some library underneath would like to.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+import open_clip
+import torch
 
-import open_clip  # noqa: E402
-import torch  # noqa: E402
-from open_clip.transform import PreprocessCfg, image_transform_v2  # noqa: E402
-
-from idia.errors import InputError  # noqa: E402
-from idia.io import canonical_json, sha256_file, sha256_text  # noqa: E402
-
-from idia.attack.model.formats import ResolvedModel, detect  # noqa: E402
-from idia.attack.model.formats.openclip_hub import CHECKPOINT_SUFFIXES, HUB_CONFIG, HUB_WEIGHTS  # noqa: E402,F401
-from idia.attack.model.formats.statedict import read_state_dict  # noqa: E402,F401  (re-exported: tests and tools read through it)
-
-
-@dataclass
-class LoadedModel:
-    """A CLIP ready to encode, and everything an audit must record about where it came from."""
-
-    model: torch.nn.Module
-    preprocess: Callable
-    tokenizer: Callable
-    source: str  # what the user asked for
-    checkpoint: str | None
-    checkpoint_sha256: str | None
-    model_cfg: dict
-    preprocess_cfg: dict
-    # What image embeddings depend on; by default the whole model's identity. A defense that changes only the text
-    # tower (name redaction) passes its source's, so the same photos need not be encoded again.
-    image_identity: str | None = None
-    init_sha256: str | None = None  # a randomly initialised model's weights (it has no checkpoint to name it)
-    source_format: str = "open_clip"  # the format it was read from (attack.formats), so it can be written back
-    config_sha256: str = field(init=False)
-
-    def __post_init__(self):
-        self.config_sha256 = sha256_text(canonical_json({"model_cfg": self.model_cfg,
-                                                         "preprocess_cfg": self.preprocess_cfg}))
-        if self.image_identity is None:
-            self.image_identity = self.identity
-
-    @property
-    def context_length(self) -> int:
-        return int(self.model_cfg["text_cfg"].get("context_length", 77))
-
-    def tower_parameter_names(self, tower: str, model: torch.nn.Module | None = None) -> list[str]:
-        """The parameters of one tower ("image" or "text") of this model (or of a copy of it, `model`): what the
-        defenses fine-tune. The one place that knows open_clip's naming (every format is loaded into it)."""
-        return tower_parameter_names(model if model is not None else self.model, tower)
-
-    @property
-    def embed_dim(self) -> int:
-        return int(self.model_cfg["embed_dim"])
-
-    @property
-    def logit_scale(self) -> float:
-        """The temperature the model was trained with (exp of its learned log scale)."""
-        return float(self.model.logit_scale.exp().item())
-
-    @property
-    def identity(self) -> str:
-        """What a cache key must depend on: the weights' bytes (a checkpoint's, or a random initialisation's)."""
-        return self.checkpoint_sha256 or f"random-init:{self.init_sha256 or self.config_sha256}"
-
-    def describe(self) -> dict:
-        return {"source": self.source, "source_format": self.source_format,
-                "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
-                "config_sha256": self.config_sha256, "model_cfg": self.model_cfg,
-                "preprocess_cfg": self.preprocess_cfg}
-
-
-def tower_parameter_names(model: torch.nn.Module, tower: str) -> list[str]:
-    """open_clip's image tower is `visual.*`; the text tower is everything else but the logit scale and bias."""
-    if tower not in ("image", "text"):
-        raise ValueError(f"tower must be 'image' or 'text', got {tower!r}")
-    if tower == "image":
-        return [n for n, _ in model.named_parameters() if n.startswith("visual.")]
-    return [n for n, _ in model.named_parameters()
-            if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
+from idia.attack.model.adapter import LoadedModel
+from idia.attack.model.formats import ResolvedModel, detect
+from idia.attack.model.formats.openclip_hub import HUB_CONFIG, HUB_WEIGHTS
+from idia.attack.model.preprocess import make_preprocess
+from idia.attack.model.tokenizer import make_tokenizer
+from idia.errors import InputError
+from idia.io import sha256_file
 
 
 def resolve(model: str, checkpoint: str | None = None, allow_random: bool = False) -> ResolvedModel:
@@ -158,20 +87,6 @@ def _fit_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], path
     model.load_state_dict({k: v.reshape(expected[k].shape).to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
-def make_tokenizer(model_cfg: dict, model_name: str | None = None, folder: str | Path | None = None) -> Callable:
-    """open_clip's CLIP BPE tokenizer, or the Hugging Face tokenizer a config names when its files are in `folder`
-    (read with local_files_only: nothing is downloaded)."""
-    text_cfg = model_cfg.get("text_cfg", {})
-    context_length = int(text_cfg.get("context_length", 77))
-    if "hf_tokenizer_name" in text_cfg:
-        from idia.attack.model.formats.hf import TOKENIZER_FILES, hf_tokenizer
-        if folder is None or not any((Path(folder) / n).is_file() for n in TOKENIZER_FILES):
-            raise InputError(f"{model_name or 'model'}: its tokenizer ({text_cfg['hf_tokenizer_name']}) is not in "
-                             f"the model folder ({', '.join(TOKENIZER_FILES)}) and idia does not download it")
-        return hf_tokenizer(Path(folder), text_cfg, context_length)
-    return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
-
-
 def load_clip(model: str, checkpoint: str | None = None, allow_random: bool = False,
               device: str | torch.device = "cpu") -> LoadedModel:
     """Load a CLIP for auditing: eval mode, fp32, with its preprocessing, tokenizer and checkpoint hash."""
@@ -199,45 +114,6 @@ def load_clip(model: str, checkpoint: str | None = None, allow_random: bool = Fa
     return LoadedModel(model=net, preprocess=preprocess, tokenizer=tokenizer, source=r.source,
                        checkpoint=str(ckpt) if ckpt else None, checkpoint_sha256=digest, init_sha256=init_digest,
                        model_cfg=model_cfg, preprocess_cfg=_jsonable(pcfg), source_format=r.source_format)
-
-
-INTERPOLATIONS = ("bicubic", "bilinear", "random")  # what open_clip accepts ("random": bicubic at eval)
-RESIZE_MODES = ("shortest", "longest", "squash")
-
-
-def make_preprocess(pcfg: dict, source: str) -> Callable:
-    """open_clip's eval transform from a `preprocess_cfg`, its values checked first, so a bad one is one line
-    naming the model instead of an assertion deep inside open_clip (or a failure at the first photo)."""
-    def bad(key: str, why: str):
-        raise InputError(f"{source}: preprocess_cfg.{key} {why}")
-
-    def numbers(key: str):
-        v = pcfg.get(key)
-        if v is None:
-            return
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            v = [v]
-        if not isinstance(v, (list, tuple)) or len(v) not in (1, 3) or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
-            bad(key, f"must be a list of 1 or 3 numbers, got {v!r}")
-        if key == "std" and any(x <= 0 for x in v):
-            bad(key, f"must be positive, got {v!r}")
-
-    numbers("mean")
-    numbers("std")
-    if pcfg.get("interpolation") is not None and pcfg["interpolation"] not in INTERPOLATIONS:
-        bad("interpolation", f"must be one of {', '.join(INTERPOLATIONS)}, got {pcfg['interpolation']!r}")
-    if pcfg.get("resize_mode") is not None and pcfg["resize_mode"] not in RESIZE_MODES:
-        bad("resize_mode", f"must be one of {', '.join(RESIZE_MODES)}, got {pcfg['resize_mode']!r}")
-    size = pcfg.get("size")
-    if not (isinstance(size, int) and not isinstance(size, bool) and size > 0) and not (
-            isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(x, int) and x > 0 for x in size)):
-        bad("size", f"must be a positive whole number or two of them, got {size!r}")
-    known = set(PreprocessCfg.__dataclass_fields__)
-    try:
-        return image_transform_v2(PreprocessCfg(**{k: v for k, v in pcfg.items() if k in known}), is_train=False)
-    except Exception as e:  # noqa: BLE001 -- whatever open_clip rejects, said in one line
-        raise InputError(f"{source}: preprocess_cfg cannot be used ({type(e).__name__}: {e})") from None
 
 
 def _jsonable(obj: Any) -> Any:

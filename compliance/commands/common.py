@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from idia.errors import InputError
 from idia.attack.settings import click_options
+from idia.errors import InputError
 
 EXIT_INPUT = 2
 

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import click
 
-from idia.errors import InputError
 from idia.attack.settings import click_options
-from idia.compliance.commands.common import (device_options, friendly_errors, quiet_option, resolve_model_arg,
-                                             runtime_options, warn_printer, with_model)
+from idia.compliance.commands.common import (
+    device_options,
+    friendly_errors,
+    quiet_option,
+    resolve_model_arg,
+    runtime_options,
+    warn_printer,
+    with_model,
+)
+from idia.errors import InputError
 
 
 def _strengths(ctx, param, value):
@@ -283,7 +290,8 @@ def verify(names_file, defense, tower, preset, kind, strength, strengths, utilit
            face_target, captions, keep_names, split, probes, relearn_steps, out, quiet, **options):
     """Attack, defend, attack again: did the names go, who else went with them, what did utility lose?"""
     from idia.attack.settings import from_options
-    from idia.defense.verify import VerifyConfig, verify as run_verify, write_verification
+    from idia.defense.verify import VerifyConfig, write_verification
+    from idia.defense.verify import verify as run_verify
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, got {steps}")
     attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)

@@ -6,7 +6,6 @@ It trains on the unlearn half of the redacted people's photos; everyone else's u
 from __future__ import annotations
 
 from idia.attack.settings import at_least, one_of
-
 from idia.defense.base import Applied, DefenseContext, Option, register
 from idia.defense.redact_image import PRESETS, TARGETS, FaceRedactor
 

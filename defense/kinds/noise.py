@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from idia.attack.settings import at_least
-
 from idia.defense.base import Applied, DefenseContext, Option, register
 from idia.defense.perturb import make_perturbation
 

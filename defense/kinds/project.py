@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 from idia.attack.settings import at_least, one_of
-
 from idia.defense.base import Applied, DefenseContext, Option, register
-from idia.defense.perturb import SIDES, make_perturbation
 from idia.defense.kinds.noise import _record
+from idia.defense.perturb import SIDES, make_perturbation
 
 
 @register

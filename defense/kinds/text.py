@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from idia.attack.inputs.names import read_name_file
 from idia.attack.settings import at_least, one_of
-
 from idia.defense.base import Applied, DefenseContext, Option, register
 from idia.defense.redact import PRESETS, NameRedactor, read_captions
 

@@ -11,49 +11,51 @@ Engines must give the same embeddings as `local` up to float rounding: the decid
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
+import torch
 
-from idia.errors import InputError
-
-if TYPE_CHECKING:
-    from idia.attack.encode.encoder import Encoder
+from idia.registry import Registry
 
 DEFAULT_ENGINE = "local"
-_REGISTRY: dict[str, type] = {}
+
+
+class EncodingJob(Protocol):
+    """What an engine reads from the Encoder that hands it photos (the Encoder is one): the model, where and in
+    what arithmetic it runs, and how photos are batched and decoded."""
+
+    loaded: object  # idia.attack.model.adapter.LoadedModel
+    device: str  # as configured (auto, cpu, cuda:N, ...)
+    torch_device: torch.device  # resolved, the model moved there
+    precision: str
+    batch_size: int
+    workers: int
+    draft_to: int | None
+    progress: bool
 
 
 class Engine(Protocol):
     name: str
 
-    def device_type(self, encoder: "Encoder") -> str:
+    def device_type(self, job: EncodingJob) -> str:
         """Where the image tower runs ('cpu', 'cuda'): part of the image cache's key."""
 
-    def encode(self, encoder: "Encoder", paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def encode(self, job: EncodingJob, paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
         """L2-normalised float32 embeddings of `paths`, as (positions in `paths`, rows) batches in any order.
         A photo that cannot be decoded is an InputError naming it."""
 
     def describe(self) -> dict: ...
 
 
-def register(cls: type) -> type:
-    _REGISTRY[cls.name] = cls
-    return cls
+ENGINES: Registry[Callable[..., Engine]] = Registry("--engine", package=__name__)
+register = ENGINES.register
 
 
 def engine_names() -> tuple[str, ...]:
-    """The engines shipped in this package (module names), without importing them: `ray` stays unimported
-    until it is chosen."""
-    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+    return ENGINES.names()
 
 
 def make_engine(name: str, **params) -> Engine:
-    if name not in _REGISTRY:
-        if name not in engine_names():
-            raise InputError(f"--engine must be one of {', '.join(engine_names())}, got {name!r}")
-        importlib.import_module(f"{__name__}.{name}")
-    return _REGISTRY[name](**params)
+    return ENGINES.get(name)(**params)

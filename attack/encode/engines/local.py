@@ -4,17 +4,14 @@ batch on this machine's device. This is the engine every other one is compared w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
+from idia.attack.encode.engines import EncodingJob, register
 from idia.attack.model.device import autocast
 from idia.errors import InputError
-from idia.attack.encode.engines import register
-
-if TYPE_CHECKING:
-    from idia.attack.encode.encoder import Encoder
 
 
 class _Photos(torch.utils.data.Dataset):
@@ -27,7 +24,7 @@ class _Photos(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        from idia.attack.inputs.people import load_rgb
+        from idia.attack.inputs.photos import load_rgb
         try:
             return i, self.preprocess(load_rgb(Path(self.paths[i]), self.draft_to)), None
         except Exception as e:  # reported by the encoder with the file's name; the scan already checked it
@@ -49,23 +46,23 @@ def decode_failure(path, err: str) -> InputError:
 class LocalEngine:
     name = "local"
 
-    def device_type(self, encoder: "Encoder") -> str:
-        return encoder.torch_device.type
+    def device_type(self, job: EncodingJob) -> str:
+        return job.torch_device.type
 
     @torch.no_grad()
-    def encode(self, encoder: "Encoder", paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
-        device = encoder.torch_device
-        workers = encoder.workers if len(paths) > encoder.batch_size else 0  # a pool is not worth one batch
+    def encode(self, job: EncodingJob, paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
+        device = job.torch_device
+        workers = job.workers if len(paths) > job.batch_size else 0  # a pool is not worth one batch
         loader = torch.utils.data.DataLoader(
-            _Photos(paths, encoder.loaded.preprocess, encoder.draft_to), batch_size=encoder.batch_size,
+            _Photos(paths, job.loaded.preprocess, job.draft_to), batch_size=job.batch_size,
             num_workers=workers, collate_fn=_collate, pin_memory=device.type == "cuda",
             prefetch_factor=4 if workers else None, multiprocessing_context="fork" if workers else None)
         for positions, pixels, failed in loader:
             if failed:
                 pos, err = failed[0]
                 raise decode_failure(paths[pos], err)
-            with autocast(device, encoder.precision):
-                feats = encoder.loaded.model.encode_image(pixels.to(device, non_blocking=True))
+            with autocast(device, job.precision):
+                feats = job.loaded.model.encode_image(pixels.to(device, non_blocking=True))
             yield positions, torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
 
     def describe(self) -> dict:

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from idia.errors import InputError
-from idia.attack.encode.engines import register
+from idia.attack.encode.engines import EncodingJob, register
 from idia.attack.encode.engines.local import decode_failure
-
-if TYPE_CHECKING:
-    from idia.attack.encode.encoder import Encoder
+from idia.errors import InputError
 
 
 def _ray():
@@ -82,8 +79,8 @@ class PhotoActor:
     def __call__(self, batch: dict) -> dict:
         import torch
 
+        from idia.attack.inputs.photos import load_rgb
         from idia.attack.model.device import autocast
-        from idia.attack.inputs.people import load_rgb
         positions = batch["pos"].astype(np.int64)
         emb = np.full((len(positions), self.dim), np.nan, dtype=np.float32)
         errors = np.array([""] * len(positions), dtype=object)
@@ -113,13 +110,13 @@ class RayEngine:
         self.actors = actors
         self.num_cpus = num_cpus
 
-    def _placement(self, encoder: "Encoder") -> tuple[str, int, float]:
+    def _placement(self, job: EncodingJob) -> tuple[str, int, float]:
         """(actor device, actors, CPUs per actor), from the cluster's resources and --device."""
         if not hasattr(self, "placement_"):
             ray = start_ray(self.address, self.num_cpus)
             res = ray.cluster_resources()
             gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
-            wants = str(encoder.device)
+            wants = str(job.device)
             if wants in ("cpu", "mps") or not gpus:
                 if wants.startswith("cuda"):
                     raise InputError(f"--device {wants}: the Ray cluster has no GPU (use --device cpu or auto)")
@@ -128,30 +125,30 @@ class RayEngine:
                 self.placement_ = ("cuda", self.actors or gpus, 0.0)
         return self.placement_
 
-    def device_type(self, encoder: "Encoder") -> str:
-        return self._placement(encoder)[0]
+    def device_type(self, job: EncodingJob) -> str:
+        return self._placement(job)[0]
 
-    def encode(self, encoder: "Encoder", paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def encode(self, job: EncodingJob, paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
         ray = _ray()
-        device, actors, cpus_each = self._placement(encoder)
+        device, actors, cpus_each = self._placement(job)
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = bool(encoder.progress)
-        if not encoder.progress:
+        ctx.enable_progress_bars = bool(job.progress)
+        if not job.progress:
             import logging
             logging.getLogger("ray.data").setLevel(logging.WARNING)
         ctx.execution_options.preserve_order = False  # the Encoder places rows by position
-        loaded = encoder.loaded
+        loaded = job.loaded
         state = {k: v.detach().to("cpu") for k, v in loaded.model.state_dict().items()}
         state_ref = ray.put(state)
-        bs = encoder.batch_size
+        bs = job.batch_size
         rows = [{"pos": i, "path": str(p)} for i, p in enumerate(paths)]
         ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // bs + 1, 100_000)))
         resources = {"num_gpus": 1} if device == "cuda" else {"num_cpus": cpus_each}
         ds = ds.map_batches(
             PhotoActor, batch_size=bs, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"model_cfg": loaded.model_cfg, "preprocess_cfg": loaded.preprocess_cfg,
-                                   "state_ref": [state_ref], "device": device, "precision": encoder.precision,
-                                   "threads": int(cpus_each) or 1, "draft_to": encoder.draft_to},
+                                   "state_ref": [state_ref], "device": device, "precision": job.precision,
+                                   "threads": int(cpus_each) or 1, "draft_to": job.draft_to},
             **resources)
         self.used_ = {"actors": actors, "actor_device": device}
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):

@@ -1,7 +1,7 @@
 """Model formats behind one registry: each says whether it recognises a path and resolves it to open_clip terms.
 
 A format returns a `ResolvedModel`: the open_clip ``model_cfg`` and ``preprocess_cfg``, a lazily read state dict in
-open_clip's naming, the tokenizer to use and the files to hash. `attack.models.load_clip` checks the config against
+open_clip's naming, the tokenizer to use and the files to hash. `idia.attack.model.load.load_clip` checks the config against
 the weights' shapes on the meta device before it allocates anything, then builds and loads. Adding a format means
 adding one module that calls `register`.
 """
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import torch
+
+from idia.registry import Registry
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ResolvedModel:
 
 class Format(Protocol):
     name: str
+    priority: int  # lower first
 
     def recognises(self, model: str, checkpoint: str | None) -> bool:
         """Cheap sniffing only: files present, zip entries, a config's type."""
@@ -40,19 +43,14 @@ class Format(Protocol):
         """Work out the model; raise `InputError` with one line for anything that cannot be mapped."""
 
 
-_REGISTRY: list[Format] = []
-
-
-def register(fmt: Format) -> Format:
-    """Add a format; the first that recognises a model string wins, the open_clip forms come last."""
-    _REGISTRY.append(fmt)
-    _REGISTRY.sort(key=lambda f: getattr(f, "priority", 50))
-    return fmt
+# The first format that recognises a model string wins: by priority, the open_clip forms (which take every
+# string) last. Each module of this package registers its format.
+FORMATS: Registry[Format] = Registry("model format", package=__name__, order=lambda f: (f.priority, f.name))
+register = FORMATS.register
 
 
 def formats() -> list[Format]:
-    _load_builtin()
-    return list(_REGISTRY)
+    return FORMATS.kinds()
 
 
 def detect(model: str, checkpoint: str | None = None) -> Format:
@@ -60,20 +58,3 @@ def detect(model: str, checkpoint: str | None = None) -> Format:
         if fmt.recognises(model, checkpoint):
             return fmt
     raise AssertionError("the open_clip format accepts every model string")  # pragma: no cover
-
-
-def get(name: str) -> Format:
-    for fmt in formats():
-        if fmt.name == name:
-            return fmt
-    raise KeyError(name)
-
-
-_loaded = False
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        from idia.attack.model.formats import hf, openai, openclip_hub  # noqa: F401  (each registers itself)

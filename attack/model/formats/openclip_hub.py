@@ -10,9 +10,9 @@ from pathlib import Path
 
 import open_clip
 
-from idia.errors import InputError
 from idia.attack.model.formats import ResolvedModel, register
 from idia.attack.model.formats.statedict import LazyState
+from idia.errors import InputError
 
 HUB_CONFIG = "open_clip_config.json"
 HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
@@ -81,7 +81,7 @@ class OpenClipForms:
             model_cfg, preprocess_cfg = copy.deepcopy(model_cfg), {}
         tokenizer = None
         if folder is not None and "hf_tokenizer_name" in model_cfg.get("text_cfg", {}):
-            from idia.attack.model.load import make_tokenizer
+            from idia.attack.model.tokenizer import make_tokenizer
             tokenizer = lambda: make_tokenizer(model_cfg, str(folder), folder=folder)  # noqa: E731
         if checkpoint is None:
             if not allow_random:

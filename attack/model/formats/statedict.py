@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import torch
 
+from idia.attack.model.formats.torchscript import is_torchscript
 from idia.errors import InputError
 
 # Tensors an archive may carry that are derived from the architecture, not learned (OpenAI's JIT models store them).
-DERIVED = ("attn_mask", "input_resolution", "context_length", "vocab_size")
-
-
-def is_torchscript(path: Path) -> bool:
-    """A TorchScript archive is a zip with compiled code and constants beside the pickled tensors."""
-    try:
-        if not zipfile.is_zipfile(path):
-            return False
-        with zipfile.ZipFile(path) as z:
-            return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
-    except OSError:
-        return False
 
 
 class LazyState:
@@ -43,7 +31,7 @@ class LazyState:
             except (SafetensorError, OSError, ValueError) as e:
                 raise InputError(f"{self.path}: not a readable safetensors checkpoint ({e})") from None
         if self._state is None and is_torchscript(self.path):
-            from idia.attack.model.formats.openai import read_archive_records
+            from idia.attack.model.formats.torchscript import read_archive_records
             return {k: r.shape for k, r in read_archive_records(self.path).items()}
         return {k: tuple(v.shape) for k, v in self.state().items()}
 
@@ -65,7 +53,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as e:
             raise InputError(f"{path}: not a readable safetensors checkpoint ({e})") from None
     elif is_torchscript(path):
-        from idia.attack.model.formats.openai import read_archive
+        from idia.attack.model.formats.torchscript import read_archive
         return read_archive(path)
     else:
         try:
