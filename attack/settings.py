@@ -239,44 +239,8 @@ def yaml_keys() -> dict[str, tuple[str, str]]:
     return out
 
 
-def click_options(*names: str, defaults: dict | None = None):
-    """A decorator adding the click options of the named settings (all option fields when none are named).
-
-    The options do no checking of their own: the command builds `AttackSettings(...)` and calls `validate()`, so
-    the command line and the YAML refuse exactly the same values."""
-    import click
-    defaults = defaults or {}
-    chosen = [f for f in dataclasses.fields(AttackSettings) if f.metadata["flag"] and (not names or f.name in names)]
-    click_type = {"path": click.Path(path_type=Path), "str": str, "int": int, "float": float}
-
-    def decorate(fn):
-        for f in reversed(chosen):
-            meta = f.metadata
-            default = defaults.get(f.name, None if f.default is dataclasses.MISSING else f.default)
-            kind = meta["kind"]
-            if kind == "bool":  # a --x/--no-x flag pair
-                fn = click.option(meta["flag"], f.name, default=default, show_default=True, help=meta["help"])(fn)
-                continue
-            if kind == "choice":
-                ctype = click.Choice(_choices(f.name))
-            else:
-                ctype = click_type[kind]
-            if f.name == "checkpoint":
-                ctype = click.Path(dir_okay=False, path_type=str)
-            fn = click.option(meta["flag"], f.name, type=ctype, default=default, required=meta["required"],
-                              show_default=default is not None and kind != "path", help=meta["help"])(fn)
-        return fn
-    return decorate
-
-
-def _choices(name: str) -> tuple[str, ...]:
+def choices(name: str) -> tuple[str, ...]:
+    """The values a choice setting takes (the engines from their registry)."""
     from idia.attack.encode.engines import engine_names
     return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES, "engine": engine_names(),
             "distractor_draw": DISTRACTOR_DRAWS}[name]
-
-
-def from_options(options: dict, **fixed) -> AttackSettings:
-    """Settings from a click command's keyword arguments (those that are settings), validated."""
-    names = {f.name for f in dataclasses.fields(AttackSettings)}
-    values = {k: v for k, v in options.items() if k in names}
-    return AttackSettings(**{**values, **fixed}).validate()

@@ -5,12 +5,15 @@ Command modules import this, never `compliance.cli` (which imports them), so `py
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
+from pathlib import Path
+from typing import Callable, Sequence
 
 import click
 
-from idia.attack.settings import click_options
+from idia.attack.settings import AttackSettings, choices
 from idia.errors import InputError
 
 EXIT_INPUT = 2
@@ -44,6 +47,62 @@ def warn_printer(quiet: bool = False):
             return
         click.echo(f"idia: warning: {message}", err=True)
     return warn
+
+
+class LazyChoice(click.Choice):
+    """A choice among names a registry holds, read when first needed (to check a value or print a command's
+    help), not when the command is defined: defining the command line imports no defense, engine or model."""
+
+    def __init__(self, names: Callable[[], Sequence[str]], case_sensitive: bool = True):
+        self._names = names
+        self._read: tuple[str, ...] | None = None
+        super().__init__((), case_sensitive)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        if self._read is None:
+            self._read = tuple(self._names())
+        return self._read
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ sets it; the registry is the source
+        pass
+
+
+def click_options(*names: str, defaults: dict | None = None):
+    """A decorator adding the click options of the named settings (all option fields when none are named).
+
+    The options do no checking of their own: the command builds `AttackSettings(...)` and calls `validate()`, so
+    the command line and the YAML refuse exactly the same values."""
+    defaults = defaults or {}
+    chosen = [f for f in dataclasses.fields(AttackSettings) if f.metadata["flag"] and (not names or f.name in names)]
+    click_type = {"path": click.Path(path_type=Path), "str": str, "int": int, "float": float}
+
+    def decorate(fn):
+        for f in reversed(chosen):
+            meta = f.metadata
+            default = defaults.get(f.name, None if f.default is dataclasses.MISSING else f.default)
+            kind = meta["kind"]
+            if kind == "bool":  # a --x/--no-x flag pair
+                fn = click.option(meta["flag"], f.name, default=default, show_default=True, help=meta["help"])(fn)
+                continue
+            if kind == "choice":
+                ctype = LazyChoice(functools.partial(choices, f.name))
+            else:
+                ctype = click_type[kind]
+            if f.name == "checkpoint":
+                ctype = click.Path(dir_okay=False, path_type=str)
+            fn = click.option(meta["flag"], f.name, type=ctype, default=default, required=meta["required"],
+                              show_default=default is not None and kind != "path", help=meta["help"])(fn)
+        return fn
+    return decorate
+
+
+def settings_from_options(options: dict, **fixed) -> AttackSettings:
+    """Settings from a click command's keyword arguments (those that are settings), validated."""
+    names = {f.name for f in dataclasses.fields(AttackSettings)}
+    values = {k: v for k, v in options.items() if k in names}
+    return AttackSettings(**{**values, **fixed}).validate()
 
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or notices (errors still print).")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from idia.attack.settings import click_options
 from idia.compliance.commands.common import (
+    click_options,
     device_options,
     friendly_errors,
     quiet_option,
@@ -228,11 +228,11 @@ def perturb(model, checkpoint, names_file, kind, strength, side, seed, device, p
 def sweep_command(names_file, kind, strengths, utility, utility_prompt, out, quiet, **options):
     """The trade-off of a perturbation: redacted people's identification vs other members' vs utility."""
     from idia.attack.encode.encoder import Encoder
-    from idia.attack.settings import from_options
+    from idia.compliance.commands.common import settings_from_options
     from idia.defense.redact import read_redaction_names
     from idia.defense.sweep import sweep
     from idia.defense.utility import ZeroShotTask
-    attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    attack = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     names = read_redaction_names(names_file)
     encoder = Encoder.from_settings(_load(attack.model, attack.checkpoint, attack.device), attack,
                                     warn=warn_printer(quiet))
@@ -289,12 +289,12 @@ sweep_command.name = "sweep"
 def verify(names_file, defense, tower, preset, kind, strength, strengths, utility, utility_prompt, steps, neutral,
            face_target, captions, keep_names, split, probes, relearn_steps, out, quiet, **options):
     """Attack, defend, attack again: did the names go, who else went with them, what did utility lose?"""
-    from idia.attack.settings import from_options
+    from idia.compliance.commands.common import settings_from_options
     from idia.defense.verify import VerifyConfig, write_verification
     from idia.defense.verify import verify as run_verify
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, got {steps}")
-    attack = from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    attack = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, tower=tower, preset=preset,
                        strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt,
                        steps=steps, neutral=neutral, face_target=face_target, captions=captions, keep_names=keep_names,
