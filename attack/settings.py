@@ -21,7 +21,6 @@ from idia.errors import InputError
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 PRECISIONS = ("fp32", "bf16", "fp16")
 CANDIDATE_SETS = ("auto", "shared", "per-person")
-RULES = ("auto", "paper", "permutation", "calibrated")
 DEFAULT_ALPHA = 0.01
 RAY_ADDRESS_PATTERN = re.compile(r"^(auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d+)$")
 DEFAULT_TARGET_FPR = 0.05
@@ -76,6 +75,11 @@ def ray_address(value) -> str | None:
     if value is not None and not RAY_ADDRESS_PATTERN.match(str(value)):
         return f"must be auto, ray://HOST:PORT or HOST:PORT, got {value!r}"
     return None
+
+
+def rule_choice(value) -> str | None:
+    from idia.attack.decide.rules import rule_names
+    return one_of(rule_names())(value)
 
 
 def engine_choice(value) -> str | None:
@@ -139,7 +143,7 @@ class AttackSettings:
         "--rule", "choice", "What decides: permutation (the true name's rank among the distractors, p <= --alpha; "
         "needs no reference people), paper (score >= --tau), calibrated (the continuous score against --reference "
         "people at --target-fpr); auto: calibrated with --reference, else permutation. Every result keeps the "
-        "paper's score and the permutation p-value.", one_of(RULES), yaml="attack.rule"))
+        "paper's score and the permutation p-value.", rule_choice, yaml="attack.rule"))
     alpha: float = field(default=DEFAULT_ALPHA, metadata=_opt(
         "--alpha", "float", "Permutation rule: flag a person when their p-value is at most this.", open_unit,
         yaml="attack.alpha"))
@@ -240,7 +244,11 @@ def yaml_keys() -> dict[str, tuple[str, str]]:
 
 
 def choices(name: str) -> tuple[str, ...]:
-    """The values a choice setting takes (the engines from their registry)."""
-    from idia.attack.encode.engines import engine_names
-    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "rule": RULES, "engine": engine_names(),
-            "distractor_draw": DISTRACTOR_DRAWS}[name]
+    """The values a choice setting takes; rules and engines are read from their registries, only when asked."""
+    if name == "rule":
+        from idia.attack.decide.rules import rule_names
+        return rule_names()
+    if name == "engine":
+        from idia.attack.encode.engines import engine_names
+        return engine_names()
+    return {"precision": PRECISIONS, "candidate_set": CANDIDATE_SETS, "distractor_draw": DISTRACTOR_DRAWS}[name]

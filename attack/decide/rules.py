@@ -22,6 +22,7 @@ from idia.attack.decide.permutation import (
 from idia.attack.inputs.question import PER_PERSON, Question
 from idia.attack.settings import DEFAULT_TARGET_FPR
 from idia.errors import InputError
+from idia.registry import Registry
 
 PAPER_RULE = ("per image and prompt the argmax name; per prompt the majority over the person's images "
               "(a tie gives no vote); score = prompts voting the true name; member if score >= tau")
@@ -39,90 +40,173 @@ class Decision:
     evidence_blocks: list[dict]  # per person: permutation test, paper rule, aliases, name prior, stability
 
 
-def choose_rule(settings, has_reference: bool) -> tuple[str, int, float | None]:
-    """(rule, tau, target_fpr). auto: paper when --tau is given, calibrated on the reference people when there
-    are some, else the candidate-permutation test, which needs none."""
-    rule = settings.rule
+@dataclass
+class RuleInputs:
+    """What a rule may read: the evidence of everyone asked, each person's permutation p-value (aliases taken
+    into account), who is a reference person, and the levels the settings give."""
+
+    evidence: Evidence
+    permutation_p: np.ndarray
+    is_reference: np.ndarray
+    n_prompts: int
+    n_candidates: int
+    alpha: float
+    tau: int
+    target_fpr: float | None
+    with_aliases: bool
+
+
+@dataclass
+class Verdicts:
+    member: np.ndarray
+    p_values: np.ndarray
+    p_value_method: str
+    explanation: str
+    calibration: dict | None = None
+
+
+def _null_scores(inputs: RuleInputs) -> dict:
+    ev, ref = inputs.evidence, inputs.is_reference
+    return {"null_scores": [float(x) for x in ev.mean_log_prob[ref]],
+            "null_paper_scores": [int(x) for x in ev.score[ref]]}
+
+
+class PaperRule:
+    """Hintersdorf et al.'s rule: member when at least tau prompts' majority votes name the person. Its p-value
+    is empirical over reference people when there are some, else Markov's bound."""
+
+    name = recorded = "paper"
+    needs_reference = False
+
+    def decide(self, inputs: RuleInputs) -> Verdicts:
+        ev, ref, tau = inputs.evidence, inputs.is_reference, inputs.tau
+        member = ev.score >= tau
+        explanation = "verdicts by the paper's rule (score >= tau)"
+        if not ref.any():
+            return Verdicts(member, calibrate.markov_p_value(ev.score, inputs.n_prompts, inputs.n_candidates),
+                            f"analytic bound (no reference people): {calibrate.MARKOV_ASSUMPTION}", explanation)
+        k, n = int((ev.score[ref] >= tau).sum()), int(ref.sum())
+        calibration = {"target_fpr": None, "n_reference": n, "threshold": tau, "statistic": "paper score",
+                       "reference_false_positives": k, "reference_fpr": k / n,
+                       "reference_fpr_ci95": list(calibrate.clopper_pearson(k, n)),
+                       "p_value": "empirical: (1 + #{reference >= s}) / (1 + n_reference)", **_null_scores(inputs)}
+        return Verdicts(member, calibrate.empirical_p_value(ev.score[ref], ev.score),
+                        "empirical over the reference people, on the paper's score", explanation, calibration)
+
+
+class PermutationRule:
+    """The candidate-permutation test: flagged when the true name outranks enough made-up distractors
+    (`idia.attack.decide.permutation`); needs no reference people."""
+
+    name = recorded = "permutation"
+    needs_reference = False
+
+    def decide(self, inputs: RuleInputs) -> Verdicts:
+        test = PermutationTest(inputs.alpha)
+        method = P_VALUE_METHOD + (" (with aliases: the exact max over the person's names)"
+                                   if inputs.with_aliases else "")
+        return Verdicts(test.decide(inputs.permutation_p), inputs.permutation_p, method,
+                        test.describe()["explanation"])
+
+
+class CalibratedRule:
+    """The continuous score calibrated on reference people (known non-members) at a target false-positive rate."""
+
+    name = "calibrated"
+    recorded = "calibrated-continuous"
+    needs_reference = True
+
+    def decide(self, inputs: RuleInputs) -> Verdicts:
+        ev = inputs.evidence
+        cal = calibrate.NullCalibration(inputs.target_fpr).fit(ev.mean_log_prob[inputs.is_reference])
+        calibration = {**cal.describe(), "statistic": "mean log-probability of the true name", **_null_scores(inputs)}
+        return Verdicts(cal.predict(ev.mean_log_prob), cal.p_value(ev.mean_log_prob),
+                        "empirical over the reference people, on the continuous score",
+                        f"verdicts by the continuous score, flagged when its empirical p-value over the reference "
+                        f"people is at most {inputs.target_fpr}", calibration)
+
+
+RULES: Registry = Registry("--rule", order=lambda rule: rule.name)
+for _rule in (PaperRule, PermutationRule, CalibratedRule):
+    RULES.register(_rule())
+
+
+def rule_names() -> tuple[str, ...]:
+    """`--rule` choices: auto, then every registered rule."""
+    return ("auto",) + RULES.names()
+
+
+@dataclass(frozen=True)
+class ChosenRule:
+    """The rule that decides, and its levels: settled before anything is encoded."""
+
+    rule: object  # one of RULES
+    tau: int
+    target_fpr: float | None
+
+
+def choose_rule(settings, has_reference: bool) -> ChosenRule:
+    """auto: paper when --tau is given, calibrated on the reference people when there are some, else the
+    candidate-permutation test, which needs none. A setting that belongs to another rule is refused."""
+    name = settings.rule
     if settings.tau is not None and settings.target_fpr is not None:
         raise InputError("give either --tau or --target-fpr, not both")
-    if rule == "auto":
-        rule = "paper" if settings.tau is not None else "calibrated" if has_reference else "permutation"
+    if name == "auto":
+        name = "paper" if settings.tau is not None else "calibrated" if has_reference else "permutation"
+    rule = RULES.get(name)
     if settings.target_fpr is not None and not has_reference:
         raise InputError("--target-fpr needs --reference (known non-members to calibrate on)")
-    if rule == "calibrated" and not has_reference:
-        raise InputError("--rule calibrated needs --reference (known non-members to calibrate on)")
-    if settings.tau is not None and rule != "paper":
-        raise InputError(f"--tau is the paper rule's threshold; it does not apply to --rule {rule}")
-    if settings.target_fpr is not None and rule != "calibrated":
-        raise InputError(f"--target-fpr is the calibrated rule's; it does not apply to --rule {rule}")
-    if rule == "calibrated":
-        target = settings.target_fpr if settings.target_fpr is not None else DEFAULT_TARGET_FPR
-        return "calibrated-continuous", 1, target
-    return rule, settings.tau if settings.tau is not None else 1, None
+    if rule.needs_reference and not has_reference:
+        raise InputError(f"--rule {name} needs --reference (known non-members to calibrate on)")
+    if settings.tau is not None and name != "paper":
+        raise InputError(f"--tau is the paper rule's threshold; it does not apply to --rule {name}")
+    if settings.target_fpr is not None and name != "calibrated":
+        raise InputError(f"--target-fpr is the calibrated rule's; it does not apply to --rule {name}")
+    if name == "calibrated":
+        return ChosenRule(rule, 1, settings.target_fpr if settings.target_fpr is not None else DEFAULT_TARGET_FPR)
+    return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None)
 
 
-def decide(settings, rule: tuple[str, int, float | None], question: Question, image_emb: np.ndarray,
-           owner: np.ndarray, texts: list[np.ndarray], logit_scale: float, is_reference: np.ndarray,
+def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarray, owner: np.ndarray,
+           texts: list[np.ndarray], logit_scale: float, is_reference: np.ndarray,
            labels_by_person: list[bool | None], own_similarity: np.ndarray | None = None,
            others: OthersSample | None = None) -> Decision:
-    """Evidence for everyone at once, then the verdicts of the audited people under `rule` (from `choose_rule`).
+    """Evidence for everyone at once, then the verdicts of the audited people under the chosen rule.
     `texts` are the prompt embeddings of `question.text_lists()`, in that order."""
     per_person = question.mode == PER_PERSON
     ev = gather_evidence(image_emb, owner, question.true_index, texts if per_person else texts[0], logit_scale,
                          own_similarity=own_similarity if per_person else None,
                          group_of=question.group_of if per_person else None)
-    rule, tau, target_fpr = rule  # choose_rule's, settled before anything was encoded
-    n_prompts, n_cand = texts[0].shape[0], question.n_candidates
-    blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, settings.alpha,
-                             tau, question.distractor_mask, question.alias_indices(), question.shared_names,
-                             seed=settings.seed)
-    if question.mode == PER_PERSON:  # no name was asked of others' photos in the attack itself: ask a sample
-        own_scores = person_candidate_scores(ev.image_candidate_log_prob, ev.owner, len(blocks))
-        for b, prior in zip(blocks, others.blocks(own_scores, settings.alpha) if others is not None else
-                            [None] * len(blocks)):
-            b["prior"] = prior
+    blocks = _evidence_blocks(settings, chosen, question, ev, others)
     permutation_p = np.array([b["aliases"]["p_value"] if b["aliases"] else b["permutation"]["p_value"]
                               for b in blocks], dtype=np.float64)
-    calibration = None
-    null_doc = {"null_scores": [float(x) for x in ev.mean_log_prob[is_reference]],
-                "null_paper_scores": [int(x) for x in ev.score[is_reference]]}
-    if rule == "calibrated-continuous":
-        cal = calibrate.NullCalibration(target_fpr).fit(ev.mean_log_prob[is_reference])
-        member = cal.predict(ev.mean_log_prob)
-        p_values = cal.p_value(ev.mean_log_prob)
-        calibration = {**cal.describe(), "statistic": "mean log-probability of the true name", **null_doc}
-        p_method = "empirical over the reference people, on the continuous score"
-    elif rule == "permutation":
-        member = PermutationTest(settings.alpha).decide(permutation_p)
-        p_values = permutation_p
-        p_method = P_VALUE_METHOD + (" (with aliases: the exact max over the person's names)"
-                                     if question.aliases else "")
-    else:
-        member = ev.score >= tau
-        if is_reference.any():
-            p_values = calibrate.empirical_p_value(ev.score[is_reference], ev.score)
-            k = int((ev.score[is_reference] >= tau).sum())
-            n = int(is_reference.sum())
-            calibration = {"target_fpr": None, "n_reference": n, "threshold": tau, "statistic": "paper score",
-                           "reference_false_positives": k, "reference_fpr": k / n,
-                           "reference_fpr_ci95": list(calibrate.clopper_pearson(k, n)),
-                           "p_value": "empirical: (1 + #{reference >= s}) / (1 + n_reference)", **null_doc}
-            p_method = "empirical over the reference people, on the paper's score"
-        else:
-            p_values = calibrate.markov_p_value(ev.score, n_prompts, n_cand)
-            p_method = f"analytic bound (no reference people): {calibrate.MARKOV_ASSUMPTION}"
+    n_prompts, n_cand = texts[0].shape[0], question.n_candidates
+    verdicts = chosen.rule.decide(RuleInputs(ev, permutation_p, is_reference, n_prompts, n_cand, settings.alpha,
+                                             chosen.tau, chosen.target_fpr, bool(question.aliases)))
     rule_doc = {
-        "decided_by": rule, "tau": tau, "target_fpr": target_fpr, "alpha": settings.alpha, "n_prompts": n_prompts,
-        "n_candidates": n_cand, "candidate_set": question.mode, "max_images": settings.max_images,
-        "p_value_method": p_method, "paper_rule": PAPER_RULE, "continuous_score": CONTINUOUS,
-        "assumption": ASSUMPTION, "breaks_if": BREAKS_IF,
-        "explanation": ("verdicts by the paper's rule (score >= tau)" if rule == "paper" else
-                        PermutationTest(settings.alpha).describe()["explanation"] if rule == "permutation" else
-                        f"verdicts by the continuous score, flagged when its empirical p-value over the reference "
-                        f"people is at most {target_fpr}"),
+        "decided_by": chosen.rule.recorded, "tau": chosen.tau, "target_fpr": chosen.target_fpr,
+        "alpha": settings.alpha, "n_prompts": n_prompts, "n_candidates": n_cand, "candidate_set": question.mode,
+        "max_images": settings.max_images, "p_value_method": verdicts.p_value_method, "paper_rule": PAPER_RULE,
+        "continuous_score": CONTINUOUS, "assumption": ASSUMPTION, "breaks_if": BREAKS_IF,
+        "explanation": verdicts.explanation,
     }
-    return Decision(ev, member, p_values, rule_doc, calibration,
-                    _metrics(ev, member, is_reference, labels_by_person), blocks)
+    return Decision(ev, verdicts.member, verdicts.p_values, rule_doc, verdicts.calibration,
+                    _metrics(ev, verdicts.member, is_reference, labels_by_person), blocks)
+
+
+def _evidence_blocks(settings, chosen: ChosenRule, question: Question, ev: Evidence,
+                     others: OthersSample | None) -> list[dict]:
+    """Each person's evidence block; in the per-person question, whose attack asks no name of others' photos,
+    the name-prior control comes from a sample of others' photos instead."""
+    blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, settings.alpha,
+                             chosen.tau, question.distractor_mask, question.alias_indices(), question.shared_names,
+                             seed=settings.seed)
+    if question.mode == PER_PERSON:
+        own_scores = person_candidate_scores(ev.image_candidate_log_prob, ev.owner, len(blocks))
+        priors = others.blocks(own_scores, settings.alpha) if others is not None else [None] * len(blocks)
+        for block, prior in zip(blocks, priors):
+            block["prior"] = prior
+    return blocks
 
 
 def _metrics(ev: Evidence, member, is_reference, labels_by_person) -> dict | None:
