@@ -359,3 +359,21 @@ def test_report_person_is_found_in_any_unicode_form_and_case():
     from idia.compliance.report import _find_person
     data = {"persons": [{"name": "Zo\u00eb Martin"}, {"name": "Bob Stone"}]}
     assert _find_person(data, "ZOE\u0308  martin")["name"] == "Zo\u00eb Martin"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_truncated_photo_is_refused_whatever_pillows_flag_and_the_flag_is_left_alone(fmt, flag, monkeypatch):
+    from PIL import ImageFile
+
+    from idia.attack.inputs.photos import decode_rgb
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", flag)  # weasyprint sets it True when imported
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype("uint8")).save(buf, fmt)
+    data = buf.getvalue()
+    whole = np.asarray(decode_rgb(io.BytesIO(data)))
+    assert (whole == np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))).all()
+    for cut in (0.5, 0.9, 0.99):
+        with pytest.raises(OSError):
+            decode_rgb(io.BytesIO(data[: int(len(data) * cut)]))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is flag

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import types
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -55,20 +56,27 @@ def _file_kind(mode: int) -> str:
     return "a special file"
 
 
+def _strict_loader():
+    """Pillow's ImageFile.load, reading LOAD_TRUNCATED_IMAGES as False whatever the process-wide flag says.
+
+    WeasyPrint sets that flag for the whole process when it is imported, which would let a truncated photo decode
+    "successfully" with grey pixels. Flipping it around each decode would change it for every other thread; this
+    copy of the loader sees its own False instead, so a photo decodes whole or not at all, and nothing global
+    changes. JPEG's reader would still pad a premature end with an end-of-image marker when the flag is set; it
+    does that once per image, so the decode marks it as done already (`_ended`). WebP has its own loader, whose
+    truncation check does not read the flag."""
+    load = ImageFile.ImageFile.load
+    return types.FunctionType(load.__code__, {**vars(ImageFile), "LOAD_TRUNCATED_IMAGES": False}, load.__name__,
+                              load.__defaults__, load.__closure__)
+
+
+_load_whole = _strict_loader()
+
+
 def decode_rgb(fp: BinaryIO, name: str = "image", draft_to: int | None = None) -> Image.Image:
     """Fully decode an image to upright RGB pixels: JPEG, PNG or WebP only, at most MAX_PIXELS, at least
     MIN_SIDE on each side, EXIF orientation applied. The model's input and the report's thumbnail both come
     from here, so the model sees the photo the way a person looking at the report does."""
-    # WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import, which would let a truncated photo
-    # decode "successfully" with grey pixels; a photo decodes whole here whatever was imported before.
-    truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-    try:
-        return _decode(fp, draft_to)
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
-
-
-def _decode(fp: BinaryIO, draft_to: int | None = None) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(fp, formats=IMAGE_FORMATS) as im:
@@ -82,6 +90,9 @@ def _decode(fp: BinaryIO, draft_to: int | None = None) -> Image.Image:
                 # that keeps both sides at least `draft_to` (which the caller sets to twice the model's input),
                 # so the model's own antialiased resize still does the last, gentle step.
                 im.draft("RGB", (draft_to, draft_to))
+            if type(im).load is ImageFile.ImageFile.load:
+                im._ended = True  # JPEG: never pretend a truncated file ended (see _strict_loader)
+                _load_whole(im)
             upright = ImageOps.exif_transpose(im)
             rgb = upright.convert("RGB")
             rgb.load()
