@@ -97,97 +97,140 @@ def _background(size: int, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(pixels.astype(np.uint8), "RGB")
 
 
+@dataclass(frozen=True)
+class _Canvas:
+    """Drawing in units of the head's size `s` around its centre (cx, cy)."""
+
+    draw: ImageDraw.ImageDraw
+    s: float
+    cx: float
+    cy: float
+
+    def box(self, x0, y0, x1, y1) -> list[float]:
+        return [self.cx + x0 * self.s, self.cy + y0 * self.s, self.cx + x1 * self.s, self.cy + y1 * self.s]
+
+    def point(self, x, y) -> tuple[float, float]:
+        return (self.cx + x * self.s, self.cy + y * self.s)
+
+    def width(self, fraction: float) -> int:
+        return max(1, int(fraction * self.s))
+
+
 def _draw_head(draw: ImageDraw.ImageDraw, a: Appearance, s: float, rng: np.random.Generator, expression: float):
-    """Draw the person centred on a canvas of side 2*s (coordinates in units of s around the centre)."""
-    cx, cy = s, s * 0.95
-
-    def box(x0, y0, x1, y1):
-        return [cx + x0 * s, cy + y0 * s, cx + x1 * s, cy + y1 * s]
-
+    """Draw the person centred on a canvas of side 2*s (coordinates in units of s around the centre). The random
+    draws happen in a fixed order (skin, hair, shirt, iris, gaze), so a seed gives the same photo."""
+    c = _Canvas(draw, s, s, s * 0.95)
     skin = _jitter_colour(SKIN_TONES[a.skin], rng, 4)
     hair = _jitter_colour(HAIR_COLOURS[a.hair_colour], rng, 4)
-    hw, hh = 0.5 * a.face_aspect, 0.5  # half-width and half-height of the head
-
     shirt = tuple(int(v) for v in rng.integers(20, 235, size=3))
-    draw.ellipse(box(-0.75, 0.72, 0.75, 1.6), fill=shirt)  # shoulders
-    draw.rectangle(box(-0.13, 0.3, 0.13, 0.8), fill=skin)  # neck
+    _body_and_head(c, a, skin, hair, shirt)
+    _beard(c, a, skin, hair)
+    _hair(c, a, hair)
+    ey = _eyes_and_brows(c, a, hair, rng, expression)
+    ny1 = _nose(c, a, skin, ey)
+    _mouth(c, a, ny1, expression)
+    _glasses(c, a, ey)
+
+
+def _body_and_head(c: _Canvas, a: Appearance, skin, hair, shirt) -> None:
+    hw, hh = 0.5 * a.face_aspect, 0.5  # half-width and half-height of the head
+    c.draw.ellipse(c.box(-0.75, 0.72, 0.75, 1.6), fill=shirt)  # shoulders
+    c.draw.rectangle(c.box(-0.13, 0.3, 0.13, 0.8), fill=skin)  # neck
     if a.hair_style == "long":
-        draw.rounded_rectangle(box(-hw - 0.1, -hh - 0.05, hw + 0.1, 0.75), radius=0.2 * s, fill=hair)
+        c.draw.rounded_rectangle(c.box(-hw - 0.1, -hh - 0.05, hw + 0.1, 0.75), radius=0.2 * c.s, fill=hair)
     ear = a.ear_size
-    draw.ellipse(box(-hw - ear * 0.7, -0.1, -hw + ear * 0.5, -0.1 + 2 * ear), fill=skin)
-    draw.ellipse(box(hw - ear * 0.5, -0.1, hw + ear * 0.7, -0.1 + 2 * ear), fill=skin)
-    draw.ellipse(box(-hw, -hh, hw, hh), fill=skin)
+    c.draw.ellipse(c.box(-hw - ear * 0.7, -0.1, -hw + ear * 0.5, -0.1 + 2 * ear), fill=skin)
+    c.draw.ellipse(c.box(hw - ear * 0.5, -0.1, hw + ear * 0.7, -0.1 + 2 * ear), fill=skin)
+    c.draw.ellipse(c.box(-hw, -hh, hw, hh), fill=skin)
 
+
+def _beard(c: _Canvas, a: Appearance, skin, hair) -> None:
+    hw, hh = 0.5 * a.face_aspect, 0.5
     if a.beard == "full":
-        draw.chord(box(-hw, -hh * 0.2, hw, hh), 0, 180, fill=hair)
-        draw.ellipse(box(-0.14, 0.18, 0.14, 0.34), fill=skin)  # mouth area stays visible
+        c.draw.chord(c.box(-hw, -hh * 0.2, hw, hh), 0, 180, fill=hair)
+        c.draw.ellipse(c.box(-0.14, 0.18, 0.14, 0.34), fill=skin)  # mouth area stays visible
     elif a.beard == "stubble":
-        stubble = tuple(int(0.55 * c + 0.45 * h) for c, h in zip(skin, hair))
-        draw.chord(box(-hw, -hh * 0.1, hw, hh), 10, 170, fill=stubble)
+        stubble = tuple(int(0.55 * k + 0.45 * h) for k, h in zip(skin, hair))
+        c.draw.chord(c.box(-hw, -hh * 0.1, hw, hh), 10, 170, fill=stubble)
 
+
+def _hair(c: _Canvas, a: Appearance, hair) -> None:
+    hw, hh = 0.5 * a.face_aspect, 0.5
     style = a.hair_style
     if style in ("short", "long", "fringe", "side_part", "bun"):
-        draw.chord(box(-hw - 0.03, -hh - 0.06, hw + 0.03, hh * 0.2), 180, 360, fill=hair)
+        c.draw.chord(c.box(-hw - 0.03, -hh - 0.06, hw + 0.03, hh * 0.2), 180, 360, fill=hair)
     if style == "fringe":
-        draw.rectangle(box(-hw * 0.85, -hh * 0.75, hw * 0.85, -hh * 0.45), fill=hair)
+        c.draw.rectangle(c.box(-hw * 0.85, -hh * 0.75, hw * 0.85, -hh * 0.45), fill=hair)
     if style == "side_part":
-        draw.polygon([tuple(box(-hw, -hh * 0.6, 0, 0)[:2]), tuple(box(hw * 0.3, -hh * 0.95, 0, 0)[:2]),
-                      tuple(box(hw, -hh * 0.5, 0, 0)[:2]), tuple(box(hw, -hh * 0.9, 0, 0)[:2])], fill=hair)
+        c.draw.polygon([c.point(-hw, -hh * 0.6), c.point(hw * 0.3, -hh * 0.95), c.point(hw, -hh * 0.5),
+                        c.point(hw, -hh * 0.9)], fill=hair)
     if style == "bun":
-        draw.ellipse(box(-0.15, -hh - 0.3, 0.15, -hh + 0.02), fill=hair)
+        c.draw.ellipse(c.box(-0.15, -hh - 0.3, 0.15, -hh + 0.02), fill=hair)
     if style == "curly":
         for angle in np.linspace(math.pi * 1.05, math.pi * 1.95, 9):
             x, y = hw * 1.0 * math.cos(angle), hh * 0.95 * math.sin(angle)
-            draw.ellipse(box(x - 0.11, y - 0.11, x + 0.11, y + 0.11), fill=hair)
+            c.draw.ellipse(c.box(x - 0.11, y - 0.11, x + 0.11, y + 0.11), fill=hair)
 
-    # Eyes: whites, iris, pupil. Expression narrows or widens them slightly.
+
+def _eyes_and_brows(c: _Canvas, a: Appearance, hair, rng: np.random.Generator, expression: float) -> float:
+    """Whites, iris, pupil and brows; the expression narrows or widens the eyes and raises the brows. Returns the
+    eyes' height."""
     ey = -0.05 + a.eye_height
     er = a.eye_size * (1.0 - 0.15 * max(expression, 0.0))
     iris = _jitter_colour(EYE_COLOURS[a.eye_colour], rng, 3)
     gaze = rng.uniform(-0.25, 0.25) * er
     for side in (-1, 1):
         ex = side * a.eye_spacing
-        draw.ellipse(box(ex - er, ey - er * 0.65, ex + er, ey + er * 0.65), fill=(245, 245, 245))
-        draw.ellipse(box(ex + gaze - er * 0.55, ey - er * 0.55, ex + gaze + er * 0.55, ey + er * 0.55), fill=iris)
-        draw.ellipse(box(ex + gaze - er * 0.22, ey - er * 0.22, ex + gaze + er * 0.22, ey + er * 0.22), fill=(5, 5, 5))
+        c.draw.ellipse(c.box(ex - er, ey - er * 0.65, ex + er, ey + er * 0.65), fill=(245, 245, 245))
+        c.draw.ellipse(c.box(ex + gaze - er * 0.55, ey - er * 0.55, ex + gaze + er * 0.55, ey + er * 0.55), fill=iris)
+        c.draw.ellipse(c.box(ex + gaze - er * 0.22, ey - er * 0.22, ex + gaze + er * 0.22, ey + er * 0.22),
+                       fill=(5, 5, 5))
         # Brows: thickness and tilt are the person's, how high they sit is the expression.
         by = ey - er - 0.06 - 0.03 * expression
         inner, outer = ex - side * er * 0.2, ex + side * er * 1.3
         tilt = a.brow_tilt * 0.08
-        draw.line([cx + inner * s, cy + (by + tilt) * s, cx + outer * s, cy + (by - tilt) * s],
-                  fill=hair, width=max(1, int(a.brow_thickness * s)))
+        c.draw.line([*c.point(inner, by + tilt), *c.point(outer, by - tilt)], fill=hair,
+                    width=max(1, int(a.brow_thickness * c.s)))
+    return ey
 
-    # Nose.
+
+def _nose(c: _Canvas, a: Appearance, skin, ey: float) -> float:
+    """Returns the height of the nose's tip."""
     ny0, ny1 = ey + 0.05, ey + 0.05 + a.nose_length
-    nose = tuple(int(c * 0.8) for c in skin)
-    draw.line([cx, cy + ny0 * s, cx - a.nose_width * 0.4 * s, cy + ny1 * s], fill=nose, width=max(1, int(0.02 * s)))
-    draw.line([cx - a.nose_width * 0.4 * s, cy + ny1 * s, cx + a.nose_width * 0.5 * s, cy + ny1 * s],
-              fill=nose, width=max(1, int(0.02 * s)))
+    nose = tuple(int(k * 0.8) for k in skin)
+    c.draw.line([*c.point(0, ny0), *c.point(-a.nose_width * 0.4, ny1)], fill=nose, width=c.width(0.02))
+    c.draw.line([*c.point(-a.nose_width * 0.4, ny1), *c.point(a.nose_width * 0.5, ny1)], fill=nose,
+                width=c.width(0.02))
+    return ny1
 
-    # Mouth: a smile, a neutral line or a slight frown, per photo.
+
+def _mouth(c: _Canvas, a: Appearance, ny1: float, expression: float) -> None:
+    """A smile, a neutral line or a slight frown, per photo."""
     my = min(ny1 + 0.1, 0.36)
     mw = a.mouth_width * 0.5
     lip = LIP_COLOURS[a.lip_colour]
     curve = 0.08 * expression
     if abs(curve) < 0.01:
-        draw.line([cx - mw * s, cy + my * s, cx + mw * s, cy + my * s], fill=lip, width=max(1, int(0.03 * s)))
+        c.draw.line([*c.point(-mw, my), *c.point(mw, my)], fill=lip, width=c.width(0.03))
     elif curve > 0:
-        draw.arc(box(-mw, my - curve, mw, my + curve), 0, 180, fill=lip, width=max(1, int(0.03 * s)))
+        c.draw.arc(c.box(-mw, my - curve, mw, my + curve), 0, 180, fill=lip, width=c.width(0.03))
     else:
-        draw.arc(box(-mw, my + curve, mw, my - curve), 180, 360, fill=lip, width=max(1, int(0.03 * s)))
+        c.draw.arc(c.box(-mw, my + curve, mw, my - curve), 180, 360, fill=lip, width=c.width(0.03))
 
-    if a.glasses != "none":
-        frame = GLASSES_COLOURS[a.glasses_colour]
-        gr = a.eye_size * 1.5
-        width = max(1, int(0.025 * s))
-        for side in (-1, 1):
-            ex = side * a.eye_spacing
-            if a.glasses == "round":
-                draw.ellipse(box(ex - gr, ey - gr, ex + gr, ey + gr), outline=frame, width=width)
-            else:
-                draw.rectangle(box(ex - gr, ey - gr * 0.75, ex + gr, ey + gr * 0.75), outline=frame, width=width)
-        draw.line([cx - (a.eye_spacing - gr) * s, cy + ey * s, cx + (a.eye_spacing - gr) * s, cy + ey * s],
-                  fill=frame, width=width)
+
+def _glasses(c: _Canvas, a: Appearance, ey: float) -> None:
+    if a.glasses == "none":
+        return
+    frame = GLASSES_COLOURS[a.glasses_colour]
+    gr = a.eye_size * 1.5
+    width = c.width(0.025)
+    for side in (-1, 1):
+        ex = side * a.eye_spacing
+        if a.glasses == "round":
+            c.draw.ellipse(c.box(ex - gr, ey - gr, ex + gr, ey + gr), outline=frame, width=width)
+        else:
+            c.draw.rectangle(c.box(ex - gr, ey - gr * 0.75, ex + gr, ey + gr * 0.75), outline=frame, width=width)
+    c.draw.line([*c.point(-(a.eye_spacing - gr), ey), *c.point(a.eye_spacing - gr, ey)], fill=frame, width=width)
 
 
 def render_face(appearance: Appearance, rng: np.random.Generator, size: int = 64) -> Image.Image:

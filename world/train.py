@@ -7,6 +7,7 @@ variants every epoch, photos get a small random shift and zoom, nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -71,61 +72,66 @@ def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
 
 
-def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: dict | None = None,
-                      progress: bool = True, device: str = "cpu",
-                      precision: str = "fp32") -> tuple[torch.nn.Module, dict, dict]:
-    """Train a tiny CLIP on the world's members and shapes. Returns (model, model_cfg, training record).
+@contextlib.contextmanager
+def _threads(n: int):
+    """torch's intra-op thread count set for the training (the shipped checkpoint's bytes depend on it), and
+    restored afterwards: the caller's process keeps its own setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
-    Random draws stay on the CPU generator whatever the device, so the batches are the same everywhere; the
-    weights are byte-for-byte reproducible on the CPU in fp32 (the shipped model), within tolerance elsewhere."""
-    from idia.attack.model.device import autocast, resolve_device
-    dev = resolve_device(device)
-    torch.manual_seed(spec.seed)
-    torch.set_num_threads(spec.threads)
-    model_cfg = model_cfg or default_config()
-    tokenizer = make_tokenizer(model_cfg)
-    t0 = time.perf_counter()
-    images, tokens = _tensorize(world, tokenizer, progress)
-    render_s = time.perf_counter() - t0
 
-    model = instantiate(model_cfg).to(dev)
-    model.train()
+def _optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
+    """AdamW as open_clip trains: weight decay on matrices, none on gains, biases and embeddings."""
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
-                             {"params": rest, "weight_decay": 0.0}], lr=spec.lr, betas=(0.9, 0.98), eps=1e-6)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=spec.lr, betas=(0.9, 0.98), eps=1e-6)
 
-    def lr_at(step):
-        if step < spec.warmup_steps:
-            return spec.lr * (step + 1) / spec.warmup_steps
-        progress_ = (step - spec.warmup_steps) / max(1, spec.steps - spec.warmup_steps)
-        return spec.lr * 0.5 * (1 + math.cos(math.pi * progress_))
 
+def _lr_at(spec: TrainSpec, step: int) -> float:
+    """Linear warm-up, then a cosine decay to zero."""
+    if step < spec.warmup_steps:
+        return spec.lr * (step + 1) / spec.warmup_steps
+    done = (step - spec.warmup_steps) / max(1, spec.steps - spec.warmup_steps)
+    return spec.lr * 0.5 * (1 + math.cos(math.pi * done))
+
+
+def _batches(images: torch.Tensor, tokens: torch.Tensor, spec: TrainSpec):
+    """(pixels, caption tokens) batches: epochs of a seeded permutation, one of each image's captions drawn,
+    normalised and augmented. Every draw comes from one CPU generator, so batches are the same on any device."""
     mean = torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(OPENAI_STD).view(1, 3, 1, 1)
     gen = torch.Generator().manual_seed(spec.seed)
     n = images.shape[0]
-    order = torch.randperm(n, generator=gen)
-    cursor = 0
-    losses = []
-    t1 = time.perf_counter()
-    bar = tqdm(range(spec.steps), desc="train tiny CLIP", disable=not progress)
-    for step in bar:
+    order, cursor = torch.randperm(n, generator=gen), 0
+    while True:
         if cursor + spec.batch_size > n:
             order, cursor = torch.randperm(n, generator=gen), 0
         idx = order[cursor:cursor + spec.batch_size]
         cursor += spec.batch_size
         variant = torch.randint(tokens.shape[1], (len(idx),), generator=gen)
-        text = tokens[idx, variant]
         pixels = (images[idx].float() / 255.0 - mean) / std
-        pixels = _augment(pixels, gen).to(dev)
+        yield _augment(pixels, gen), tokens[idx, variant]
+
+
+def _train_steps(model: torch.nn.Module, batches, spec: TrainSpec, dev: torch.device, precision: str,
+                 progress: bool) -> list[float]:
+    """The contrastive training loop; returns the loss at every step."""
+    from idia.attack.model.device import autocast
+    opt = _optimizer(model, spec)
+    losses = []
+    bar = tqdm(range(spec.steps), desc="train tiny CLIP", disable=not progress)
+    for step, (pixels, text) in zip(bar, batches):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = _lr_at(spec, step)
         with autocast(dev, precision):
-            img_f, txt_f, logit_scale = model(pixels, text.to(dev))[:3]
+            img_f, txt_f, logit_scale = model(pixels.to(dev), text.to(dev))[:3]
             logits = (logit_scale * img_f @ txt_f.t()).float()
-        # Two photos of the same person in a batch share a caption's name: treat equal captions as positives.
-        target = torch.arange(len(idx), device=dev)
+        target = torch.arange(len(text), device=dev)
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -135,11 +141,32 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
         losses.append(float(loss.detach()))
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-    train_s = time.perf_counter() - t1
-    model = model.cpu().eval()
+    return losses
+
+
+def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: dict | None = None,
+                      progress: bool = True, device: str = "cpu",
+                      precision: str = "fp32") -> tuple[torch.nn.Module, dict, dict]:
+    """Train a tiny CLIP on the world's members and shapes. Returns (model, model_cfg, training record).
+
+    Random draws stay on the CPU generator whatever the device, so the batches are the same everywhere; the
+    weights are byte-for-byte reproducible on the CPU in fp32 (the shipped model), within tolerance elsewhere."""
+    from idia.attack.model.device import resolve_device
+    dev = resolve_device(device)
+    model_cfg = model_cfg or default_config()
+    with _threads(spec.threads):
+        torch.manual_seed(spec.seed)
+        t0 = time.perf_counter()
+        images, tokens = _tensorize(world, make_tokenizer(model_cfg), progress)
+        render_s = time.perf_counter() - t0
+        model = instantiate(model_cfg).to(dev)
+        model.train()
+        t1 = time.perf_counter()
+        losses = _train_steps(model, _batches(images, tokens, spec), spec, dev, precision, progress)
+        train_s = time.perf_counter() - t1
     record = {
         "train_spec": spec.to_dict(),
-        "n_training_images": int(n),
+        "n_training_images": int(images.shape[0]),
         "n_person_images": int(sum(p.n_train_images for p in world.members)),
         "render_seconds": round(render_s, 1),
         "train_seconds": round(train_s, 1),
@@ -151,4 +178,4 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
         "device": str(dev),
         "precision": precision,
     }
-    return model, model_cfg, record
+    return model.cpu().eval(), model_cfg, record

@@ -154,40 +154,11 @@ def stability(image_scores, predictions, owner, true_index, n_resamples: int = 2
                                                  distractor_mask)
     lo, hi = np.nanpercentile(scores, [2.5, 97.5], axis=0) if n_resamples else (full_score, full_score)
 
-    unstable = (np.minimum(agree_perm, agree_paper) < STABLE_AGREEMENT) & (counts > 0)
-    photos_for_stable = np.where(counts > 0, np.maximum(size_of, 0), 0).astype(np.int64)
-    photos_for_stable[unstable] = -1
-    idx = np.flatnonzero(unstable)
-    if len(idx):
-        sub_images = [images_of[p] for p in idx]
-        for m in sorted(s for s in stable_sizes):
-            todo = idx[(photos_for_stable[idx] == -1) & (size_of[idx] < m)]
-            if len(todo) == 0:
-                continue
-            pos = np.searchsorted(idx, todo)
-            sub = [sub_images[k] for k in pos]
-            a_perm, a_paper, _ = _agreement(image_scores, predictions, sub, np.full(len(sub), m), true_index[todo],
-                                            full_perm[todo], full_paper[todo], n_resamples, rng, alpha, tau,
-                                            None if distractor_mask is None or np.ndim(distractor_mask) == 1
-                                            else np.asarray(distractor_mask)[todo])
-            reached = np.minimum(a_perm, a_paper) >= STABLE_AGREEMENT
-            photos_for_stable[todo[reached]] = m
-
-    largest = max(stable_sizes) if stable_sizes else 0
-    warnings: list[list[str]] = []
-    texts: list[str] = []
-    for p in range(n_people):
-        w = []
-        if tie_share[p] > TIE_WARNING_SHARE:
-            w.append(f"ties voided {tie_share[p]:.0%} of the prompt votes (more than {TIE_WARNING_SHARE:.0%})")
-        if min(agree_perm[p], agree_paper[p]) < STABLE_AGREEMENT:
-            w.append(f"the verdict is unstable: only {min(agree_perm[p], agree_paper[p]):.0%} of resamples of the "
-                     f"photos reach the same verdict")
-        warnings.append(w)
-        if photos_for_stable[p] == -1:
-            texts.append(f"more than {largest}")
-        else:
-            texts.append(str(int(photos_for_stable[p])))
+    photos_for_stable = _photos_for_stable(image_scores, predictions, images_of, counts, size_of, true_index,
+                                           full_perm, full_paper, np.minimum(agree_perm, agree_paper), n_resamples,
+                                           rng, alpha, tau, distractor_mask, stable_sizes)
+    warnings, texts = _stability_notes(tie_share, np.minimum(agree_perm, agree_paper), photos_for_stable,
+                                       max(stable_sizes) if stable_sizes else 0)
     return {
         "n_resamples": n_resamples,
         "size": size_of,
@@ -201,6 +172,48 @@ def stability(image_scores, predictions, owner, true_index, n_resamples: int = 2
         "photos_for_stable_text": texts,
         "warnings": warnings,
     }
+
+
+def _photos_for_stable(image_scores, predictions, images_of, counts, size_of, true_index, full_perm, full_paper,
+                       agreement, n_resamples, rng, alpha, tau, distractor_mask, stable_sizes) -> np.ndarray:
+    """For people whose verdicts agree in fewer than 90% of resamples, the smallest of `stable_sizes` at which
+    resamples of that many photos would agree in 90% (a bootstrap extrapolation); -1: more than the largest."""
+    unstable = (agreement < STABLE_AGREEMENT) & (counts > 0)
+    photos_for_stable = np.where(counts > 0, np.maximum(size_of, 0), 0).astype(np.int64)
+    photos_for_stable[unstable] = -1
+    idx = np.flatnonzero(unstable)
+    if not len(idx):
+        return photos_for_stable
+    sub_images = [images_of[p] for p in idx]
+    for m in sorted(s for s in stable_sizes):
+        todo = idx[(photos_for_stable[idx] == -1) & (size_of[idx] < m)]
+        if len(todo) == 0:
+            continue
+        pos = np.searchsorted(idx, todo)
+        sub = [sub_images[k] for k in pos]
+        a_perm, a_paper, _ = _agreement(image_scores, predictions, sub, np.full(len(sub), m), true_index[todo],
+                                        full_perm[todo], full_paper[todo], n_resamples, rng, alpha, tau,
+                                        None if distractor_mask is None or np.ndim(distractor_mask) == 1
+                                        else np.asarray(distractor_mask)[todo])
+        reached = np.minimum(a_perm, a_paper) >= STABLE_AGREEMENT
+        photos_for_stable[todo[reached]] = m
+    return photos_for_stable
+
+
+def _stability_notes(tie_share, agreement, photos_for_stable, largest: int) -> tuple[list[list[str]], list[str]]:
+    """Per person: the warnings (ties, unstable verdict) and the photos needed, in words."""
+    warnings: list[list[str]] = []
+    texts: list[str] = []
+    for p in range(len(tie_share)):
+        w = []
+        if tie_share[p] > TIE_WARNING_SHARE:
+            w.append(f"ties voided {tie_share[p]:.0%} of the prompt votes (more than {TIE_WARNING_SHARE:.0%})")
+        if agreement[p] < STABLE_AGREEMENT:
+            w.append(f"the verdict is unstable: only {agreement[p]:.0%} of resamples of the photos reach the same "
+                     "verdict")
+        warnings.append(w)
+        texts.append(f"more than {largest}" if photos_for_stable[p] == -1 else str(int(photos_for_stable[p])))
+    return warnings, texts
 
 
 def evidence_blocks(image_scores, predictions, owner, true_index, alpha: float = 0.01, tau: int = 1,
