@@ -158,8 +158,8 @@ def main() -> None:
               f" {marginal:>11.3f} {a['peak_mb']:>8.0f} {a['pages']:>5} {a['pdf_mb']:>7.1f} |"
               f" {k['seconds']:>10.2f} {k['seconds'] / n / (k0['seconds'] / n0):>10.2f} {k['peak_mb']:>8.0f}")
     print("s/person x: seconds per person relative to the smallest size; marginal: ms per extra person since the "
-          "previous size; peak: the rendering process's peak RSS (VmHWM). Note: up to report.PAGE_PHOTOS photos, the "
-          "pages also list every photo hash (about 30 pages at 10^3 people with one photo each).")
+          "previous size; peak: the rendering process's peak RSS (VmHWM). Note: up to the audit's PAGE_PHOTOS photos, "
+          "the pages also list every photo hash (about 30 pages at 10^3 people with one photo each).")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from typing import Any
 import yaml
 
 from idia.attack.settings import AttackSettings, check_value, one_of, yaml_keys
+from idia.compliance.report.kinds import REPORT_KINDS
+from idia.compliance.report.schema import VERIFICATION_RECORD
 from idia.defense import base as _defenses
 from idia.errors import InputError
 
@@ -75,7 +77,6 @@ TOP_KEYS = {
     "attack": ("attack", {}), "utility": (PATH, None), "defenses": ("defenses", []), "reports": ("reports", []),
     "output": (PATH, ...),
 }
-REPORT_KINDS = ("takedown", "audit", "mitigation")
 
 
 @dataclass
@@ -228,9 +229,10 @@ class _Reader:
             else:
                 r = self.mapping(item, REPORT_KEYS, f"reports[{i}]")
                 if r["kind"] not in REPORT_KINDS:
-                    self.fail(r["__line_kind"], f"reports[{i}].kind must be one of {', '.join(REPORT_KINDS)}, got '{r['kind']}'")
-                if r["kind"] == "takedown" and not r.get("person"):
-                    self.fail(item, f"reports[{i}]: a takedown report needs 'person'")
+                    kinds = ", ".join(REPORT_KINDS.names())
+                    self.fail(r["__line_kind"], f"reports[{i}].kind must be one of {kinds}, got '{r['kind']}'")
+                if REPORT_KINDS.get(r["kind"]).about_one_person and not r.get("person"):
+                    self.fail(item, f"reports[{i}]: a {r['kind']} report needs 'person'")
                 items.append(ReportSpec(**_clean(r, REPORT_KEYS)))
         return items
 
@@ -282,9 +284,10 @@ def load_config(path: str | Path) -> AuditConfig:
     if attack.get("tau") is not None and attack.get("target_fpr") is not None:
         reader.fail(top["__line_attack"], "attack: give either tau or target_fpr, not both")
     for r in values["reports"]:
-        if r.kind == "mitigation" and not values["defenses"]:
-            reader.fail(top.get("__line_reports"), "a mitigation report needs at least one entry in defenses")
-        if r.kind == "mitigation" and not 0 <= r.defense < len(values["defenses"]):
+        of_defense = REPORT_KINDS.get(r.kind).reads is VERIFICATION_RECORD  # renders a defense's verification
+        if of_defense and not values["defenses"]:
+            reader.fail(top.get("__line_reports"), f"a {r.kind} report needs at least one entry in defenses")
+        if of_defense and not 0 <= r.defense < len(values["defenses"]):
             reader.fail(top.get("__line_reports"), f"reports: defense {r.defense} does not exist")
     model = _resolve_model(values.pop("model"), reader.base)
     settings = {_SETTING_KEYS[k][0]: values.pop(k) for k in list(values) if k in _SETTING_KEYS}

@@ -151,12 +151,14 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
         outcome.verifications.append(target)
 
     # 3. Reports, each a pure rendering of a JSON record already on disk.
-    from idia.compliance.report import write_report
+    from idia.compliance.report import REPORT_KINDS, write_report
+    from idia.compliance.report.schema import VERIFICATION_RECORD
     used: set[str] = set()
     for spec in cfg.reports:
-        record = outcome.verifications[spec.defense] if spec.kind == "mitigation" else outcome.attack
+        of_defense = REPORT_KINDS.get(spec.kind).reads is VERIFICATION_RECORD  # a defense's verification.json
+        record = outcome.verifications[spec.defense] if of_defense else outcome.attack
         stem = _unique(spec.kind + (f"-{_safe_stem(spec.person)}" if spec.person else "") +
-                       (f"-defense-{spec.defense}" if spec.kind == "mitigation" else ""), used)
+                       (f"-defense-{spec.defense}" if of_defense else ""), used)
         pdf = out / "reports" / f"{stem}.pdf"
         html = out / "reports" / f"{stem}.html"
         key = sha256_text(canonical_json({"record": sha256_file(record), "spec": asdict(spec)}))

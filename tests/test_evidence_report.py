@@ -9,7 +9,7 @@ import pytest
 from idia.attack.decide.controls import evidence_blocks
 from idia.attack.decide.permutation import PermutationTest
 from idia.attack.inputs.distractors import describe_distractors, make_matched_distractors
-from idia.compliance import report
+from idia.compliance.report import people, templating
 
 HOSTILE = "<script>alert(1)</script> Smith"
 
@@ -38,13 +38,13 @@ def _record(with_study: bool):
 
 
 def _takedown_partial(person, data):
-    drawn = report._drawn_for(data, {"distractor_group": person.get("distractor_group")})
-    return report._env().get_template("_evidence_takedown.html").render(person=person, data=data, drawn=drawn)
+    drawn = people.drawn_for(data, {"distractor_group": person.get("distractor_group")})
+    return templating.environment().get_template("_evidence_takedown.html").render(person=person, data=data, drawn=drawn)
 
 
 def _audit_partial(persons, data):
-    return report._env().get_template("_evidence_audit.html").render(
-        persons=persons, data=data, distractor_groups=report.distractor_groups(data))
+    return templating.environment().get_template("_evidence_audit.html").render(
+        persons=persons, data=data, distractor_groups=people.distractor_groups(data))
 
 
 def _grouped(persons, data):
@@ -85,7 +85,7 @@ def test_takedown_partial_explains_the_evidence(with_study):
     ev = persons[0]["evidence"]
     assert ev["permutation"]["flagged"] and ev["permutation"]["rank"] == 1
     assert "place <b>1</b> of 28" in html
-    assert f"p-value {report._pval(ev['permutation']['p_value'])}" in html
+    assert f"p-value {templating._pval(ev['permutation']['p_value'])}" in html
     assert "has not learned this person has no reason to rank" in html  # the assumption, in words
     assert "What would break it" in html and "made-up first + last names" in html
     assert "half female and half male" in html and "By the first name's sex: female 13, male 14." in html
@@ -99,7 +99,7 @@ def test_audit_partial_lists_everyone():
     persons, data = _record(False)
     html = _audit_partial(persons, data)
     for p in persons:
-        assert report._pval(p["evidence"]["prior"]["corrected_p_value"]) in html
+        assert templating._pval(p["evidence"]["prior"]["corrected_p_value"]) in html
     assert html.count("<tr><td>") == 3 and "&lt;script&gt;" in html and "<script>" not in html
     genders = data["distractors"]["counts"]["gender"]
     assert sum(genders.values()) == 27

@@ -135,7 +135,7 @@ def test_pillow_never_reaches_ghostscript_for_eps_bytes(tmp_path, monkeypatch):
 def test_exif_orientation_is_applied_alike_for_the_model_and_the_thumbnail(tmp_path):
     import hashlib
 
-    from idia.compliance.photos import thumbnail
+    from idia.compliance.report.photos import thumbnail
     img = Image.new("RGB", (64, 32), "white")
     img.paste((255, 0, 0), (0, 0, 8, 8))  # a red corner, top left as stored
     exif = Image.Exif()
@@ -356,7 +356,7 @@ def test_a_damaged_step_output_is_made_again(anne_audit):
 
 
 def test_report_person_is_found_in_any_unicode_form_and_case():
-    from idia.compliance.report import _find_person
+    from idia.compliance.report.people import find_person as _find_person
     data = {"persons": [{"name": "Zo\u00eb Martin"}, {"name": "Bob Stone"}]}
     assert _find_person(data, "ZOE\u0308  martin")["name"] == "Zo\u00eb Martin"
 

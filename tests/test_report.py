@@ -7,15 +7,17 @@ import http.server
 import json
 import re
 import subprocess
+import sys
 import threading
 
 import pytest
 from click.testing import CliRunner
 from pypdf import PdfReader
 
-from idia.compliance import plots, report
+from idia.compliance import report
 from idia.compliance.cli import main
-from idia.compliance.fetcher import DataOnlyURLFetcher
+from idia.compliance.report import plots, templating
+from idia.compliance.report.fetcher import DataOnlyURLFetcher
 from idia.defense.verify import group_summary
 from idia.errors import InputError
 
@@ -187,8 +189,8 @@ def test_takedown_shows_verdict_statistic_votes_and_hashes(calibrated_json, tmp_
     assert "Identified: the model names this person" in text
     assert p["name"] in text
     assert f"{p['score']} of 21" in text
-    assert f"probability at most {report._pval(p['p_value'])}" in " ".join(text.split())
-    assert report._pval(p["p_value"]) in text
+    assert f"probability at most {templating._pval(p['p_value'])}" in " ".join(text.split())
+    assert templating._pval(p["p_value"]) in text
     assert squeeze(data["calibration"]["p_value"]) in flat  # how the p-value was measured
     assert f"{100 * data['calibration']['reference_fpr']:.1f}%" in text  # the calibrated false-positive rate
     assert data["model"]["checkpoint_sha256"] in flat
@@ -417,6 +419,21 @@ def test_plots_are_deterministic_and_templates_are_ours_only():
     a = plots.score_distribution([-1.0, -2.0, -5.0, -1e30], [-10.0, -12.0], -9.0)
     assert a == plots.score_distribution([-1.0, -2.0, -5.0, -1e30], [-10.0, -12.0], -9.0)
     assert a.startswith("data:image/png;base64,")
-    assert report._template_source("../../../etc/passwd") is None
-    env = report._env()
+    assert templating._template_source("../../../etc/passwd") is None
+    env = templating.environment()
     assert env.autoescape is True and env.undefined.__name__ == "StrictUndefined"
+
+
+def test_importing_the_reports_loads_no_model_pdf_or_plotting_library():
+    code = ("import sys, idia.compliance.report, idia.compliance.commands.report; "
+            "print(idia.compliance.report.REPORT_KINDS.names()); "
+            "print(sorted(m for m in ('torch', 'open_clip', 'weasyprint', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-P", "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.splitlines() == ["('audit', 'mitigation', 'takedown')", "[]"]
+
+
+def test_the_verification_record_is_the_one_defense_verify_writes():
+    from idia.compliance.report import schema
+    from idia.defense.verify import KIND_VERIFICATION, SCHEMA_VERSION
+    assert schema.VERIFICATION_RECORD.kind == KIND_VERIFICATION
+    assert SCHEMA_VERSION in schema.VERIFICATION_SCHEMAS  # the mitigation report renders what verify writes now

@@ -14,6 +14,8 @@ from pypdf import PdfReader
 from test_report import calibrated_json, pdf_text, squeeze  # noqa: F401 (a fixture)
 
 from idia.compliance import report
+from idia.compliance.report.kinds import audit as audit_kind
+from idia.compliance.report.people import PERSON_COLUMNS, find_person
 from idia.errors import InputError
 from idia.names import name_key, normalize_name
 
@@ -39,8 +41,8 @@ def _grow(data: dict, factor: int) -> dict:
 @pytest.fixture
 def small_pages(monkeypatch):
     """Caps small enough that the 200-person world record is 'large': 20 people and 100 photos in the pages."""
-    monkeypatch.setattr(report, "PAGE_PEOPLE", 20)
-    monkeypatch.setattr(report, "PAGE_PHOTOS", 100)
+    monkeypatch.setattr(audit_kind, "PAGE_PEOPLE", 20)
+    monkeypatch.setattr(audit_kind, "PAGE_PHOTOS", 100)
 
 
 def test_audit_attaches_every_person_and_photo_with_their_sha256_printed(calibrated_json, tmp_path, small_pages):
@@ -56,7 +58,7 @@ def test_audit_attaches_every_person_and_photo_with_their_sha256_printed(calibra
     assert files["results.json"][0] == calibrated_json.read_bytes()
 
     rows = list(csv.DictReader(io.StringIO(files["persons.csv"][0].decode("utf-8"))))
-    assert tuple(rows[0]) == report.PERSON_COLUMNS
+    assert tuple(rows[0]) == PERSON_COLUMNS
     assert [r["name"] for r in rows] == [p["name"] for p in data["persons"]]
     for r, p in zip(rows, data["persons"]):
         assert r["identified"] == ("yes" if p["member"] else "no")
@@ -136,7 +138,7 @@ def test_indexed_person_lookup_equals_the_linear_search(names, query):
     except InputError:
         expected = None
     try:
-        found = report._find_person({"persons": people}, query)["i"]
+        found = find_person({"persons": people}, query)["i"]
     except InputError:
         found = None
     assert found == expected
@@ -155,7 +157,7 @@ PERSON = st.fixed_dictionaries({
 def test_people_on_pages_are_everyone_or_the_sorted_top_of_the_identified(persons, cap):
     summaries = [{**p, "n_images": 1, "score": 0, "mean_rank": 1.0, "mean_prob": 0.1, "label": None}
                  for p in persons]
-    listed = report.people_on_pages(summaries, cap)
+    listed = audit_kind.people_on_pages(summaries, cap)
     if len(summaries) <= cap:
         assert listed == summaries
     else:
@@ -174,3 +176,50 @@ def test_a_person_missing_a_field_is_one_clear_line(calibrated_run):
     extra["persons"][0]["surprise"] = 1
     with pytest.raises(InputError, match="malformed for a takedown report.*surprise"):
         report.render("takedown", extra, person=extra["persons"][0]["name"])
+
+
+def test_the_record_checks_are_the_dataclasses_fields():
+    """The report's checks are derived from attack.record.results: every field, its type, no second list."""
+    from dataclasses import fields
+
+    from idia.attack.record.results import ImageAnswer, PersonResult, PromptVote
+    from idia.compliance.report import schema
+    person = schema.attack_fields().fields["persons"].item
+    assert set(person.fields) == {f.name for f in fields(PersonResult)}
+    assert set(person.optional) == {"label", "evidence", "distractor_group"}  # default None: may be absent
+    assert set(person.fields["votes"].item.fields) == {f.name for f in fields(PromptVote)}
+    image = person.fields["images"].item
+    assert set(image.fields) == {f.name for f in fields(ImageAnswer)}
+    assert image.fields["top"] == schema.ListOf(schema.Row((schema.TEXT, schema.NUMBER)))
+
+
+def test_a_field_added_to_a_record_dataclass_is_checked_without_a_second_edit():
+    from dataclasses import dataclass, field
+
+    from idia.compliance.report import schema
+
+    @dataclass
+    class Vote:
+        name: str
+        weight: float
+
+    @dataclass
+    class Entry:
+        name: str
+        count: int
+        votes: list[Vote] = field(default_factory=list)
+        pair: tuple[str, float] | None = None
+        note: str | None = None
+
+    spec = schema.spec_of(Entry)
+    schema.check_fields({"name": "a", "count": 2, "votes": [{"name": "b", "weight": 1}]}, spec, "x")  # note absent
+    for bad, needle in [({"name": "a", "count": 2.5, "votes": []}, r"x\.count must be whole number, got 2\.5"),
+                        ({"name": "a", "votes": []}, r"lacks x\.count"),
+                        ({"name": "a", "count": 1}, r"lacks x\.votes"),
+                        ({"name": "a", "count": 1, "votes": [{"name": "b", "weight": "1"}]},
+                         r"x\.votes\[0\]\.weight must be number"),
+                        ({"name": "a", "count": 1, "votes": [], "pair": ["b"]},
+                         r"x\.pair must be a list of 2 \(text, number\) or null"),
+                        ({"name": "a", "count": 1, "votes": [], "note": True}, r"x\.note must be text or null")]:
+        with pytest.raises(InputError, match=needle):
+            schema.check_fields(bad, spec, "x")

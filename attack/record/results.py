@@ -24,12 +24,26 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from idia.errors import InputError
 
 SCHEMA_VERSION = 1
 KIND_ATTACK = "idia-attack"
+
+
+# The report derives its checks of a record from these annotations (compliance.report.schema): keep them as
+# precise as the JSON they describe.
+
+class SkippedFile(TypedDict):
+    file: str
+    why: str  # why the photo was not used
+
+
+class NotAuditable(TypedDict):
+    name: str
+    folder: str
+    skipped: list[SkippedFile]  # empty when the folder held no photo files
 
 
 @dataclass
@@ -45,7 +59,7 @@ class PromptVote:
 class ImageAnswer:
     file: str
     sha256: str
-    top: list[list]  # [[name, similarity], ...] by similarity averaged over the prompts
+    top: list[tuple[str, float]]  # [[name, similarity], ...] (JSON lists) by similarity averaged over the prompts
     true_rank: float  # mean over prompts; 1 = the model's answer
     true_prob: float  # mean softmax probability of the true name
 
@@ -62,7 +76,7 @@ class PersonResult:
     mean_prob: float
     votes: list[PromptVote] = field(default_factory=list)
     images: list[ImageAnswer] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
     label: bool | None = None  # ground truth, when known
     # permutation test, paper rule, aliases, name-prior control, stability (shape: attack.permutation's docstring)
     evidence: dict | None = None
@@ -79,7 +93,7 @@ class AttackResult:
     metrics: dict | None
     persons: list[PersonResult]
     reference: list[PersonResult] = field(default_factory=list)
-    not_auditable: list[dict] = field(default_factory=list)
+    not_auditable: list[NotAuditable] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     perturbation: dict | None = None
     encoding: dict | None = None  # device, precision, workers; which embeddings came from a cache

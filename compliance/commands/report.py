@@ -1,5 +1,6 @@
 """`idia report`: render a results.json or verification.json as takedown evidence, a GDPR audit or a mitigation
-verification. Thin: options in, `compliance.report.write_report` out."""
+verification. Thin: options in, `compliance.report.write_report` out. The kinds are the report registry's, read
+when the command line is checked or its help printed."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ from pathlib import Path
 
 import click
 
-from idia.compliance.commands.common import fail, friendly_errors
+from idia.compliance.commands.common import LazyChoice, fail, friendly_errors
+
+
+def _kinds() -> tuple[str, ...]:
+    from idia.compliance.report import REPORT_KINDS
+    return REPORT_KINDS.names()
 
 
 @click.command("report")
 @click.argument("record", type=click.Path(path_type=Path))
-@click.option("--kind", type=click.Choice(["takedown", "audit", "mitigation"]), required=True,
+@click.option("--kind", type=LazyChoice(_kinds), required=True,
               help="takedown: one person, for a lawyer (needs --person). audit: every audited person, for a "
                    "data-protection officer. mitigation: a verification.json from `idia verify`, for an ML team.")
 @click.option("--person", default=None, help="The person a takedown report is about, as named in the record.")

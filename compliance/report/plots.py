@@ -1,7 +1,8 @@
 """The reports' figures: drawn with matplotlib from numbers the record holds, returned as PNG `data:` URIs.
 
 Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend switch) at fixed
-sizes, with PNG metadata left out, so the same record gives the same bytes. Nothing here computes a statistic:
+sizes, with PNG metadata left out, so the same record gives the same bytes. matplotlib is imported when a figure
+is drawn, not with this module. Nothing here computes a statistic:
 the histogram bins and draws the scores that are in the record, the curves join the points that are in it.
 
 Scale: the figures are PNGs (rasterised), so their size does not grow with the number of people; a histogram is
@@ -11,13 +12,15 @@ binned once with numpy (`np.histogram`) and drawn as 40 bars, whatever the numbe
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
+from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.8, 3.0, 150
 RC = {"svg.hashsalt": "idia", "font.family": "DejaVu Sans", "font.size": 8, "axes.titlesize": 9,
@@ -28,7 +31,15 @@ AUDITED, REFERENCE, OTHERS, UTILITY, GREY = "#b03a2e", "#2e6fb0", "#7d5ba6", "#2
 NOT_FINITE = -1e29
 
 
+@contextlib.contextmanager
+def _style():
+    import matplotlib  # here, not at the top: only a report with figures pays for it
+    with matplotlib.rc_context(RC):
+        yield
+
+
 def _png_uri(fig: Figure) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
@@ -36,6 +47,7 @@ def _png_uri(fig: Figure) -> str:
 
 
 def _figure(ncols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list]:
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(WIDTH_IN, height), layout="constrained")
     axes = fig.subplots(1, ncols)
     return fig, list(axes) if ncols > 1 else [axes]
@@ -50,7 +62,7 @@ def _plottable(values) -> np.ndarray:
 
 def score_distribution(audited, reference, threshold: float | None) -> str:
     """Histogram of the continuous score: audited people against reference non-members, on shared bins."""
-    with matplotlib.rc_context(RC):
+    with _style():
         fig, (ax,) = _figure()
         a = _plottable(audited)
         r = _plottable(reference if reference is not None else [])
@@ -76,7 +88,7 @@ def score_distribution(audited, reference, threshold: float | None) -> str:
 
 def roc_curve(fpr: list[float], tpr: list[float], auc: float) -> str:
     """The ROC curve from the record's points, on a linear and on a logarithmic false-positive axis."""
-    with matplotlib.rc_context(RC):
+    with _style():
         fig, (lin, log) = _figure(ncols=2)
         for ax in (lin, log):
             ax.plot(fpr, tpr, color=AUDITED, linewidth=1.5, label=f"attack (AUC {auc:.3f})")
@@ -97,7 +109,7 @@ def roc_curve(fpr: list[float], tpr: list[float], auc: float) -> str:
 
 def training_curve(losses: list[dict]) -> str:
     """The defense's losses per step, as recorded."""
-    with matplotlib.rc_context(RC):
+    with _style():
         fig, (ax,) = _figure()
         steps = [row["step"] for row in losses]
         for key, color in (("total", "black"), ("redaction", AUDITED), ("utility", UTILITY), ("drift", REFERENCE)):
@@ -111,7 +123,7 @@ def training_curve(losses: list[dict]) -> str:
 
 def sweep(rows: list[dict], kind: str) -> str:
     """The perturbation trade-off: identification of redacted and other people, and utility, per strength."""
-    with matplotlib.rc_context(RC):
+    with _style():
         fig, (ax,) = _figure()
         rows = sorted(rows, key=lambda r: r["strength"])
         x = [r["strength"] for r in rows]
@@ -131,7 +143,7 @@ def sweep(rows: list[dict], kind: str) -> str:
 def tradeoff(rows: list[dict], kind: str) -> str:
     """The trade-off itself: redacted people still identified against the others identified (left) and against
     utility (right), one point per strength, labelled with it."""
-    with matplotlib.rc_context(RC):
+    with _style():
         fig, axes = _figure(2)
         rows = sorted(rows, key=lambda r: r["strength"])
         pairs = [("others_rate", "other people identified", OTHERS),
