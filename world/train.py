@@ -150,7 +150,8 @@ def train_world_model(world: World, spec: TrainSpec = TrainSpec(), model_cfg: di
     """Train a tiny CLIP on the world's members and shapes. Returns (model, model_cfg, training record).
 
     Random draws stay on the CPU generator whatever the device, so the batches are the same everywhere; the
-    weights are byte-for-byte reproducible on the CPU in fp32 (the shipped model), within tolerance elsewhere."""
+    weights are byte-for-byte reproducible on the same CPU model in fp32 at the same thread count, within float
+    tolerance on another CPU or device."""
     from idia.attack.model.device import resolve_device
     dev = resolve_device(device)
     model_cfg = model_cfg or default_config()

@@ -31,7 +31,9 @@ def world():
 def world_build(out, seed, steps, no_evaluate, device, precision, quiet):
     """Train the world's tiny CLIP from its seed and record its SHA-256 and measured separation.
 
-    On the CPU in fp32 (the default) the shipped checkpoint is reproduced byte for byte."""
+    On the CPU in fp32 (the default), with the recorded thread count, a machine like the one that built it
+    reproduces the shipped checkpoint byte for byte; another CPU model changes the last bits of the floats, so
+    the SHA-256 differs there (the world's people, photos and captions do not)."""
     from idia.attack.settings import check_value
     from idia.world import WorldSpec, build_world_model
     from idia.world.train import TrainSpec
