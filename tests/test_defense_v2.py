@@ -15,16 +15,10 @@ from idia.attack.inputs.prompts import PAPER_TEMPLATES, read_prompts
 from idia.attack.settings import AttackSettings
 from idia.defense import base
 from idia.defense.probes import heldout_templates_path, name_variant, split_person, variant_distractors, variant_view
-from idia.defense.redact import (
-    PRESETS,
-    CaptionSampler,
-    NameRedactor,
-    bundled_captions,
-    drift_penalty,
-    layernorm_parameter_names,
-)
+from idia.defense.redact import PRESETS, CaptionSampler, NameRedactor, bundled_captions
 from idia.defense.redact_image import TARGETS, FaceRedactor
 from idia.defense.relearn import clean_captions_without
+from idia.defense.training import drift_penalty, layernorm_parameter_names
 from idia.defense.verify import VerifyConfig, verify, write_verification
 from idia.errors import InputError
 
