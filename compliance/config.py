@@ -29,9 +29,10 @@ Example (paths are relative to the config file):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -40,13 +41,12 @@ from idia.compliance.report.kinds import REPORT_KINDS
 from idia.compliance.report.schema import VERIFICATION_RECORD
 from idia.defense import base as _defenses
 from idia.errors import InputError
+from idia.io import read_regular_bytes
 
 
 def _default(name: str):
     f = AttackSettings.__dataclass_fields__[name]
     return None if f.default is dataclasses.MISSING else f.default
-
-from idia.io import read_regular_bytes
 
 MAX_CONFIG_BYTES = 1 << 20
 # Tags a config may carry: YAML's plain data types. Anything else (!!python/name:..., !custom) is refused by name.
@@ -58,18 +58,26 @@ PATH, STR, INT, FLOAT, BOOL = "path", "str", "int", "float", "bool"
 # command line's options. `attack.tau` and `attack.target_fpr` sit in the `attack:` mapping.
 _SETTING_KEYS = {key: (name, STR if kind == "choice" else kind) for key, (name, kind) in yaml_keys().items()}
 ATTACK_KEYS = {key.split(".", 1)[1]: (kind, None) for key, (_, kind) in _SETTING_KEYS.items() if key.startswith("attack.")}
-# The defenses' keys, kinds and checks come from the defense registry (defense.base): a new defense's options
-# become YAML keys without an edit here. `kind` is the family (redact, perturb); `tower` and `method` pick the
-# variant within it.
-DEFENSE_KINDS = _defenses.families()
-PERTURB_METHODS = _defenses.variants("perturb")
-TOWERS = _defenses.towers()
-DEFENSE_KEYS = {
-    "kind": (STR, ...), "names": (PATH, ...), "tower": (STR, TOWERS[0]), "method": (STR, PERTURB_METHODS[0]),
-    **{key: (opt.kind, opt.default) for key, opt in _defenses.all_options().items()},
-}
-DEFENSE_CHECKS = {"tower": one_of(TOWERS), "method": one_of(PERTURB_METHODS),
-                  **{key: opt.check for key, opt in _defenses.all_options().items() if opt.check is not None}}
+
+
+def defense_keys() -> dict[str, tuple[str, Any]]:
+    """The keys of a `defenses:` entry, {key: (kind, default)}, from the defense registry (defense.base): a new
+    defense's options become YAML keys without an edit here. `kind` is the family (redact, perturb); `tower` and
+    `method` pick the variant within it. Read when a config is loaded, never at import (the registry imports
+    every defense)."""
+    return {
+        "kind": (STR, ...), "names": (PATH, ...), "tower": (STR, _defenses.towers()[0]),
+        "method": (STR, _defenses.variants("perturb")[0]),
+        **{key: (opt.kind, opt.default) for key, opt in _defenses.all_options().items()},
+    }
+
+
+def defense_checks() -> dict[str, Callable[[Any], str | None]]:
+    """The defenses' own checks of their keys' values, from the registry as `defense_keys`."""
+    return {"tower": one_of(_defenses.towers()), "method": one_of(_defenses.variants("perturb")),
+            **{key: opt.check for key, opt in _defenses.all_options().items() if opt.check is not None}}
+
+
 REPORT_KEYS = {"kind": (STR, ...), "person": (STR, None), "include_photos": (BOOL, False), "defense": (INT, 0)}
 TOP_KEYS = {
     **{key: (kind, ... if AttackSettings.__dataclass_fields__[name].metadata["required"] else
@@ -85,8 +93,8 @@ class DefenseSpec:
 
     kind: str
     names: Path
-    tower: str = "text"
-    method: str = "project"
+    tower: str | None = None  # None: the registry's default
+    method: str | None = None
     options: dict = field(default_factory=dict)
 
     @classmethod
@@ -203,14 +211,17 @@ class _Reader:
                 self.fail(node, f"missing required key '{key}'{'' if where == 'config' else ' in ' + where}")
         return out
 
-    @staticmethod
-    def check(where: str, key: str, value) -> str | None:
+    @functools.cached_property
+    def defense_checks(self) -> dict[str, Callable[[Any], str | None]]:
+        return defense_checks()
+
+    def check(self, where: str, key: str, value) -> str | None:
         """The one check of a value: the settings object's for the attack's keys, the defenses' own for theirs."""
         setting = _SETTING_KEYS.get(key if where == "config" else f"{where}.{key}")
         if setting is not None:
             return check_value(setting[0], value)
-        if where.startswith("defenses[") and key in DEFENSE_CHECKS:
-            return DEFENSE_CHECKS[key](value)
+        if where.startswith("defenses[") and key in self.defense_checks:
+            return self.defense_checks[key](value)
         return None
 
     def sequence(self, node, kind: str) -> list:
@@ -222,10 +233,11 @@ class _Reader:
         items = []
         for i, item in enumerate(node.value):
             if kind == "defenses":
-                d = self.mapping(item, DEFENSE_KEYS, f"defenses[{i}]")
-                if d["kind"] not in DEFENSE_KINDS:
-                    self.fail(d["__line_kind"], f"defenses[{i}].kind must be one of {', '.join(DEFENSE_KINDS)}, got '{d['kind']}'")
-                items.append(DefenseSpec.from_keys(_clean(d, DEFENSE_KEYS)))
+                keys, families = defense_keys(), _defenses.families()
+                d = self.mapping(item, keys, f"defenses[{i}]")
+                if d["kind"] not in families:
+                    self.fail(d["__line_kind"], f"defenses[{i}].kind must be one of {', '.join(families)}, got '{d['kind']}'")
+                items.append(DefenseSpec.from_keys(_clean(d, keys)))
             else:
                 r = self.mapping(item, REPORT_KEYS, f"reports[{i}]")
                 if r["kind"] not in REPORT_KINDS:

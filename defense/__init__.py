@@ -1,6 +1,7 @@
 """Defenses against identity inference, each measured for what it costs.
 
 base     the Defense protocol and registry (one module per defense in kinds/);
+training what both redactors train with: the loss terms and the one training loop;
 redact   fine-tunes the text encoder so redacted names read as a neutral phrase (a new checkpoint);
 redact_image  fine-tunes the image tower so the redacted faces lose their names' directions (or embed like the
               mean face, as the authors);

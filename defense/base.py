@@ -1,9 +1,10 @@
-"""The Defense protocol and its registry: every defense is one module in `defense/kinds/`, found at import.
+"""The Defense protocol and its registry: every defense is one module in `defense/kinds/`, imported the first time
+the registry is read.
 
 A defense belongs to a family (`redact`: a new checkpoint; `perturb`: embeddings changed at inference time) and
 has a variant within it (redact: text, image; perturb: noise, project). The command line's `--defense`, `--tower`
 and `--kind` choices and the YAML audit's defense keys and kinds are all read from here, so adding a defense is
-adding one file that calls `register`.
+adding one file that calls `register`. Nothing here imports torch: the command line reads these choices.
 
 `Defense.apply(context, options)` fits the defense and returns an `Applied`: what the verification attacks again
 (a defended model, or a perturbation), the settings and record it reports, and how to save it.
@@ -11,16 +12,26 @@ adding one file that calls `register`.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, Sequence
 
-from idia.attack.model.adapter import LoadedModel
+from idia.attack.settings import one_of
 from idia.errors import InputError
+from idia.registry import Registry
+
+if TYPE_CHECKING:
+    from idia.attack.model.adapter import LoadedModel
 
 BOTH = "both"  # redact: the text tower, then the image tower
+
+
+def lazy_one_of(read: Callable[[], Sequence[str]]) -> Callable[[Any], str | None]:
+    """`one_of` whose choices are read when a value is checked: they live beside a redactor, whose module imports
+    torch, and the registry is read by the command line."""
+    def check(value):
+        return one_of(tuple(read()))(value)
+    return check
 
 
 @dataclass(frozen=True)
@@ -110,38 +121,25 @@ class Defense(Protocol):
     def apply(self, context: DefenseContext, options: dict) -> Applied: ...
 
 
-REGISTRY: dict[tuple[str, str], type] = {}
-
-
-def register(cls: type) -> type:
-    """Class decorator: make a defense known by (family, variant)."""
-    key = (cls.family, cls.variant)
-    if key in REGISTRY and REGISTRY[key] is not cls:
-        raise RuntimeError(f"two defenses registered as {key}")
-    REGISTRY[key] = cls
-    return cls
-
-
-def _load_kinds() -> None:
-    from idia.defense import kinds
-    for info in pkgutil.iter_modules(kinds.__path__):
-        importlib.import_module(f"{kinds.__name__}.{info.name}")
-
-
-def registry() -> dict[tuple[str, str], type]:
-    if not REGISTRY:
-        _load_kinds()
-    return REGISTRY
+# Keyed by (family, variant); the modules of defense/kinds/ register themselves.
+DEFENSES: Registry[type] = Registry("defense", package="idia.defense.kinds",
+                                    key=lambda cls: (cls.family, cls.variant))
+register = DEFENSES.register
 
 
 def families() -> tuple[str, ...]:
-    return tuple(sorted({f for f, _ in registry()}, key=lambda f: (f != "redact", f)))
+    return tuple(sorted({cls.family for cls in DEFENSES}, key=lambda f: (f != "redact", f)))
 
 
 def variants(family: str) -> tuple[str, ...]:
     """The family's variants, its default (the class marked `default = True`) first."""
-    found = [(not getattr(cls, "default", False), v) for (f, v), cls in registry().items() if f == family]
+    found = [(not getattr(cls, "default", False), cls.variant) for cls in DEFENSES if cls.family == family]
     return tuple(v for _, v in sorted(found))
+
+
+def summaries(family: str) -> dict[str, str]:
+    """{variant: its one-line summary}, the default first: what the command line's help lists."""
+    return {v: DEFENSES.get((family, v)).summary for v in variants(family)}
 
 
 def towers() -> tuple[str, ...]:
@@ -152,7 +150,7 @@ def towers() -> tuple[str, ...]:
 def all_options() -> dict[str, Option]:
     """Every option any defense reads (the YAML defense keys beyond kind and names)."""
     out: dict[str, Option] = {}
-    for cls in registry().values():
+    for cls in DEFENSES:
         for key, opt in cls.options.items():
             if key in out and out[key].kind != opt.kind:
                 raise RuntimeError(f"defense option {key!r} has two kinds: {out[key].kind}, {opt.kind}")
@@ -169,12 +167,12 @@ def resolve(family: str, variant: str | None = None) -> list[type]:
     if variant is None:
         variant = choices[0]
     if family == "redact" and variant == BOTH:
-        return [registry()[(family, v)] for v in choices]
+        return [DEFENSES.get((family, v)) for v in choices]
     if variant not in choices:
         what = "--tower" if family == "redact" else "--kind"
         extra = (BOTH,) if family == "redact" else ()
         raise InputError(f"{what} must be one of {', '.join(choices + extra)}, got {variant!r}")
-    return [registry()[(family, variant)]]
+    return [DEFENSES.get((family, variant))]
 
 
 def apply_chain(defenses: Sequence[type], context: DefenseContext, options: dict) -> Applied:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from idia.defense.training import DRIFT_NORMS
 from idia.errors import InputError
 
 
@@ -24,7 +25,6 @@ class PresetEstimator:
 
     def _check_training(self, *batch_sizes: int) -> None:
         """The checks both redactors share: steps and batch sizes, learning rate, drift norm."""
-        from idia.defense.redact import DRIFT_NORMS
         if self.steps < 1 or min(batch_sizes) < 1:
             raise InputError("steps and batch sizes must be at least 1")
         if not self.lr > 0:

@@ -14,7 +14,8 @@ Two kinds, each a `Perturbation` the attack runs through (`run_attack(..., pertu
 
 Scikit-learn manner: `__init__` stores settings, `fit(loaded, names)` computes `directions_`, `save(path)` writes
 a self-contained JSON (directions as lists, the checkpoint SHA-256 it was fitted on), `load_perturbation(path)`
-reads it back with every field checked.
+reads it back with every field checked. Each kind registers its class in PERTURBATIONS; the defenses of
+defense/kinds/ name the class they fit. No torch at import: the command line reads SIDES.
 """
 
 from __future__ import annotations
@@ -22,23 +23,25 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from idia.attack.encode.encoder import encode_texts
 from idia.attack.inputs.distractors import make_distractors
 from idia.attack.inputs.prompts import PAPER_TEMPLATES, fill
-from idia.attack.model.adapter import LoadedModel
 from idia.errors import InputError
 from idia.io import atomic_write_json
 from idia.names import normalize_name
+from idia.registry import Registry
+
+if TYPE_CHECKING:
+    from idia.attack.model.adapter import LoadedModel
 
 KIND_PERTURBATION = "idia-perturbation"
 SCHEMA_VERSION = 1
-KINDS = ("noise", "project")
 SIDES = ("text", "image", "both")
-DEFAULT_STRENGTH = {"noise": 0.5, "project": None}  # project: one direction per name
+# Every perturbation class by its `kind` (the file's "type"); they live in this module and register below.
+PERTURBATIONS: Registry[type] = Registry("perturbation kind", key=lambda cls: cls.kind)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -50,6 +53,7 @@ class _Fitted:
     """What both kinds share: the fitted model's identity, dimension checks, the JSON record."""
 
     kind = ""
+    default_strength: float | None = None
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "embed_dim_"):
@@ -88,14 +92,16 @@ class _Fitted:
         return atomic_write_json(path, self.to_dict())
 
 
+@PERTURBATIONS.register
 class NoisePerturbation(_Fitted):
     """Gaussian noise of norm about `strength` added to every image embedding, then renormalised.
 
     The noise is drawn afresh from `seed` on each call, so the same embeddings always get the same noise."""
 
     kind = "noise"
+    default_strength = 0.5
 
-    def __init__(self, strength: float = DEFAULT_STRENGTH["noise"], seed: int = 0):
+    def __init__(self, strength: float = default_strength, seed: int = 0):
         self.strength = strength
         self.seed = seed
 
@@ -107,6 +113,13 @@ class NoisePerturbation(_Fitted):
             raise InputError(f"noise strength must be a finite number >= 0, got {self.strength}")
         self._fit_common(loaded, names)
         return self
+
+    @classmethod
+    def from_record(cls, data: dict, settings: dict, path: Path) -> "NoisePerturbation":
+        """The unfitted perturbation a saved file describes (`load_perturbation` checked the common fields)."""
+        p = cls(strength=float(settings["strength"]), seed=settings["seed"])
+        _need(p.strength >= 0, path, "noise strength must be >= 0")
+        return p
 
     def transform_image(self, emb: np.ndarray) -> np.ndarray:
         self._check_dim(emb)
@@ -121,10 +134,12 @@ class NoisePerturbation(_Fitted):
         return emb.astype(np.float32, copy=True)
 
 
+@PERTURBATIONS.register
 class ProjectionPerturbation(_Fitted):
     """Removes the redacted names' directions from text and/or image embeddings, `strength` directions' worth."""
 
     kind = "project"
+    default_strength = None  # one direction per name
 
     def __init__(self, strength: float | None = None, side: str = "text", templates: Sequence[str] = PAPER_TEMPLATES,
                  n_generic: int = 200, seed: int = 0):
@@ -161,7 +176,11 @@ class ProjectionPerturbation(_Fitted):
         templates = list(self.templates)
         generic = make_distractors(self.n_generic, set(names), self.seed)
         texts = fill(templates, names + generic)
-        emb = encoder.encode_texts(texts) if encoder is not None else encode_texts(loaded, texts, progress=False)
+        if encoder is not None:
+            emb = encoder.encode_texts(texts)
+        else:
+            from idia.attack.encode.encoder import encode_texts
+            emb = encode_texts(loaded, texts, progress=False)
         emb = emb.reshape(len(templates), len(names) + len(generic), -1).astype(np.float64)
         particular = emb[:, :len(names)] - emb[:, len(names):].mean(axis=1, keepdims=True)
         _, s, vt = np.linalg.svd(particular.reshape(-1, emb.shape[-1]), full_matrices=False)
@@ -173,6 +192,29 @@ class ProjectionPerturbation(_Fitted):
         self.directions_ = vt[:k].astype(np.float32)
         self.explained_ = [float(x) for x in (s[:k] ** 2 / (s ** 2).sum())]
         return self
+
+    @classmethod
+    def from_record(cls, data: dict, settings: dict, path: Path) -> "ProjectionPerturbation":
+        """The fitted projection a saved file holds, its directions checked orthonormal."""
+        dim = data["embed_dim"]
+        templates = settings.get("templates")
+        _need(isinstance(templates, list) and all(isinstance(t, str) for t in templates), path,
+              "settings.templates must be a list of strings")
+        p = cls(strength=float(settings["strength"]), side=settings.get("side"), templates=tuple(templates),
+                n_generic=settings.get("n_generic", 0), seed=settings["seed"])
+        p._check_params()
+        directions = data.get("directions")
+        _need(isinstance(directions, list) and directions and all(
+            isinstance(row, list) and len(row) == dim and all(_number(x) for x in row) for row in directions),
+            path, f"directions must be a non-empty list of {dim}-number lists")
+        u = np.asarray(directions, dtype=np.float32)
+        _need(np.allclose(u @ u.T, np.eye(len(u)), atol=1e-3), path, "directions are not orthonormal")
+        p.directions_ = u
+        explained = data.get("explained", [])
+        _need(isinstance(explained, list) and all(_number(x) for x in explained), path,
+              "explained must be a list of numbers")
+        p.explained_ = [float(x) for x in explained]
+        return p
 
     def _fitted_arrays(self) -> dict:
         return {"directions": self.directions_.tolist(), "explained": self.explained_}
@@ -201,15 +243,11 @@ class ProjectionPerturbation(_Fitted):
         return emb.astype(np.float32, copy=True)
 
 
-PERTURBATIONS = {cls.kind: cls for cls in (NoisePerturbation, ProjectionPerturbation)}
-
-
 def make_perturbation(kind: str, strength: float | None = None, seed: int = 0, **settings):
-    """An unfitted perturbation of the given kind ("noise" or "project")."""
-    if kind not in KINDS:
-        raise InputError(f"perturbation kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    strength = DEFAULT_STRENGTH[kind] if strength is None else float(strength)
-    return PERTURBATIONS[kind](strength=strength, seed=seed, **settings)
+    """An unfitted perturbation of the given kind ("noise" or "project"), at its default strength unless given."""
+    cls = PERTURBATIONS.get(kind)
+    strength = cls.default_strength if strength is None else float(strength)
+    return cls(strength=strength, seed=seed, **settings)
 
 
 # --- reading a saved perturbation ----------------------------------------------------------------------------
@@ -236,7 +274,8 @@ def load_perturbation(path: str | Path):
     _need(data.get("kind") == KIND_PERTURBATION, path, f"kind is {data.get('kind')!r}, expected {KIND_PERTURBATION!r}")
     _need(data.get("schema_version") == SCHEMA_VERSION, path, f"schema_version {data.get('schema_version')!r}")
     kind, settings = data.get("type"), data.get("settings")
-    _need(kind in KINDS, path, f"type {kind!r} is not one of {', '.join(KINDS)}")
+    _need(isinstance(kind, str) and kind in PERTURBATIONS, path,
+          f"type {kind!r} is not one of {', '.join(PERTURBATIONS.names())}")
     _need(isinstance(settings, dict), path, "settings must be an object")
     _need(_number(settings.get("strength")), path, "settings.strength must be a number")
     _need(isinstance(settings.get("seed"), int), path, "settings.seed must be an integer")
@@ -250,7 +289,7 @@ def load_perturbation(path: str | Path):
           "checkpoint_sha256 must be the SHA-256 (64 hex digits) of the checkpoint it was fitted on, got "
           f"{sha!r}")
     try:
-        p = PERTURBATIONS[kind].from_record(data, settings, path)
+        p = PERTURBATIONS.get(kind).from_record(data, settings, path)
     except InputError as e:
         if str(e).startswith(str(path)):
             raise
@@ -259,35 +298,3 @@ def load_perturbation(path: str | Path):
         raise InputError(f"{path}: not a valid idia perturbation file ({e})") from None
     p.names_, p.embed_dim_, p.checkpoint_sha256_ = list(names), dim, sha
     return p
-
-
-def _noise_from_record(cls, data: dict, settings: dict, path: Path) -> "NoisePerturbation":
-    p = cls(strength=float(settings["strength"]), seed=settings["seed"])
-    _need(p.strength >= 0, path, "noise strength must be >= 0")
-    return p
-
-
-def _projection_from_record(cls, data: dict, settings: dict, path: Path) -> "ProjectionPerturbation":
-    dim = data["embed_dim"]
-    templates = settings.get("templates")
-    _need(isinstance(templates, list) and all(isinstance(t, str) for t in templates), path,
-          "settings.templates must be a list of strings")
-    p = cls(strength=float(settings["strength"]), side=settings.get("side"), templates=tuple(templates),
-            n_generic=settings.get("n_generic", 0), seed=settings["seed"])
-    p._check_params()
-    directions = data.get("directions")
-    _need(isinstance(directions, list) and directions and all(
-        isinstance(row, list) and len(row) == dim and all(_number(x) for x in row) for row in directions),
-        path, f"directions must be a non-empty list of {dim}-number lists")
-    u = np.asarray(directions, dtype=np.float32)
-    _need(np.allclose(u @ u.T, np.eye(len(u)), atol=1e-3), path, "directions are not orthonormal")
-    p.directions_ = u
-    explained = data.get("explained", [])
-    _need(isinstance(explained, list) and all(_number(x) for x in explained), path,
-          "explained must be a list of numbers")
-    p.explained_ = [float(x) for x in explained]
-    return p
-
-
-NoisePerturbation.from_record = classmethod(_noise_from_record)
-ProjectionPerturbation.from_record = classmethod(_projection_from_record)

@@ -56,9 +56,7 @@ verification reports them separately for that reason. A larger model may want th
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
-import time
 import warnings as pywarnings
 from dataclasses import dataclass
 from importlib import resources
@@ -67,7 +65,6 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from idia.attack.inputs import names as name_lists
 from idia.attack.inputs.distractors import make_distractors
@@ -75,13 +72,20 @@ from idia.attack.inputs.prompts import PAPER_TEMPLATES
 from idia.attack.model.adapter import LoadedModel, tower_parameter_names
 from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
+from idia.defense.training import (
+    cosine_distance,
+    encode_text_features,
+    layernorm_parameter_names,
+    state_sha256,
+    student_parameters,
+    train,
+)
 from idia.errors import InputError
 from idia.names import normalize_name
 
 KIND_REDACTION = "idia-redaction"
 SCHEMA_VERSION = 1
 DEFAULT_NEUTRAL = "a person"
-RECORD_FILE = "redaction.json"
 
 # The paper's reference settings, for the record and for comparison runs.
 REFERENCE = {"lr": 1e-4, "steps": 400, "batch_clean": 128, "batch_names": 128, "redaction_weight": 0.6,
@@ -93,7 +97,6 @@ PRESETS = {
     "authors": {"neutral": "human", "lr": 1e-4, "steps": 400, "lr_milestones": (0.5, 0.75),
                 "redaction_weight": 0.6, "drift_weight": 0.01, "drift_norm": "norm", "freeze_layernorm": True},
 }
-DRIFT_NORMS = ("squared", "norm")
 
 DEFAULTS_WHY = ("measured on the synthetic world's tiny CLIP, redacting 10 members: lr 5e-4, redaction weight 1.0 "
                 "and 200 steps redact as completely as the reference (1e-4, 0.6, 400 steps) while keeping every "
@@ -257,42 +260,6 @@ def text_parameter_names(model: torch.nn.Module) -> list[str]:
     return tower_parameter_names(model, "text")
 
 
-def encode_text_features(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """L2-normalised text features with gradients; trimmed to the batch's longest caption where that is exact."""
-    from idia.attack.encode.text import can_trim, encode_text_trimmed
-    feats = encode_text_trimmed(model, tokens) if can_trim(model) else model.encode_text(tokens)
-    return torch.nn.functional.normalize(feats.float(), dim=-1)
-
-
-def state_sha256(model: torch.nn.Module) -> str:
-    """The SHA-256 the model's checkpoint file will have once `save_hub_folder` writes it in float32."""
-    from safetensors.torch import save as st_save
-    tensors = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in model.state_dict().items()}
-    return hashlib.sha256(st_save(tensors)).hexdigest()
-
-
-def layernorm_parameter_names(model: torch.nn.Module) -> list[str]:
-    """Every LayerNorm's weight and bias (the authors keep these frozen)."""
-    out = []
-    for mod_name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.LayerNorm):
-            out += [f"{mod_name}.{n}" if mod_name else n for n, _ in mod.named_parameters(recurse=False)]
-    return out
-
-
-def drift_penalty(params: Sequence[torch.Tensor], anchors: Sequence[torch.Tensor], form: str) -> torch.Tensor:
-    """How far the student moved: the summed squared L2 distance ("squared", ours), or the sum over tensors of
-    the unsquared L2 distance ("norm", as the authors wrote it: it pulls small moves back harder)."""
-    if form == "norm":
-        return sum(torch.linalg.vector_norm(p - a) for p, a in zip(params, anchors))
-    return sum(((p - a) ** 2).sum() for p, a in zip(params, anchors))
-
-
-def _cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (1.0 - (a * b).sum(dim=-1)).mean()
-
-
 # --- the estimator -------------------------------------------------------------------------------------------
 
 class NameRedactor(PresetEstimator):
@@ -411,17 +378,11 @@ class NameRedactor(PresetEstimator):
         trainable = set(text_parameter_names(student))
         if self.freeze_layernorm:
             trainable -= set(layernorm_parameter_names(student))
-        params = [p.requires_grad_(True) for n, p in student.named_parameters() if n in trainable]
-        anchors = [p.detach().clone() for n, p in teacher.named_parameters() if n in trainable]
+        params, anchors = student_parameters(student, teacher, trainable)
         device = next(student.parameters()).device
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
-        milestones = sorted({int(round(m * self.steps)) for m in self.lr_milestones if 0 < m < 1})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.5)
         tok = loaded.tokenizer
-        self.losses_: list[dict] = []
-        t0 = time.perf_counter()
-        bar = tqdm(range(self.steps), desc="redact names", disable=not self.progress, unit="step")
-        for step in bar:
+
+        def terms(step: int) -> tuple[torch.Tensor, torch.Tensor]:
             named, neutral = sampler.redaction(self.batch_names, rng)
             clean = sampler.utility(self.batch_clean, rng)
             with torch.no_grad(), autocast(device, self.precision):
@@ -430,22 +391,12 @@ class NameRedactor(PresetEstimator):
             with autocast(device, self.precision):  # mixed precision: the weights and the losses stay fp32
                 named_f = encode_text_features(student, tok(named).to(device)).float()
                 clean_f = encode_text_features(student, tok(clean).to(device)).float()
-            redaction = _cosine_distance(named_f, target_r)
-            utility = _cosine_distance(clean_f, target_u)
-            drift = drift_penalty(params, anchors, self.drift_norm)
-            total = utility + self.redaction_weight * redaction + self.drift_weight * drift
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            sched.step()
-            self.losses_.append({"step": step, "total": total.item(), "redaction": redaction.item(),
-                                 "utility": utility.item(), "drift": drift.item()})
-            if step % 10 == 0:
-                bar.set_postfix(redaction=f"{self.losses_[-1]['redaction']:.3f}",
-                                utility=f"{self.losses_[-1]['utility']:.4f}")
-        for p in params:  # the student's own tensors only: the image tower is the teacher's
-            p.requires_grad_(False)
-        self.seconds_ = time.perf_counter() - t0
+            return cosine_distance(named_f, target_r), cosine_distance(clean_f, target_u)
+
+        self.losses_, self.seconds_ = train(
+            params, anchors, terms, steps=self.steps, lr=self.lr, lr_milestones=self.lr_milestones, lr_gamma=0.5,
+            weights=(1.0, self.redaction_weight, self.drift_weight), drift_norm=self.drift_norm,
+            desc="redact names", progress=self.progress)
         self.student_ = student
         self.trained_tensors_ = sorted(trainable)
         self.checkpoint_sha256_before_ = loaded.checkpoint_sha256

@@ -57,13 +57,11 @@ here.
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from idia.attack.inputs.distractors import make_distractors
 from idia.attack.inputs.photos import load_rgb
@@ -71,19 +69,19 @@ from idia.attack.inputs.prompts import PAPER_TEMPLATES
 from idia.attack.model.adapter import LoadedModel
 from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
-from idia.defense.redact import (
-    _cosine_distance,
-    drift_penalty,
+from idia.defense.training import (
+    cosine_distance,
     encode_text_features,
     layernorm_parameter_names,
     state_sha256,
+    student_parameters,
+    train,
 )
 from idia.errors import InputError
 from idia.names import normalize_name
 
 KIND_IMAGE_REDACTION = "idia-image-redaction"
 SCHEMA_VERSION = 1
-RECORD_FILE = "redaction.json"
 DEFAULTS_WHY = ("measured on the synthetic world's tiny CLIP (96-wide, 2-layer image tower), redacting 10 members "
                 "from 5 photos each and attacking 5 unseen photos each (permutation rule): the name-null target "
                 "on the projection alone leaves 1 of 10 identified for 8 points of the other members' "
@@ -140,6 +138,28 @@ def load_pixels(loaded: LoadedModel, paths: Sequence[Path]) -> torch.Tensor:
     if not paths:
         return torch.empty(0)
     return torch.stack([loaded.preprocess(load_rgb(Path(p))) for p in paths])
+
+
+def embed_images(model: torch.nn.Module, pixels: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
+    """L2-normalised image embeddings without gradients, 256 photos at a time: the teacher's, the targets."""
+    with torch.no_grad(), autocast(device, precision):
+        return torch.cat([torch.nn.functional.normalize(model.encode_image(pixels[i:i + 256].to(device)).float(),
+                                                        dim=-1) for i in range(0, len(pixels), 256)])
+
+
+def checked_photos(photos: Mapping[str, Sequence[Path]], retain: Sequence[Path]) -> dict[str, list[Path]]:
+    """{normalised name: photos}, refusing what image redaction cannot train on: nobody, a person without
+    photos, no photos to keep."""
+    photos = {normalize_name(n): list(ps) for n, ps in photos.items()}
+    if not photos:
+        raise InputError("no people to redact from the image tower")
+    empty = [n for n, ps in photos.items() if not ps]
+    if empty:
+        raise InputError(f"{empty[0]!r}: no photo to unlearn the face from (image redaction needs the "
+                         "person's photos in --people)")
+    if not retain:
+        raise InputError("image redaction needs other people's photos to keep (and to take the mean face from)")
+    return photos
 
 
 class FaceRedactor(PresetEstimator):
@@ -205,68 +225,33 @@ class FaceRedactor(PresetEstimator):
         photos (everyone else's) keep their embeddings; `loaded` is left unchanged. `templates`: the prompts the
         name directions are read from (the attack's)."""
         self._check_params()
-        photos = {normalize_name(n): list(ps) for n, ps in photos.items()}
-        if not photos:
-            raise InputError("no people to redact from the image tower")
-        empty = [n for n, ps in photos.items() if not ps]
-        if empty:
-            raise InputError(f"{empty[0]!r}: no photo to unlearn the face from (image redaction needs the "
-                             "person's photos in --people)")
-        if not retain:
-            raise InputError("image redaction needs other people's photos to keep (and to take the mean face from)")
+        photos = checked_photos(photos, retain)
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         teacher = loaded.model
-        student = copy.deepcopy(teacher).eval()
+        student = copy.deepcopy(teacher).eval().requires_grad_(False)
         device = next(teacher.parameters()).device
         trainable = self._trainable_names(student)
-        for n, p in student.named_parameters():
-            p.requires_grad_(n in trainable)
-        params = [p for n, p in student.named_parameters() if n in trainable]
-        anchors = [p.detach().clone() for n, p in teacher.named_parameters() if n in trainable]
+        params, anchors = student_parameters(student, teacher, trainable)
         forget_px = load_pixels(loaded, [p for ps in photos.values() for p in ps])
         retain_px = load_pixels(loaded, list(retain))
-
-        def teacher_embeddings(px: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad(), autocast(device, self.precision):
-                return torch.cat([torch.nn.functional.normalize(teacher.encode_image(px[i:i + 256].to(device)).float(),
-                                                                dim=-1) for i in range(0, len(px), 256)])
-
-        teacher_retain = teacher_embeddings(retain_px)
+        teacher_retain = embed_images(teacher, retain_px, device, self.precision)
         mean_face = torch.nn.functional.normalize(teacher_retain.mean(0, keepdim=True), dim=-1)
-        directions = None
-        if self.target == "mean":
-            targets = mean_face.expand(len(forget_px), -1)
-        else:
-            directions = name_directions(loaded, list(photos), templates, self.seed)
-            along = directions[torch.as_tensor([i for i, ps in enumerate(photos.values()) for _ in ps], device=device)]
-            faces = teacher_embeddings(forget_px)
-            name_part = (faces * along).sum(-1, keepdim=True) * along
-            targets = torch.nn.functional.normalize(faces - (1 + self.name_overshoot) * name_part, dim=-1)
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
-        milestones = sorted({int(round(m * self.steps)) for m in self.lr_milestones if 0 < m < 1})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_gamma)
-        self.losses_: list[dict] = []
-        t0 = time.perf_counter()
-        for step in tqdm(range(self.steps), desc="redact faces", disable=not self.progress, unit="step"):
+        targets, directions = self._targets(loaded, photos, forget_px, mean_face, templates)
+
+        def terms(step: int) -> tuple[torch.Tensor, torch.Tensor]:
             fi = rng.integers(len(forget_px), size=min(self.batch_forget, len(forget_px)))
             ri = rng.integers(len(retain_px), size=min(self.batch_retain, len(retain_px)))
             with autocast(device, self.precision):
                 f = torch.nn.functional.normalize(student.encode_image(forget_px[fi].to(device)).float(), dim=-1)
                 r = torch.nn.functional.normalize(student.encode_image(retain_px[ri].to(device)).float(), dim=-1)
-            redaction = _cosine_distance(f, targets[torch.as_tensor(fi, device=device)])
-            utility = _cosine_distance(r, teacher_retain[torch.as_tensor(ri, device=device)])
-            drift = drift_penalty(params, anchors, self.drift_norm)
-            total = self.utility_weight * utility + self.redaction_weight * redaction + self.drift_weight * drift
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            sched.step()
-            self.losses_.append({"step": step, "total": total.item(), "redaction": redaction.item(),
-                                 "utility": utility.item(), "drift": drift.item()})
-        for p in student.parameters():
-            p.requires_grad_(False)
-        self.seconds_ = time.perf_counter() - t0
+            return (cosine_distance(f, targets[torch.as_tensor(fi, device=device)]),
+                    cosine_distance(r, teacher_retain[torch.as_tensor(ri, device=device)]))
+
+        self.losses_, self.seconds_ = train(
+            params, anchors, terms, steps=self.steps, lr=self.lr, lr_milestones=self.lr_milestones,
+            lr_gamma=self.lr_gamma, weights=(self.utility_weight, self.redaction_weight, self.drift_weight),
+            drift_norm=self.drift_norm, desc="redact faces", progress=self.progress)
         self.names_ = list(photos)
         self.photos_ = {n: [str(p) for p in ps] for n, ps in photos.items()}
         self.n_retain_ = len(retain_px)
@@ -278,6 +263,19 @@ class FaceRedactor(PresetEstimator):
         self.checkpoint_sha256_before_ = loaded.checkpoint_sha256
         self.checkpoint_sha256_after_ = state_sha256(student)
         return self
+
+    def _targets(self, loaded: LoadedModel, photos: dict[str, list[Path]], forget_px: torch.Tensor,
+                 mean_face: torch.Tensor, templates: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What each unlearn photo should embed as (rows in `photos` order), and the name directions (None for
+        the mean face)."""
+        if self.target == "mean":
+            return mean_face.expand(len(forget_px), -1), None
+        device = next(loaded.model.parameters()).device
+        directions = name_directions(loaded, list(photos), templates, self.seed)
+        along = directions[torch.as_tensor([i for i, ps in enumerate(photos.values()) for _ in ps], device=device)]
+        faces = embed_images(loaded.model, forget_px, device, self.precision)
+        name_part = (faces * along).sum(-1, keepdim=True) * along
+        return torch.nn.functional.normalize(faces - (1 + self.name_overshoot) * name_part, dim=-1), directions
 
     def defended(self) -> LoadedModel:
         """The defended model; its image identity is its own, so cached embeddings of the source are not used."""

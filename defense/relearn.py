@@ -20,14 +20,9 @@ import torch
 
 from idia.attack.model.adapter import LoadedModel
 from idia.attack.model.device import autocast
-from idia.defense.redact import (
-    _name_pattern,
-    bundled_captions,
-    encode_text_features,
-    state_sha256,
-    text_parameter_names,
-)
+from idia.defense.redact import _name_pattern, bundled_captions, text_parameter_names
 from idia.defense.redact_image import image_parameter_names, load_pixels
+from idia.defense.training import encode_text_features, state_sha256
 from idia.errors import InputError
 
 DEFAULT_STEPS = (25, 50, 100)

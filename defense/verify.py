@@ -47,6 +47,7 @@ from idia.attack.settings import AttackSettings
 from idia.defense import base
 from idia.defense.probes import (
     VARIANTS,
+    PhotoSplit,
     heldout_templates_path,
     name_variant,
     people_view,
@@ -67,12 +68,6 @@ KIND_VERIFICATION = "idia-verification"
 SCHEMA_VERSION = 2
 
 
-def __getattr__(name):  # DEFENSES: the families, read from the registry when asked for
-    if name == "DEFENSES":
-        return base.families()
-    raise AttributeError(name)
-
-
 @dataclass
 class VerifyConfig:
     """A verification: the attack's settings (before and after are attacked alike) and the defense's."""
@@ -80,8 +75,8 @@ class VerifyConfig:
     attack: AttackSettings
     names: Path
     defense: str = "redact"  # a family of the registry (defense.base)
-    kind: str = "project"  # perturb: the variant
-    tower: str = "text"  # redact: the variant, or "both"
+    kind: str | None = None  # perturb: the variant (None: the registry's default)
+    tower: str | None = None  # redact: the variant, or "both" (None: the registry's default)
     strength: float | None = None  # perturbation strength (default per kind)
     strengths: Sequence[float] | None = None  # perturbation sweep
     side: str = "text"  # projection side
@@ -103,6 +98,7 @@ class VerifyConfig:
     out: Path | None = None  # for `run_verification`; also where the photo views are kept
 
     def chain(self) -> list[type]:
+        """The registered defenses to apply, in order."""
         return base.resolve(self.defense, self.tower if self.defense == "redact" else self.kind)
 
     def options(self) -> dict:
@@ -170,13 +166,8 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     loaded = loaded or load_clip(attack.model, attack.checkpoint)
     encoder = Encoder.from_settings(loaded, attack, warn=warn)
     views = _views_root(cfg)
-
-    # Photos: with a defense that trains on photos, every person's are split, and only the verify halves are attacked.
-    split = None
-    split_on = cfg.split_photos if cfg.split_photos is not None else any(d.needs_photos for d in chain)
-    if split_on:
-        found = scan(attack, warn or (lambda m: None))
-        split = split_photos(found.audit, attack.seed, need=names)
+    split = _split(cfg, chain, attack, names, warn)
+    if split is not None:  # only the verify halves are attacked
         attack = attack.replace(people=people_view(views / "verify-people", split.verify))
     before = run_attack(attack, warn=warn, encoder=encoder)
     audited = {p.name.casefold() for p in before.result.persons}
@@ -186,51 +177,25 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
              f"redaction is not measured, e.g. {unmeasured[0]!r}")
     task = ZeroShotTask.encode(loaded, cfg.utility, cfg.utility_prompt, attack.progress, encoder) if cfg.utility else None
 
-    # Everyone photographed for this verification is a real name whose neighbours the redaction must spare.
-    seen = [p.name for p in before.result.persons + before.result.reference]
-    unlearn, retain = photo_sets(split, names) if split else ({}, [])
-    if any(d.needs_photos for d in chain):
-        missing = [n for n in names if n.casefold() in audited and n not in unlearn]
-        if not unlearn:
-            raise InputError(f"{cfg.attack.people}: none of the names to redact has photos there; image redaction "
-                             "needs them (one folder per person)")
-        if missing and warn:
-            warn(f"{len(missing)} redacted name(s) have no unlearn photos, e.g. {missing[0]!r}")
-    context = base.DefenseContext(loaded=loaded, encoder=encoder, names=names, seed=attack.seed,
-                                  progress=attack.progress, known_names=seen, unlearn_photos=unlearn,
-                                  retain_photos=retain, warn=warn)
-    applied = base.apply_chain(chain, context, cfg.options())
+    applied, retain = _defend(cfg, chain, names, attack, encoder, before, split, warn)
     after = applied.attack(attack, encoder)
     top1_after = applied.top1(task, cfg.utility, cfg.utility_prompt, encoder) if task is not None else None
     swept = None
-    if cfg.strengths:
-        swept = sweep(encoder, names, cfg.kind, cfg.strengths, attack, task, seed=attack.seed)  # warnings: swept
-
+    if cfg.strengths:  # warnings: swept.warnings
+        swept = sweep(encoder, names, chain[0].variant, cfg.strengths, attack, task, seed=attack.seed)
     sections = compare(before, after, names)
     utility = None
     if task is not None:
         utility = {"task": task.summary(0.0)["task"], "n_images": int(len(task.image_label)),
                    "n_classes": len(task.labels), "top1_before": task.top1(), "top1_after": top1_after}
-    record = applied.record
     probes = _probes(cfg, attack, encoder, applied, names, before, after, views) if cfg.probes else None
     relearning = None
     if cfg.relearn_steps and applied.loaded is not None:
         relearning = _relearning(cfg, attack, encoder, applied, names, sections, retain)
-    inputs = {
-        "checkpoint": {"path": loaded.checkpoint, "sha256": loaded.checkpoint_sha256},
-        "checkpoint_sha256_before": record["checkpoint_sha256_before"],
-        "checkpoint_sha256_after": record["checkpoint_sha256_after"],
-        "model_config_sha256": loaded.config_sha256,
-        "names": {"file": str(cfg.names), "sha256": sha256_file(cfg.names), "names": names},
-        "labels_sha256": sha256_file(attack.labels) if attack.labels else None,
-        "keep_names_sha256": sha256_file(cfg.keep_names) if cfg.keep_names else None,
-        "captions_sha256": sha256_file(cfg.captions) if cfg.captions else None,
-        "utility": {"folder": str(cfg.utility), "prompt": cfg.utility_prompt} if cfg.utility else None,
-        "people": str(cfg.attack.people), "reference": str(attack.reference) if attack.reference else None,
-    }
+    record = applied.record
     out = {
         "kind": KIND_VERIFICATION, "schema_version": SCHEMA_VERSION,
-        "manifest": build_manifest(attack.seed, inputs, attack.command,
+        "manifest": build_manifest(attack.seed, _inputs(cfg, attack, loaded, names, record), attack.command,
                                    runtime=runtime_facts(encoder.torch_device, encoder.precision,
                                                          encoder.engine_description())),
         "defense": {"kind": cfg.defense, "variant": applied.name, "settings": applied.settings, "record": record},
@@ -243,6 +208,54 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     }
     return Verification(record=out, before=before, after=after, defense=applied.estimator, sweep=swept,
                         applied=applied)
+
+
+def _split(cfg: VerifyConfig, chain: list[type], attack: AttackSettings, names: list[str],
+           warn: Callable[[str], None] | None) -> PhotoSplit | None:
+    """Every person's photos split into unlearn and verify halves, when the defense trains on photos (or
+    `split_photos` asks for it): the attacks then see only photos the defense never saw."""
+    split_on = cfg.split_photos if cfg.split_photos is not None else any(d.needs_photos for d in chain)
+    if not split_on:
+        return None
+    return split_photos(scan(attack, warn or (lambda m: None)).audit, attack.seed, need=names)
+
+
+def _defend(cfg: VerifyConfig, chain: list[type], names: list[str], attack: AttackSettings, encoder: Encoder,
+            before: AttackRun, split: PhotoSplit | None,
+            warn: Callable[[str], None] | None) -> tuple[base.Applied, list[Path]]:
+    """The defense fitted on the model attacked `before`; and the photos it kept (other people's unlearn halves),
+    which the relearning probe trains on."""
+    audited = {p.name.casefold() for p in before.result.persons}
+    # Everyone photographed for this verification is a real name whose neighbours the redaction must spare.
+    seen = [p.name for p in before.result.persons + before.result.reference]
+    unlearn, retain = photo_sets(split, names) if split else ({}, [])
+    if any(d.needs_photos for d in chain):
+        missing = [n for n in names if n.casefold() in audited and n not in unlearn]
+        if not unlearn:
+            raise InputError(f"{cfg.attack.people}: none of the names to redact has photos there; image redaction "
+                             "needs them (one folder per person)")
+        if missing and warn:
+            warn(f"{len(missing)} redacted name(s) have no unlearn photos, e.g. {missing[0]!r}")
+    context = base.DefenseContext(loaded=encoder.loaded, encoder=encoder, names=names, seed=attack.seed,
+                                  progress=attack.progress, known_names=seen, unlearn_photos=unlearn,
+                                  retain_photos=retain, warn=warn)
+    return base.apply_chain(chain, context, cfg.options()), retain
+
+
+def _inputs(cfg: VerifyConfig, attack: AttackSettings, loaded: LoadedModel, names: list[str], record: dict) -> dict:
+    """The manifest's inputs: every file the verification read, by SHA-256, and the checkpoints before and after."""
+    return {
+        "checkpoint": {"path": loaded.checkpoint, "sha256": loaded.checkpoint_sha256},
+        "checkpoint_sha256_before": record["checkpoint_sha256_before"],
+        "checkpoint_sha256_after": record["checkpoint_sha256_after"],
+        "model_config_sha256": loaded.config_sha256,
+        "names": {"file": str(cfg.names), "sha256": sha256_file(cfg.names), "names": names},
+        "labels_sha256": sha256_file(attack.labels) if attack.labels else None,
+        "keep_names_sha256": sha256_file(cfg.keep_names) if cfg.keep_names else None,
+        "captions_sha256": sha256_file(cfg.captions) if cfg.captions else None,
+        "utility": {"folder": str(cfg.utility), "prompt": cfg.utility_prompt} if cfg.utility else None,
+        "people": str(cfg.attack.people), "reference": str(attack.reference) if attack.reference else None,
+    }
 
 
 def _probe_row(label: str, before: AttackRun, after: AttackRun, names: Sequence[str], **extra) -> dict:

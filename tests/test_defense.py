@@ -18,8 +18,9 @@ from idia.attack.run import run_attack
 from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main
 from idia.defense.perturb import NoisePerturbation, ProjectionPerturbation, load_perturbation
-from idia.defense.redact import NameRedactor, encode_text_features, find_neighbours, read_redaction_names
+from idia.defense.redact import NameRedactor, find_neighbours, read_redaction_names
 from idia.defense.sweep import sweep
+from idia.defense.training import encode_text_features
 from idia.defense.utility import ZeroShotTask
 from idia.defense.verify import VerifyConfig, verify, write_verification
 from idia.errors import InputError

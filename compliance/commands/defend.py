@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import click
 
 from idia.compliance.commands.common import (
+    LazyChoice,
     click_options,
     device_options,
     friendly_errors,
@@ -54,22 +56,56 @@ def _face_targets() -> tuple[str, ...]:
     return TARGETS
 
 
+def _presets() -> tuple[str, ...]:
+    from idia.defense.redact import PRESETS as TEXT
+    from idia.defense.redact_image import PRESETS as IMAGE
+    return tuple(dict.fromkeys([*TEXT, *IMAGE]))
+
+
+def _sides() -> tuple[str, ...]:
+    from idia.defense.perturb import SIDES
+    return SIDES
+
+
+def _variant(family: str, value: str | None) -> str:
+    """The variant given, or the family's default (the registry's first)."""
+    return value if value is not None else _registry().variants(family)[0]
+
+
+class LazyHelpOption(click.Option):
+    """An option whose help is written when it is shown: the text lists what the defense registry holds, and
+    reading the registry when the command is defined would import every defense with the command line."""
+
+    def __init__(self, *args, help_text: Callable[[], str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self._help_text = help_text
+
+    def get_help_record(self, ctx):
+        if self.help is None:
+            self.help = self._help_text()
+        return super().get_help_record(ctx)
+
+
+def _summaries(family: str) -> str:
+    """'a (default): what a does; b: what b does', from the registry (the default is listed first)."""
+    listed = _registry().summaries(family).items()
+    return "; ".join(f"{v}{' (default)' if i == 0 else ''}: {summary}" for i, (v, summary) in enumerate(listed))
+
+
 names_option = click.option("--names", "names_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
                             help="The names to redact, one per line.")
 kind_option = click.option(
-    "--kind", type=click.Choice(_registry().variants("perturb")), default=_registry().variants("perturb")[0],
-    show_default=True, help="perturb: " + "; ".join(f"{v}: {_registry().registry()[('perturb', v)].summary}"
-                                                    for v in _registry().variants("perturb")) + ".")
+    "--kind", cls=LazyHelpOption, type=LazyChoice(lambda: _registry().variants("perturb")), default=None,
+    help_text=lambda: f"perturb: {_summaries('perturb')}.")
 tower_option = click.option(
-    "--tower", type=click.Choice(_registry().towers()), default=_registry().towers()[0], show_default=True,
-    help="redact: " + "; ".join(f"{v}: {_registry().registry()[('redact', v)].summary}"
-                                for v in _registry().variants("redact")) + "; both: text, then image. image and "
-         "both train on half of each redacted person's photos (--people).")
+    "--tower", cls=LazyHelpOption, type=LazyChoice(lambda: _registry().towers()), default=None,
+    help_text=lambda: f"redact: {_summaries('redact')}; {_registry().BOTH}: text, then image. image and both train "
+                      "on half of each redacted person's photos (--people).")
 face_target_option = click.option(
-    "--face-target", type=click.Choice(_face_targets()), default=None,
+    "--face-target", type=LazyChoice(_face_targets), default=None,
     help="redact, image tower: what a redacted face should embed as: name-null (its own embedding without its "
          "name's direction; default) or mean (the mean face, as the authors; their --preset's choice).")
-preset_option = click.option("--preset", type=click.Choice(["authors"]), default=None,
+preset_option = click.option("--preset", type=LazyChoice(_presets), default=None,
                              help="redact: the published settings (target 'human', LayerNorms frozen, lr 1e-4, 400 "
                                   "steps halved at 200 and 300, redaction weight 0.6, unsquared drift norm; image: the "
                                   "mean face, the whole tower, lr 1e-4, 100 steps).")
@@ -138,6 +174,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
     from idia.defense.redact_image import FaceRedactor
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
+    tower = _variant("redact", tower)
     chain = _registry().resolve("redact", tower)
     if any(d.needs_photos for d in chain) and people_dir is None:
         raise InputError(f"--tower {tower} needs --people (the redacted people's photos)")
@@ -182,7 +219,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
 @names_option
 @kind_option
 @strength_option
-@click.option("--side", type=click.Choice(["text", "image", "both"]), default="text", show_default=True,
+@click.option("--side", type=LazyChoice(_sides), default="text", show_default=True,
               help="project: which embeddings lose the names' directions.")
 @click_options("seed")
 @device_options
@@ -197,6 +234,7 @@ def perturb(model, checkpoint, names_file, kind, strength, side, seed, device, p
     from idia.defense.redact import read_redaction_names
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
+    kind = _variant("perturb", kind)
     extra = {"side": side} if kind == "project" else {}
     from idia.attack.encode.encoder import Encoder
     loaded = _load(model, checkpoint, device)
@@ -234,6 +272,7 @@ def sweep_command(names_file, kind, strengths, utility, utility_prompt, out, qui
     from idia.defense.utility import ZeroShotTask
     attack = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
     names = read_redaction_names(names_file)
+    kind = _variant("perturb", kind)
     encoder = Encoder.from_settings(_load(attack.model, attack.checkpoint, attack.device), attack,
                                     warn=warn_printer(quiet))
     task = ZeroShotTask.encode(encoder.loaded, utility, utility_prompt, not quiet, encoder) if utility else None
@@ -255,8 +294,9 @@ sweep_command.name = "sweep"
 @with_model
 @people_options
 @names_option
-@click.option("--defense", type=click.Choice(_registry().families()), default=_registry().families()[0],
-              show_default=True)
+@click.option("--defense", cls=LazyHelpOption, type=LazyChoice(lambda: _registry().families()), default=None,
+              help_text=lambda: f"The defense to verify (default: {_registry().families()[0]}); --tower (redact) or "
+                                "--kind (perturb) picks its variant.")
 @tower_option
 @preset_option
 @kind_option
@@ -295,6 +335,7 @@ def verify(names_file, defense, tower, preset, kind, strength, strengths, utilit
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, got {steps}")
     attack = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    defense = defense if defense is not None else _registry().families()[0]
     cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, tower=tower, preset=preset,
                        strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt,
                        steps=steps, neutral=neutral, face_target=face_target, captions=captions, keep_names=keep_names,

@@ -5,9 +5,18 @@ It trains on the unlearn half of the redacted people's photos; everyone else's u
 
 from __future__ import annotations
 
-from idia.attack.settings import at_least, one_of
-from idia.defense.base import Applied, DefenseContext, Option, register
-from idia.defense.redact_image import PRESETS, TARGETS, FaceRedactor
+from idia.attack.settings import at_least
+from idia.defense.base import Applied, DefenseContext, Option, lazy_one_of, register
+
+
+def _presets() -> tuple[str, ...]:
+    from idia.defense.redact_image import PRESETS
+    return tuple(PRESETS)
+
+
+def _targets() -> tuple[str, ...]:
+    from idia.defense.redact_image import TARGETS
+    return TARGETS
 
 
 @register
@@ -18,12 +27,13 @@ class ImageRedaction:
     options = {
         "steps": Option("int", None, at_least(1), "training steps"),
         "lr": Option("float", None, at_least(0), "learning rate"),
-        "preset": Option("str", None, one_of(tuple(PRESETS)), "published settings: authors"),
-        "face_target": Option("str", None, one_of(TARGETS), "image: what a redacted face should embed as: "
+        "preset": Option("str", None, lazy_one_of(_presets), "published settings: authors"),
+        "face_target": Option("str", None, lazy_one_of(_targets), "image: what a redacted face should embed as: "
                               "name-null (its own embedding without its name's direction) or mean (the mean face)"),
     }
 
     def apply(self, context: DefenseContext, options: dict) -> Applied:
+        from idia.defense.redact_image import FaceRedactor
         params = {"seed": context.seed, "progress": context.progress, "precision": context.encoder.precision,
                   **{k: options[k] for k in ("steps", "lr") if options.get(k) is not None},
                   **({"target": options["face_target"]} if options.get("face_target") is not None else {}),

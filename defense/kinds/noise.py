@@ -6,12 +6,12 @@ import time
 
 from idia.attack.settings import at_least
 from idia.defense.base import Applied, DefenseContext, Option, register
-from idia.defense.perturb import make_perturbation
+from idia.defense.perturb import NoisePerturbation, make_perturbation
 
 
 @register
 class Noise:
-    family, variant = "perturb", "noise"
+    family, variant = "perturb", NoisePerturbation.kind
     summary = "Gaussian noise on image embeddings"
     needs_photos = False
     options = {"strength": Option("float", None, at_least(0), "the noise's norm relative to a unit embedding")}

@@ -7,12 +7,12 @@ import time
 from idia.attack.settings import at_least, one_of
 from idia.defense.base import Applied, DefenseContext, Option, register
 from idia.defense.kinds.noise import _record
-from idia.defense.perturb import SIDES, make_perturbation
+from idia.defense.perturb import SIDES, ProjectionPerturbation, make_perturbation
 
 
 @register
 class Projection:
-    family, variant = "perturb", "project"
+    family, variant = "perturb", ProjectionPerturbation.kind
     summary = "remove the names' directions from text (or image) embeddings"
     needs_photos = False
     default = True

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from idia.attack.inputs.names import read_name_file
-from idia.attack.settings import at_least, one_of
-from idia.defense.base import Applied, DefenseContext, Option, register
-from idia.defense.redact import PRESETS, NameRedactor, read_captions
+from idia.attack.settings import at_least
+from idia.defense.base import Applied, DefenseContext, Option, lazy_one_of, register
+
+
+def _presets() -> tuple[str, ...]:
+    from idia.defense.redact import PRESETS
+    return tuple(PRESETS)
 
 
 @register
@@ -20,10 +24,11 @@ class TextRedaction:
         "lr": Option("float", None, at_least(0), "learning rate"),
         "captions": Option("path", None, help="clean captions for the utility term"),
         "keep_names": Option("path", None, help="other people's names the model must keep knowing"),
-        "preset": Option("str", None, one_of(tuple(PRESETS)), "published settings: authors"),
+        "preset": Option("str", None, lazy_one_of(_presets), "published settings: authors"),
     }
 
     def apply(self, context: DefenseContext, options: dict) -> Applied:
+        from idia.defense.redact import NameRedactor, read_captions
         params = {"seed": context.seed, "progress": context.progress, "precision": context.encoder.precision,
                   **{k: options[k] for k in ("neutral", "steps", "lr") if options.get(k) is not None},
                   **(options.get("redactor") or {})}
