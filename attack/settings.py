@@ -212,6 +212,11 @@ class AttackSettings:
         return dataclasses.replace(self, **changes)
 
     @property
+    def calibration_target_fpr(self) -> float:
+        """The calibrated rule's target false-positive rate: the one given, else the default."""
+        return self.target_fpr if self.target_fpr is not None else DEFAULT_TARGET_FPR
+
+    @property
     def n_workers(self) -> int:
         return default_workers() if self.workers is None else self.workers
 

@@ -20,7 +20,6 @@ from idia.attack.decide.permutation import (
     person_candidate_scores,
 )
 from idia.attack.inputs.question import PER_PERSON, Question
-from idia.attack.settings import DEFAULT_TARGET_FPR
 from idia.errors import InputError
 from idia.registry import Registry
 
@@ -163,7 +162,7 @@ def choose_rule(settings, has_reference: bool) -> ChosenRule:
     if settings.target_fpr is not None and name != "calibrated":
         raise InputError(f"--target-fpr is the calibrated rule's; it does not apply to --rule {name}")
     if name == "calibrated":
-        return ChosenRule(rule, 1, settings.target_fpr if settings.target_fpr is not None else DEFAULT_TARGET_FPR)
+        return ChosenRule(rule, 1, settings.calibration_target_fpr)
     return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None)
 
 
