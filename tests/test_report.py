@@ -434,6 +434,6 @@ def test_importing_the_reports_loads_no_model_pdf_or_plotting_library():
 
 def test_the_verification_record_is_the_one_defense_verify_writes():
     from idia.compliance.report import schema
-    from idia.defense.verify import KIND_VERIFICATION, SCHEMA_VERSION
+    from idia.defense.record import KIND_VERIFICATION, SCHEMA_VERSION
     assert schema.VERIFICATION_RECORD.kind == KIND_VERIFICATION
     assert SCHEMA_VERSION in schema.VERIFICATION_SCHEMAS  # the mitigation report renders what verify writes now

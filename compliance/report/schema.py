@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from idia.attack.record.results import KIND_ATTACK, SCHEMA_VERSION, AttackResult
+from idia.defense.record import KIND_VERIFICATION
 from idia.errors import InputError
 from idia.io import read_regular_bytes
 
@@ -94,12 +95,6 @@ VERIFICATION_SCHEMAS = (1, 2)
 VERIFICATION_KEYS = ("manifest", "defense", "redacted", "neighbours", "collateral", "summary")
 
 
-def _verification_kind() -> str:
-    # defense.verify owns the record; it imports torch, so it is read only when a record is compared with it.
-    from idia.defense.verify import KIND_VERIFICATION
-    return KIND_VERIFICATION
-
-
 def _check_verification(data: dict) -> None:
     if data.get("schema_version") not in VERIFICATION_SCHEMAS:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not one of "
@@ -110,7 +105,7 @@ def _check_verification(data: dict) -> None:
 
 
 ATTACK_RECORD = RecordKind("a results.json from `idia attack`", lambda: KIND_ATTACK, _check_attack)
-VERIFICATION_RECORD = RecordKind("a verification.json from `idia verify`", _verification_kind, _check_verification)
+VERIFICATION_RECORD = RecordKind("a verification.json from `idia verify`", lambda: KIND_VERIFICATION, _check_verification)
 RECORD_KINDS = (ATTACK_RECORD, VERIFICATION_RECORD)
 
 
