@@ -10,8 +10,8 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from idia_testkit import pdf_text, squeeze
 from pypdf import PdfReader
-from test_report import calibrated_json, pdf_text, squeeze  # noqa: F401 (a fixture)
 
 from idia.compliance import report
 from idia.compliance.report.kinds import audit as audit_kind

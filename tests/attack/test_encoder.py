@@ -8,23 +8,13 @@ import json
 
 import numpy as np
 import pytest
+from idia_testkit import noise_people
 from PIL import Image
 
 from idia.attack.encode.caches import TextCache
 from idia.attack.encode.encoder import Encoder
 from idia.attack.run import run_attack, write_attack
 from idia.attack.settings import AttackSettings
-
-
-def _people(root, n_people=6, n_photos=3, seed=0, names=None):
-    """Photos of noise (the encoder and the rule do not care what a photo shows), one folder per person."""
-    rng = np.random.default_rng(seed)
-    names = names or [f"Person{chr(65 + i)} Example{chr(65 + i)}" for i in range(n_people)]
-    for name in names:
-        (root / name).mkdir(parents=True)
-        for j in range(n_photos):
-            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(root / name / f"{j}.png")
-    return root
 
 
 def _settings(people, cache, **kw):
@@ -34,7 +24,7 @@ def _settings(people, cache, **kw):
 
 
 def test_image_embeddings_come_from_the_disk_cache_the_second_time(world_model, tmp_path):
-    people = _people(tmp_path / "people")
+    people = noise_people(tmp_path / "people")
     s = _settings(people, tmp_path / "cache", n_candidates=30)
     first = run_attack(s, loaded=world_model)
     second = run_attack(s, loaded=world_model)  # a new Encoder: nothing in memory, only the disk cache
@@ -47,7 +37,7 @@ def test_image_embeddings_come_from_the_disk_cache_the_second_time(world_model, 
 
 
 def test_a_tampered_text_cache_entry_with_the_right_shape_is_recomputed_with_a_warning(world_model, tmp_path):
-    people = _people(tmp_path / "people")
+    people = noise_people(tmp_path / "people")
     s = _settings(people, tmp_path / "cache", n_candidates=30)
     clean = run_attack(s, loaded=world_model)
     [entry] = (tmp_path / "cache" / "text").glob("*.npy")
@@ -64,7 +54,7 @@ def test_a_tampered_text_cache_entry_with_the_right_shape_is_recomputed_with_a_w
 
 
 def test_a_damaged_image_cache_shard_is_ignored_with_a_warning(world_model, tmp_path):
-    people = _people(tmp_path / "people")
+    people = noise_people(tmp_path / "people")
     s = _settings(people, tmp_path / "cache", n_candidates=30)
     clean = run_attack(s, loaded=world_model)
     [shard] = (tmp_path / "cache" / "images").rglob("shard-*.npz")
@@ -79,14 +69,14 @@ def test_a_damaged_image_cache_shard_is_ignored_with_a_warning(world_model, tmp_
 
 
 def test_worker_processes_give_the_same_embeddings_as_the_main_process(world_model, tmp_path):
-    photos = sorted(_people(tmp_path / "people", n_people=3, n_photos=30).rglob("*.png"))
+    photos = sorted(noise_people(tmp_path / "people", n_people=3, n_photos=30).rglob("*.png"))
     alone = Encoder(world_model, device="cpu", workers=0, batch_size=16, use_cache=False, progress=False)
     pooled = Encoder(world_model, device="cpu", workers=2, batch_size=16, use_cache=False, progress=False)
     np.testing.assert_array_equal(alone.encode_photos(photos), pooled.encode_photos(photos))
 
 
 def test_the_per_person_question_equals_a_shared_list_of_that_person_alone(world_model, tmp_path):
-    people = _people(tmp_path / "people", n_people=8, n_photos=3)
+    people = noise_people(tmp_path / "people", n_people=8, n_photos=3)
     per = run_attack(_settings(people, tmp_path / "cache", n_candidates=20, candidate_set="per-person"),
                      loaded=world_model)
     assert per.result.candidates["question"] == "per-person"
@@ -109,7 +99,7 @@ def test_the_per_person_question_equals_a_shared_list_of_that_person_alone(world
 
 
 def test_auto_asks_per_person_when_more_people_than_names(world_model, tmp_path):
-    people = _people(tmp_path / "people", n_people=8, n_photos=1)
+    people = noise_people(tmp_path / "people", n_people=8, n_photos=1)
     few = run_attack(_settings(people, tmp_path / "cache", n_candidates=5), loaded=world_model)
     many = run_attack(_settings(people, tmp_path / "cache", n_candidates=50), loaded=world_model)
     assert few.result.candidates["question"] == "per-person" and few.result.candidates["n"] == 5
@@ -121,11 +111,11 @@ def test_auto_asks_per_person_when_more_people_than_names(world_model, tmp_path)
 
 
 def test_large_score_tables_are_streamed_gzip_compressed(world_model, tmp_path, monkeypatch):
-    from idia.attack.record import build as record_build
-    people = _people(tmp_path / "people", n_people=3, n_photos=2)
+    from idia.attack.record import scores as record_scores
+    people = noise_people(tmp_path / "people", n_people=3, n_photos=2)
     run = run_attack(_settings(people, tmp_path / "cache", n_candidates=10), loaded=world_model)
     write_attack(run, tmp_path / "plain")
-    monkeypatch.setattr(record_build, "GZIP_ABOVE_ROWS", 10)
+    monkeypatch.setattr(record_scores, "GZIP_ABOVE_ROWS", 10)
     write_attack(run, tmp_path / "plain")  # the same folder: the uncompressed table is replaced, not kept beside
     assert not (tmp_path / "plain" / "scores.csv").exists()
     packed = gzip.decompress((tmp_path / "plain" / "scores.csv.gz").read_bytes()).decode()

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+from idia_testkit import assert_one_line_error, photo, run_idia
 from PIL import Image
 
 from idia.attack.model.formats.openclip_hub import HUB_CONFIG, HUB_WEIGHTS
@@ -114,3 +115,27 @@ def test_cli_gives_one_line_and_exit_status_2(tmp_path, world_model_dir):
     assert len(lines) == 1 and lines[0].startswith("idia: error: ")
     assert str(tmp_path / "model" / HUB_WEIGHTS[0]) in lines[0]
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_text_file_as_checkpoint_is_one_line(tmp_path, world_model_dir):
+    ck = tmp_path / "weights.pt"
+    ck.write_text("these are not weights\n")
+    photo(tmp_path / "people" / "Ada Byron" / "a.png")
+    proc = run_idia("attack", "--model", world_model_dir / "open_clip_config.json", "--checkpoint", ck,
+                 "--people", tmp_path / "people", "--out", tmp_path / "o", "-q")
+    assert_one_line_error(proc, str(ck), "not a checkpoint")
+
+
+def test_a_bad_preprocess_cfg_is_one_line(tmp_path, world_model_dir):
+    from idia.attack.model.load import load_clip
+    folder = tmp_path / "model"
+    folder.mkdir()
+    cfg = json.loads((world_model_dir / "open_clip_config.json").read_text())
+    (folder / "open_clip_model.safetensors").symlink_to(world_model_dir / "open_clip_model.safetensors")
+    for key, value, needle in [("interpolation", "lanczos9", "preprocess_cfg.interpolation must be one of"),
+                               ("resize_mode", 3, "preprocess_cfg.resize_mode"),
+                               ("mean", "grey", "preprocess_cfg.mean must be a list")]:
+        (folder / "open_clip_config.json").write_text(json.dumps(
+            {**cfg, "preprocess_cfg": {**cfg.get("preprocess_cfg", {}), key: value}}))
+        with pytest.raises(InputError, match=needle):
+            load_clip(str(folder))

@@ -198,7 +198,7 @@ def test_resampled_verdicts_match_a_loop(arrs, data):
 @given(attack_arrays())
 def test_name_prior_matches_a_loop(arrs):
     scores, preds, owner, true = arrs
-    n_people, n_cand = len(true), scores.shape[1]
+    n_people = len(true)
     got = name_prior(scores, preds, owner, true, alpha=0.2)
     for q in range(n_people):
         others = owner != q

@@ -1,7 +1,6 @@
 """Evidence reports: each kind renders the record's verdicts, statistics and hashes; hostile names stay text;
 nothing but data: URIs is ever loaded; photos appear only when asked for."""
 
-import copy
 import hashlib
 import http.server
 import json
@@ -12,13 +11,13 @@ import threading
 
 import pytest
 from click.testing import CliRunner
+from idia_testkit import make_verification, pdf_text, squeeze
 from pypdf import PdfReader
 
 from idia.compliance import report
 from idia.compliance.cli import main
 from idia.compliance.report import plots, templating
 from idia.compliance.report.fetcher import DataOnlyURLFetcher
-from idia.defense.verify import group_summary
 from idia.errors import InputError
 
 HOSTILE = {
@@ -33,17 +32,6 @@ HOSTILE = {
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
-
-def pdf_text(pdf: bytes, tmp_path) -> str:
-    path = tmp_path / "text.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def squeeze(text: str) -> str:
-    """Text without whitespace: hashes and long names wrap across lines in a PDF."""
-    return re.sub(r"\s+", "", text)
 
 
 def n_images(pdf: bytes) -> int:
@@ -62,118 +50,6 @@ def n_images(pdf: bytes) -> int:
 def attachments(pdf: bytes) -> dict:
     import io
     return PdfReader(io.BytesIO(pdf)).attachments
-
-
-def _summary(p: dict) -> dict:
-    return {k: p[k] for k in ("score", "member", "p_value", "mean_log_prob")}
-
-
-def make_verification(attack: dict, n_redacted: int = 3, losses: bool = True, sweep: bool = True) -> dict:
-    """A realistic `idia verify` record built from one attack: the first identified members are redacted (after:
-    no longer identified), namesakes and everyone else barely move."""
-    persons = attack["persons"]
-
-    def namesakes(p):
-        first, last = p["name"].split()[0], p["name"].split()[-1]
-        return sum(q is not p and (q["name"].split()[0] == first or q["name"].split()[-1] == last) for q in persons)
-
-    members = [p for p in persons if p["member"]]
-    redact = sorted(members, key=lambda p: -min(namesakes(p), 1))[:n_redacted]  # prefer people with namesakes
-    names = {p["name"] for p in redact}
-    firsts = {p["name"].split()[0]: p["name"] for p in redact}
-    lasts = {p["name"].split()[-1]: p["name"] for p in redact}
-    forgotten = {"score": 0, "member": False, "p_value": 0.61, "mean_log_prob": -19.25}
-
-    def nudged(p):
-        s = _summary(p)
-        return {**s, "mean_log_prob": s["mean_log_prob"] - 0.4}
-
-    redacted = [{"name": p["name"], "before": _summary(p), "after": forgotten} for p in redact]
-    neighbours, collateral = [], []
-    for p in persons:
-        if p["name"] in names:
-            continue
-        first, last = p["name"].split()[0], p["name"].split()[-1]
-        if first in firsts or last in lasts:
-            shares = "first" if first in firsts else "last"
-            neighbours.append({"name": p["name"], "shares": shares,
-                               "with": firsts[first] if shares == "first" else lasts[last],
-                               "before": _summary(p), "after": nudged(p)})
-        else:
-            collateral.append({"name": p["name"], "before": _summary(p), "after": nudged(p)})
-    manifest = {**attack["manifest"], "command": "idia verify --model world --forget forget.txt --out verify",
-                "inputs": {"checkpoint": attack["manifest"]["inputs"]["checkpoint"],
-                           "forget": {"file": "forget.txt", "sha256": "ab" * 32},
-                           "images": attack["manifest"]["inputs"]["images"]}}
-    return {
-        "kind": "idia-verification", "schema_version": 1, "manifest": manifest,
-        "defense": {"kind": "redact",
-                    "settings": {"steps": 40, "lr": 1e-4, "weights": {"utility": 1.0, "drift": 0.1},
-                                 "target": "text tower"},
-                    "record": {"losses": [{"step": i, "total": 3.0 / (i + 1) + 0.2, "redaction": 2.5 / (i + 1),
-                                           "utility": 0.15 + 0.01 * (i % 3), "drift": 0.002 * i}
-                                          for i in range(40)] if losses else [],
-                               "checkpoint_sha256_before": attack["model"]["checkpoint_sha256"],
-                               "checkpoint_sha256_after": "cd" * 32 if losses else None, "seconds": 12.5}},
-        "redacted": redacted, "neighbours": neighbours, "collateral": collateral,
-        "summary": {"redacted": group_summary(redacted), "neighbours": group_summary(neighbours),
-                    "collateral": group_summary(collateral),
-                    "utility": {"task": "shapes", "n_images": 120, "n_classes": 12, "top1_before": 0.925,
-                                "top1_after": 0.9}},
-        "sweep": {"kind": "noise scale", "rows": [
-            {"strength": s, "redacted_rate": max(0.0, 1 - 2 * s), "others_rate": max(0.0, 0.5 - 0.4 * s),
-             "utility_top1": 0.93 - 0.2 * s} for s in (0.0, 0.1, 0.25, 0.5, 1.0)]} if sweep else None,
-        "attack_before": "before/results.json", "attack_after": "after/results.json",
-    }
-
-
-@pytest.fixture(scope="module")
-def paper_json(tmp_path_factory, paper_run):
-    path = tmp_path_factory.mktemp("report-paper") / "results.json"
-    path.write_text(paper_run.result.to_json(), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def calibrated_json(tmp_path_factory, calibrated_run):
-    path = tmp_path_factory.mktemp("report-cal") / "results.json"
-    path.write_text(calibrated_run.result.to_json(), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def verification_json(tmp_path_factory, calibrated_run):
-    path = tmp_path_factory.mktemp("report-verify") / "verification.json"
-    path.write_text(json.dumps(make_verification(calibrated_run.result.to_dict()), indent=2), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def hostile_json(tmp_path_factory, calibrated_run):
-    """A small real record whose people carry hostile names (in persons, votes and the photo manifest)."""
-    data = copy.deepcopy(calibrated_run.result.to_dict())
-    members = [p for p in data["persons"] if p["member"]]
-    others = [p for p in data["persons"] if not p["member"]]
-    data["persons"] = members[:len(HOSTILE)] + others[:5]
-    renamed = {}
-    for p, new in zip(data["persons"], HOSTILE.values()):
-        renamed[p["name"]] = new
-        p["name"] = new
-        for v in p["votes"]:
-            if v["is_true_name"]:
-                v["vote"] = new
-        for im in p["images"]:
-            im["file"] = im["file"].replace("/", "/" + new + "/", 1) if new != HOSTILE["long"] else im["file"]
-    kept = {p["name"] for p in data["persons"]} | set(renamed)
-    images = [dict(im) for im in data["manifest"]["inputs"]["images"] if im["person"] in kept]
-    for im in images:
-        im["person"] = renamed.get(im["person"], im["person"])
-    data["manifest"]["inputs"]["images"] = images
-    data["manifest"]["command"] = 'idia attack --people "<script>alert(2)</script>" --out x'
-    data["warnings"] = ['<a rel="attachment" href="file:///etc/passwd">attached</a>']
-    path = tmp_path_factory.mktemp("report-hostile") / "results.json"
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    return path
 
 
 # --- the three kinds -----------------------------------------------------------------------------------------
@@ -437,3 +313,9 @@ def test_the_verification_record_is_the_one_defense_verify_writes():
     from idia.defense.record import KIND_VERIFICATION, SCHEMA_VERSION
     assert schema.VERIFICATION_RECORD.kind == KIND_VERIFICATION
     assert SCHEMA_VERSION in schema.VERIFICATION_SCHEMAS  # the mitigation report renders what verify writes now
+
+
+def test_report_person_is_found_in_any_unicode_form_and_case():
+    from idia.compliance.report.people import find_person as _find_person
+    data = {"persons": [{"name": "Zo\u00eb Martin"}, {"name": "Bob Stone"}]}
+    assert _find_person(data, "ZOE\u0308  martin")["name"] == "Zo\u00eb Martin"

@@ -6,12 +6,17 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from idia.attack.decide.calibrate import NullCalibration
 from idia.attack.run import run_attack
 from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main as cli_main
 from idia.errors import InputError
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _people(root, names, n_photos=2, seed=0):
@@ -139,3 +144,23 @@ def test_a_distractor_pool_is_drawn_from_and_recorded(world_model, tmp_path):
     assert run.result.manifest["inputs"]["distractors_sha256"]
     record = json.loads(run.result.to_json())
     assert record["persons"][0]["evidence"]["permutation"]["n_distractors"] == 10
+
+
+@FAST
+@given(st.lists(st.integers(-6, 6), min_size=2, max_size=40), st.sampled_from([0.05, 0.1, 0.2, 0.25, 0.5]))
+def test_calibrated_threshold_keeps_the_false_positive_rate_by_brute_force(pool, alpha):
+    """Exchangeability made concrete: each of the n+1 values in turn is the new non-member and the other n the
+    reference people. The share flagged is the exact false-positive probability for this pool; it is at most
+    alpha. Ties (small integers) are the hard case. And flagging equals p-value <= alpha."""
+    n = len(pool) - 1
+    if alpha * (n + 1) < 1:  # too few reference people for this alpha: refused, as it must be
+        with pytest.raises(InputError, match="needs at least"):
+            NullCalibration(alpha).fit(pool[1:])
+        return
+    flagged = 0
+    for i, new in enumerate(pool):
+        cal = NullCalibration(alpha).fit(pool[:i] + pool[i + 1:])
+        hit = bool(cal.predict([new])[0])
+        assert hit == bool(cal.p_value([new])[0] <= alpha + 1e-12)
+        flagged += hit
+    assert flagged / len(pool) <= alpha + 1e-12

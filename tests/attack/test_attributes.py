@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_encoder import _people as noise_people
+from idia_testkit import noise_people
 
 from idia.attack.decide.evidence import gather_evidence
 from idia.attack.decide.per_person import OthersSample

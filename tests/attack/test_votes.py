@@ -1,10 +1,16 @@
 """The paper's rule, computed by hand on small constructed cases, must match `attack.idia` exactly."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from idia.attack.decide import calibrate
 from idia.attack.decide.evidence import NO_VOTE, gather_evidence, majority_votes, paper_score
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _onehot_text(n_prompts, n_candidates, dim):
@@ -114,3 +120,33 @@ def test_clopper_pearson_known_values():
     assert lo == 0.0 and hi == pytest.approx(0.03621669, abs=1e-6)
     lo, hi = calibrate.clopper_pearson(5, 100)
     assert lo == pytest.approx(0.01643, abs=1e-4) and hi == pytest.approx(0.11284, abs=1e-4)
+
+
+@st.composite
+def predictions(draw):
+    n_people = draw(st.integers(1, 5))
+    n_prompts = draw(st.integers(1, 4))
+    n_candidates = draw(st.integers(1, 5))
+    owner = draw(st.lists(st.integers(0, n_people - 1), min_size=0, max_size=14))
+    pred = draw(st.lists(st.lists(st.integers(0, n_candidates - 1), min_size=n_prompts, max_size=n_prompts),
+                         min_size=len(owner), max_size=len(owner)))
+    return (np.array(owner, dtype=np.int64), np.array(pred, dtype=np.int64).reshape(len(owner), n_prompts),
+            n_people, n_candidates)
+
+
+@FAST
+@given(predictions())
+def test_majority_votes_equal_a_plain_loop(case):
+    owner, pred, n_people, n_candidates = case
+    vote, count, tie = majority_votes(owner, pred, n_people, n_candidates)
+    for person in range(n_people):
+        for j in range(pred.shape[1]):
+            answers = Counter(int(pred[r, j]) for r in range(len(owner)) if owner[r] == person)
+            if not answers:
+                assert vote[person, j] == NO_VOTE and count[person, j] == 0 and not tie[person, j]
+                continue
+            top = max(answers.values())
+            leaders = [c for c, k in answers.items() if k == top]
+            assert count[person, j] == top
+            assert bool(tie[person, j]) == (len(leaders) > 1)
+            assert vote[person, j] == (leaders[0] if len(leaders) == 1 else NO_VOTE)

@@ -1,0 +1,67 @@
+"""Records the report tests render: attacks on the world as results.json (paper, calibrated, hostile names) and a
+verification built from one."""
+
+import copy
+import json
+
+import pytest
+from idia_testkit import make_verification
+
+HOSTILE = {
+    "html": '<img src="file:///etc/passwd">',
+    "script": "<script>alert(1)</script> Smith",
+    "url": "file:///etc/passwd",
+    "long": ("Wolfeschlegelsteinhausenbergerdorff" * 15)[:500],
+    "rlo": "\u202eevil Doe",
+    "arabic": "محمد الأحمد",
+    "hebrew": "דוד כהן",
+}
+
+
+@pytest.fixture(scope="module")
+def paper_json(tmp_path_factory, paper_run):
+    path = tmp_path_factory.mktemp("report-paper") / "results.json"
+    path.write_text(paper_run.result.to_json(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibrated_json(tmp_path_factory, calibrated_run):
+    path = tmp_path_factory.mktemp("report-cal") / "results.json"
+    path.write_text(calibrated_run.result.to_json(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def verification_json(tmp_path_factory, calibrated_run):
+    path = tmp_path_factory.mktemp("report-verify") / "verification.json"
+    path.write_text(json.dumps(make_verification(calibrated_run.result.to_dict()), indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile_json(tmp_path_factory, calibrated_run):
+    """A small real record whose people carry hostile names (in persons, votes and the photo manifest)."""
+    data = copy.deepcopy(calibrated_run.result.to_dict())
+    members = [p for p in data["persons"] if p["member"]]
+    others = [p for p in data["persons"] if not p["member"]]
+    data["persons"] = members[:len(HOSTILE)] + others[:5]
+    renamed = {}
+    for p, new in zip(data["persons"], HOSTILE.values()):
+        renamed[p["name"]] = new
+        p["name"] = new
+        for v in p["votes"]:
+            if v["is_true_name"]:
+                v["vote"] = new
+        for im in p["images"]:
+            im["file"] = im["file"].replace("/", "/" + new + "/", 1) if new != HOSTILE["long"] else im["file"]
+    kept = {p["name"] for p in data["persons"]} | set(renamed)
+    images = [dict(im) for im in data["manifest"]["inputs"]["images"] if im["person"] in kept]
+    for im in images:
+        im["person"] = renamed.get(im["person"], im["person"])
+    data["manifest"]["inputs"]["images"] = images
+    data["manifest"]["command"] = 'idia attack --people "<script>alert(2)</script>" --out x'
+    data["warnings"] = ['<a rel="attachment" href="file:///etc/passwd">attached</a>']
+    path = tmp_path_factory.mktemp("report-hostile") / "results.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path

@@ -1,0 +1,38 @@
+"""Fixtures the defense tests share: identified members of the world to redact, and their names file."""
+
+
+import json
+
+import pytest
+from idia_testkit import pick_members, world_attack
+
+from idia.defense.verify import VerifyConfig, verify, write_verification
+
+
+@pytest.fixture(scope="module")
+def redacted_names(paper_run, world_model_dir):
+    return pick_members(paper_run, world_model_dir)
+
+
+@pytest.fixture(scope="module")
+def names_file(tmp_path_factory, redacted_names):
+    path = tmp_path_factory.mktemp("names") / "redact.txt"
+    path.write_text("\n".join(redacted_names) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def redact_names(paper_run, world_model_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("names2") / "redact.txt"
+    path.write_text("\n".join(pick_members(paper_run, world_model_dir)) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_verification(world_model, world_model_dir, world_photos, redact_names, tmp_path_factory):
+    out = tmp_path_factory.mktemp("verify-image")
+    cfg = VerifyConfig(attack=world_attack(world_model_dir, world_photos), names=redact_names, tower="image",
+                       utility=world_photos / "shapes", probes=False, relearn_steps=(20,), out=out)
+    v = verify(cfg, loaded=world_model)
+    path = write_verification(v, out)
+    return v, json.loads(path.read_text(encoding="utf-8")), out
