@@ -73,6 +73,7 @@ from idia.attack.model.adapter import LoadedModel, tower_parameter_names
 from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
 from idia.defense.training import (
+    TokenCache,
     cosine_distance,
     encode_text_features,
     layernorm_parameter_names,
@@ -380,17 +381,18 @@ class NameRedactor(PresetEstimator):
             trainable -= set(layernorm_parameter_names(student))
         params, anchors = student_parameters(student, teacher, trainable)
         device = next(student.parameters()).device
-        tok = loaded.tokenizer
+        tok = TokenCache(loaded.tokenizer)
 
         def terms(step: int) -> tuple[torch.Tensor, torch.Tensor]:
             named, neutral = sampler.redaction(self.batch_names, rng)
             clean = sampler.utility(self.batch_clean, rng)
+            clean_tokens = tok(clean).to(device)
             with torch.no_grad(), autocast(device, self.precision):
                 target_r = encode_text_features(teacher, tok(neutral).to(device)).float()
-                target_u = encode_text_features(teacher, tok(clean).to(device)).float()
+                target_u = encode_text_features(teacher, clean_tokens).float()
             with autocast(device, self.precision):  # mixed precision: the weights and the losses stay fp32
                 named_f = encode_text_features(student, tok(named).to(device)).float()
-                clean_f = encode_text_features(student, tok(clean).to(device)).float()
+                clean_f = encode_text_features(student, clean_tokens).float()
             return cosine_distance(named_f, target_r), cosine_distance(clean_f, target_u)
 
         self.losses_, self.seconds_ = train(

@@ -95,7 +95,7 @@ def test_audit_pages_do_not_grow_with_the_number_of_people(calibrated_run, tmp_p
     assert pages[5] == pages[1]
 
 
-def test_a_record_over_the_limit_is_named_not_attached(calibrated_json, tmp_path):
+def test_a_record_over_the_limit_is_named_not_attached(calibrated_json, tmp_path, small_pages):
     out = tmp_path / "audit.pdf"
     report.write_report(calibrated_json, "audit", out, record_limit=1000)
     files = PdfReader(out).attachments
