@@ -1,6 +1,7 @@
 """Helpers the tests share: photos and people folders drawn from noise, the command line in a subprocess and its
 one-line errors, PDF text, and members of the synthetic world to redact."""
 
+import json
 import os
 import re
 import subprocess
@@ -158,3 +159,18 @@ def world_attack(world_model_dir, world_photos) -> "AttackSettings":
     """The settings of an attack on the session's world photos, labels given."""
     return AttackSettings(model=str(world_model_dir), people=world_photos / "people",
                         labels=world_photos / "labels.json", progress=False, command="pytest")
+
+
+def world_subset(world_photos: Path, dest: Path, n_people: int, n_reference: int = 0) -> Path:
+    """A smaller audit of the session's world photos: the first `n_people` people (members and non-members
+    alternate in name order only by chance, so both are there) and `n_reference` reference people, linked, not
+    copied, with their labels. For tests whose claim does not need all 300 people."""
+    for sub, n in (("people", n_people), ("reference", n_reference)):
+        if n:
+            (dest / sub).mkdir(parents=True)
+            for folder in sorted((world_photos / sub).iterdir())[:n]:
+                (dest / sub / folder.name).symlink_to(folder, target_is_directory=True)
+    labels = json.loads((world_photos / "labels.json").read_text(encoding="utf-8"))
+    kept = {p.name for p in (dest / "people").iterdir()}
+    (dest / "labels.json").write_text(json.dumps({k: v for k, v in labels.items() if k in kept}), encoding="utf-8")
+    return dest
