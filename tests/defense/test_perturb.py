@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from idia_testkit import world_subset
 
 from idia.attack.encode.encoder import Encoder
 from idia.attack.run import run_attack
@@ -110,8 +111,7 @@ def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protec
                                                                                    world_photos, redacted_names,
                                                                                    tmp_path):
     cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people", rule="paper",
-                       labels=world_photos / "labels.json",
-                       max_images=3, progress=False, command="pytest")
+                         labels=world_photos / "labels.json", max_images=3, progress=False, command="pytest")
     task = ZeroShotTask.encode(world_model, world_photos / "shapes")
     result = sweep(Encoder.from_settings(world_model, cfg), redacted_names, "noise", [0.5, 3.0], cfg, task)
     assert [r["strength"] for r in result.rows] == [0.0, 0.5, 3.0]
@@ -129,11 +129,13 @@ def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protec
     assert json.loads((tmp_path / "sweep.json").read_text())["rows"] == result.rows
 
 
-def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_photos, names_file, tmp_path):
+def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_photos, names_file, redacted_names,
+                                                         tmp_path):
+    people = world_subset(world_photos, tmp_path / "few", 40, include=redacted_names)
     out = tmp_path / "v"
     result = CliRunner().invoke(main, [
-        "verify", "--model", "world", "--people", str(world_photos / "people"), "--labels",
-        str(world_photos / "labels.json"), "--names", str(names_file), "--defense", "perturb", "--kind", "project",
+        "verify", "--model", "world", "--people", str(people / "people"), "--labels",
+        str(people / "labels.json"), "--names", str(names_file), "--defense", "perturb", "--kind", "project",
         "--strengths", "2,10", "--utility", str(world_photos / "shapes"), "--max-images", "3", "--out", str(out),
         "--quiet"])
     assert result.exit_code == 0, result.output

@@ -161,14 +161,15 @@ def world_attack(world_model_dir, world_photos) -> "AttackSettings":
                         labels=world_photos / "labels.json", progress=False, command="pytest")
 
 
-def world_subset(world_photos: Path, dest: Path, n_people: int, n_reference: int = 0) -> Path:
-    """A smaller audit of the session's world photos: the first `n_people` people (members and non-members
-    alternate in name order only by chance, so both are there) and `n_reference` reference people, linked, not
-    copied, with their labels. For tests whose claim does not need all 300 people."""
+def world_subset(world_photos: Path, dest: Path, n_people: int, n_reference: int = 0, include=()) -> Path:
+    """A smaller audit of the session's world photos: the people named in `include`, then the first others in
+    name order up to `n_people` (members and non-members mix in name order), and `n_reference` reference
+    people; linked, not copied, with their labels. For tests whose claim does not need all 300 people."""
     for sub, n in (("people", n_people), ("reference", n_reference)):
         if n:
             (dest / sub).mkdir(parents=True)
-            for folder in sorted((world_photos / sub).iterdir())[:n]:
+            folders = sorted((world_photos / sub).iterdir(), key=lambda f: (f.name not in set(include), f.name))
+            for folder in folders[:n]:
                 (dest / sub / folder.name).symlink_to(folder, target_is_directory=True)
     labels = json.loads((world_photos / "labels.json").read_text(encoding="utf-8"))
     kept = {p.name for p in (dest / "people").iterdir()}
