@@ -34,6 +34,7 @@ _LOCATIVE = frozenset({"in", "at", "near", "from", "to", "outside", "around", "a
 _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "mt", "gen", "col", "capt", "lt",
                             "sgt", "rev", "gov", "sen", "rep", "hon", "maj", "cpl", "mme", "mlle", "ave", "blvd"})
 _SENTENCE_BREAK = re.compile(r"[.!?:;|\n\u2022\u2013\u2014\"]|\s-\s")
+_PUNCTUATION = ".,;:!?()[]{}\"'\u201c\u201d\u2018\u2019\u00ab\u00bb/|*"
 _DIGIT_NEXT = re.compile(r" ?\d")
 _PARTICLE_PREFIX = re.compile(r"^(?:al|el|ul|bin|ibn|d|l|o)['\u2019-][^\W\d_]", re.IGNORECASE)
 MAX_SURNAME_WORDS = 3
@@ -56,16 +57,14 @@ class _Tok:
 
     def __init__(self, raw: str, gap: int, glued: bool = False):
         text = raw
-        dot = text.endswith(".")
+        dot = text[-1] == "."
         if dot:
             text = text[:-1]
         self.poss = False
-        for tail in ("'s", "\u2019s", "'S", "\u2019S"):
-            if text.endswith(tail) and len(text) > 2:
+        if "'" in text or "\u2019" in text:
+            if len(text) > 2 and text[-2] in "'\u2019" and text[-1] in "sS":
                 text, self.poss = text[:-2], True
-                break
-        else:
-            if text.endswith(("'", "\u2019")):
+            elif text[-1] in "'\u2019":
                 text, self.poss = text[:-1], True
         self.text = text
         self.f = fold(text)
@@ -110,7 +109,7 @@ def _informative(toks: list[_Tok], lex: Lexicon) -> bool:
     if long and sum(t.upper for t in long) >= 0.8 * len(long):
         return False
     common = [t for t in toks if not t.sent_start and (t.f in lex.common_words or lex.kind(t.f) == "stop")]
-    return bool(common) and sum(t.cap for t in common) < 0.5 * len(common)
+    return bool(common) and sum(t.cap for t in common) <= 0.5 * len(common)
 
 
 class RuleExtractor:
@@ -126,7 +125,7 @@ class RuleExtractor:
                 "common_words": len(self.lex.common_words)}
 
     def extract(self, caption: str) -> list[Mention]:
-        if not any(ch.isupper() for ch in caption):
+        if not self._may_name(caption):
             return []
         toks = _tokens(caption)
         if not toks:
@@ -144,6 +143,19 @@ class RuleExtractor:
                 if m.key not in found or (m.strong and not found[m.key].strong):
                     found[m.key] = m
         return list(found.values())
+
+    def _may_name(self, caption: str) -> bool:
+        """A quick look before the full reading: does any capitalised word of the caption start with a first
+        name? Most web captions name nobody and stop here."""
+        firsts = self.lex.first_names
+        for word in caption.split():
+            if word[:1].isupper():
+                w = word.strip(_PUNCTUATION)
+                if "-" in w:
+                    w = w.split("-")[0]
+                if fold(w[:-2] if w[-2:] in ("'s", "\u2019s") else w) in firsts:
+                    return True
+        return False
 
     def _runs(self, toks: list[_Tok]):
         """(start, end) of each run of capitalised words (particles allowed inside), split at punctuation, the

@@ -21,9 +21,9 @@ KINDS = ("title", "stop", "place", "head", "product", "particle", "suffix", "pre
 
 def fold(word: str) -> str:
     """A word as the lists hold it: case-folded, accents removed, typographic apostrophes made plain."""
-    word = word.replace("\u2019", "'").casefold()
     if word.isascii():
-        return word
+        return word.casefold()
+    word = word.replace("\u2019", "'").casefold()
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

@@ -1,8 +1,9 @@
 """Counting who is named: per piece in memory (`Tally`), then merged across pieces in bounded memory (`Counts`).
 
 A person's entry is `[count, strong, alone, forms, examples]`: captions naming them, those that name them
-strongly (see `extract`), those that name nobody else, up to MAX_FORMS spellings with their counts, and up to
-MAX_EXAMPLES example captions. Counts are exact.
+strongly (see `extract`), those that name nobody else, up to MAX_FORMS spellings with their counts, and the
+MAX_EXAMPLES shortest captions naming them strongly. Counts are exact and do not depend on the order in which
+pieces finish; the examples do not either.
 
 Memory is bounded whatever the input: `Counts` holds at most `max_in_memory` people; beyond that it spills its
 entries to `partitions` files on disk by a hash of the key, and at the end merges one partition at a time. Peak
@@ -41,8 +42,24 @@ def _merge_entry(into: list, other: list) -> None:
         forms[form] = forms.get(form, 0) + n
     if len(forms) > MAX_FORMS:
         into[FORMS] = dict(sorted(forms.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_FORMS])
-    if len(into[EXAMPLES]) < MAX_EXAMPLES:
-        into[EXAMPLES] = (into[EXAMPLES] + other[EXAMPLES])[:MAX_EXAMPLES]
+    if other[EXAMPLES]:
+        into[EXAMPLES] = sorted(set(into[EXAMPLES] + other[EXAMPLES]), key=_shortest)[:MAX_EXAMPLES]
+
+
+def _shortest(text: str) -> tuple:
+    return (len(text), text)
+
+
+def _add_example(examples: list[str], caption: str) -> None:
+    """Keep the MAX_EXAMPLES shortest distinct captions: the same ones whatever order the pieces come in."""
+    if caption in examples:
+        return
+    if len(examples) < MAX_EXAMPLES:
+        examples.append(caption)
+        examples.sort(key=_shortest)
+    elif _shortest(caption) < _shortest(examples[-1]):
+        examples[-1] = caption
+        examples.sort(key=_shortest)
 
 
 class Tally:
@@ -70,8 +87,8 @@ class Tally:
             forms = e[FORMS]
             if m.form in forms or len(forms) < MAX_FORMS:
                 forms[m.form] = forms.get(m.form, 0) + 1
-            if len(e[EXAMPLES]) < MAX_EXAMPLES and m.strong:
-                e[EXAMPLES].append(caption[:EXAMPLE_CHARS])
+            if m.strong:
+                _add_example(e[EXAMPLES], caption[:EXAMPLE_CHARS])
 
 
 class Counts:
@@ -96,12 +113,13 @@ class Counts:
         for key, entry in tally.people.items():
             mine = people.get(key)
             if mine is None:
-                people[key] = entry
+                people[key] = [entry[COUNT], entry[STRONG], entry[ALONE], dict(entry[FORMS]), list(entry[EXAMPLES])]
             else:
                 _merge_entry(mine, entry)
             if len(people) >= self.max_in_memory:
                 self.peak_in_memory = max(self.peak_in_memory, len(people))
                 self._spill()
+                people = self.people
         self.peak_in_memory = max(self.peak_in_memory, len(people))
 
     def _partition(self, key: str) -> int:
