@@ -8,5 +8,6 @@ An input stage before the attack: it decides who is asked about. The modules, in
   extract    the rule-based name finder (ner: a user's own spaCy or GLiNER folder instead)
   tally      counting per piece, merged exactly in bounded memory (spilling to disk past a limit)
   engines/   who reads the pieces: local processes or Ray tasks (the attack's --engine)
+  finder     which name finder a process uses
   run        plan → count → names.csv + scan.json; gather: the photos of the people named often enough
 """

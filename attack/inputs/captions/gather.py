@@ -22,6 +22,7 @@ from pathlib import Path
 
 from idia.attack.inputs.captions import formats
 from idia.attack.inputs.captions.engines import make_runner
+from idia.attack.inputs.captions.finder import make_extractor
 from idia.io import atomic_text_writer
 
 PHOTO_COLUMNS = ("person", "file", "source", "sample")
@@ -68,7 +69,6 @@ def _land(record: formats.Record, dest: Path, link: bool) -> str | None:
 
 def gather_piece(piece: formats.Piece, context: dict) -> tuple[list[tuple[str, str, str, str]], Counter, int]:
     """(photos written as (person, file, source, sample), why images were skipped, piece size)."""
-    from idia.attack.inputs.captions.run import make_extractor
     extract = make_extractor(context["ner_model"]).extract
     chosen, out, link = context["chosen"], Path(context["photos_out"]), context["link"]
     written, skipped = [], Counter()

@@ -15,11 +15,11 @@ from __future__ import annotations
 import csv
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from idia.attack.inputs.captions import formats
 from idia.attack.inputs.captions.engines import make_runner
+from idia.attack.inputs.captions.finder import make_extractor
 from idia.attack.inputs.captions.tally import (
     ALONE,
     COUNT,
@@ -74,16 +74,6 @@ class ScanResult:
     names_csv: Path
     record: dict = field(default_factory=dict)
     photos: dict | None = None
-
-
-@lru_cache(maxsize=4)
-def make_extractor(ner_model: str | None):
-    """The name finder of one process (workers build their own, once)."""
-    if ner_model:
-        from idia.attack.inputs.captions.ner import load_ner
-        return load_ner(ner_model)
-    from idia.attack.inputs.captions.extract import RuleExtractor
-    return RuleExtractor()
 
 
 def scan_piece(piece: formats.Piece, context: dict) -> tuple[Tally, int]:
