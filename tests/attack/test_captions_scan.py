@@ -81,9 +81,9 @@ def test_byte_range_pieces_read_every_line_once(tmp_path, monkeypatch):
 
 
 def test_counts_are_exact_and_memory_bounded_when_they_spill_to_disk():
-    """A stream of 20,000 captions merged with room for 50 names in memory: the same rows as with no bound, and
-    never more than the bound plus one partition's names held at once."""
-    captions = labelled_captions(20_000, seed=3).captions
+    """A stream of 8,000 captions merged with room for 50 names in memory: the same rows as with no bound, and
+    never more than the bound plus one piece's names held at once."""
+    captions = labelled_captions(8_000, seed=3).captions
     from idia.attack.inputs.captions.extract import RuleExtractor
     extract = RuleExtractor().extract
     unbounded, bounded = Counts(), Counts(max_in_memory=50, partitions=64)
@@ -95,7 +95,7 @@ def test_counts_are_exact_and_memory_bounded_when_they_spill_to_disk():
         bounded.add(tally)
     want = [(k, e[:3]) for k, e in unbounded.rows(keep_row(1))]
     got = [(k, e[:3]) for k, e in bounded.rows(keep_row(1))]
-    assert got == want and len(want) > 500
+    assert got == want and len(want) > 300
     assert bounded.spills > 10 and unbounded.spills == 0
     assert bounded.peak_in_memory <= 50 + 500  # the bound, or one piece's names arriving at once
     assert bounded._tmp is None  # the spill files are gone

@@ -35,8 +35,12 @@ _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "
                             "sgt", "rev", "gov", "sen", "rep", "hon", "maj", "cpl", "mme", "mlle", "ave", "blvd"})
 _SENTENCE_BREAK = re.compile(r"[.!?:;|\n\u2022\u2013\u2014\"]|\s-\s")
 _PUNCTUATION = ".,;:!?()[]{}\"'\u201c\u201d\u2018\u2019\u00ab\u00bb/|*"
+_WORD_SPLIT = re.compile(r"[\s/|,;:()\[\]{}\"+&=*\u201c\u201d]+")
 _DIGIT_NEXT = re.compile(r" ?\d")
 _PARTICLE_PREFIX = re.compile(r"^(?:al|el|ul|bin|ibn|d|l|o)['\u2019-][^\W\d_]", re.IGNORECASE)
+# Place words that are common surnames too: a first name before one may be a person ("Benny Hill").
+_HEAD_SURNAMES = frozenset({"park", "hill", "field", "day", "lane", "hall", "street", "bay", "church", "bridge",
+                            "court", "camp", "post", "ward", "banks", "rivers", "brooks", "wood", "marsh", "ford"})
 MAX_SURNAME_WORDS = 3
 ENTITY_LOOKAHEAD = 3  # a place or organisation word this many words after a name makes the run an entity
 RARE_FIRST_NAME = 4  # on nam_dict's scale of how common a first name is (1 to 13)
@@ -103,12 +107,17 @@ def _tokens(caption: str) -> list[_Tok]:
 
 
 def _informative(toks: list[_Tok], lex: Lexicon) -> bool:
-    """Whether capitals mean proper nouns here: not ALL CAPS, and common words mid-sentence are mostly lower
-    case (Title Case is not). A caption with no common word at all ("Alice Moreno") says nothing either."""
+    """Whether capitals mean proper nouns here: not ALL CAPS, and not Title Case. Function words ("at", "the",
+    "of") decide when the caption has any mid-sentence: all lower case is ordinary writing, one capitalised is
+    Title Case. Without them, the common words mid-sentence must be mostly lower case. A caption with neither
+    ("Alice Moreno") says nothing."""
     long = [t for t in toks if len(t.text) > 1]
     if long and sum(t.upper for t in long) >= 0.8 * len(long):
         return False
-    common = [t for t in toks if not t.sent_start and (t.f in lex.common_words or lex.kind(t.f) == "stop")]
+    function = [t for t in toks if not t.sent_start and lex.kind(t.f) == "stop"]
+    if function:
+        return not any(t.cap for t in function)
+    common = [t for t in toks if not t.sent_start and t.f in lex.common_words]
     return bool(common) and sum(t.cap for t in common) <= 0.5 * len(common)
 
 
@@ -148,7 +157,7 @@ class RuleExtractor:
         """A quick look before the full reading: does any capitalised word of the caption start with a first
         name? Most web captions name nobody and stop here."""
         firsts = self.lex.first_names
-        for word in caption.split():
+        for word in _WORD_SPLIT.split(caption):
             if word[:1].isupper():
                 w = word.strip(_PUNCTUATION)
                 if "-" in w:
@@ -188,7 +197,7 @@ class RuleExtractor:
             if k == "title":
                 titled, i = True, i + 1
                 continue
-            if t.f not in lex.first_names or k in ("stop", "head", "product") or t.initial:
+            if not self._first_name(t) or k in ("stop", "head", "product") or t.initial:
                 titled, i = False, i + 1
                 continue
             j, parts = self._surname(toks, i, end, informative)
@@ -201,6 +210,13 @@ class RuleExtractor:
             if mention is not None:
                 yield mention
             titled, i = False, j
+
+    def _first_name(self, t: _Tok) -> bool:
+        """A first name of the lexicon, or a hyphenated one that starts with one ("Lin-Manuel", "Jean-Luc")."""
+        if t.f in self.lex.first_names:
+            return True
+        head, _, rest = t.text.partition("-")
+        return bool(rest) and rest[:1].isupper() and fold(head) in self.lex.first_names
 
     def _surname(self, toks: list[_Tok], i: int, end: int, informative: bool) -> tuple[int | None, list[_Tok]]:
         """The tokens of the name that starts with the first name at i, and where it ends (None: no surname)."""
@@ -215,15 +231,20 @@ class RuleExtractor:
                 parts.append(u)
             elif k == "particle" and not u.cap or (k == "particle" and j + 1 < end and words == 0):
                 parts.append(u)
-            elif k == "suffix" and words:
-                parts.append(u)
-                j += 1
+            elif k == "suffix":
+                if words:  # "Martin Luther King Jr.", not "Elizabeth II"
+                    parts.append(u)
+                    j += 1
                 break
             elif not u.cap or u.glued or k in ("stop", "product") or (k == "head" and words):
                 break
-            elif words and (not informative or u.f in lex.common_words or k == "place"
-                            or (u.f in lex.first_names and j + 1 < end and toks[j + 1].cap)):
-                break  # a further surname word must look like one; a first name and a surname start the next person
+            elif words and (not informative or k == "place" or (u.f in lex.first_names and j + 1 < end
+                                                                 and toks[j + 1].cap and not toks[j + 1].initial)
+                            or (u.f in lex.common_words and j + 1 < end and lex.kind(toks[j + 1].f) != "suffix")):
+                # A further surname word must look like one: not in ALL CAPS or Title Case, not a place; a first
+                # name and a surname start the next person; a common word only ends a name ("Jada Pinkett
+                # Smith", "Martin Luther King Jr."), never leads on ("Alice Moreno Wins Best Actress").
+                break
             else:
                 parts.append(u)
                 words += 1
@@ -243,6 +264,8 @@ class RuleExtractor:
         lex = self.lex
         first = parts[0]
         words = [p for p in parts[1:] if not p.initial and lex.kind(p.f) not in ("particle", "suffix")]
+        if not words:
+            return None
         last = words[-1]
         after = toks[j] if j < len(toks) else None
         if after is not None and not parts[-1].poss and not parts[-1].ends:
@@ -258,8 +281,9 @@ class RuleExtractor:
                     break  # "Alice Moreno In The Studio"
         if i > 0 and toks[i].gap == JOIN and lex.kind(toks[i - 1].f) == "prefix":
             return None  # "Santa Monica Pier", "SAN FRANCISCO"
-        if lex.kind(last.f) == "head" and (first.f in lex.common_words or lex.kind(first.f) == "place"):
-            return None  # "Rose Garden", "Victoria Park"
+        if lex.kind(last.f) == "head" and (first.f in lex.common_words or lex.kind(first.f) == "place"
+                                           or last.f not in _HEAD_SURNAMES):
+            return None  # "Rose Garden", "Victoria Park", "Clinton Foundation"; but "Doris Day", "Jimin Park"
         place = lex.kind(last.f) == "place"
         if place:
             before = toks[i - 1].f if i > 0 else ""
@@ -267,8 +291,9 @@ class RuleExtractor:
                 return None  # "Paris France", "in Florence Italy"
         keyed = [p for p in parts if not p.initial and lex.kind(p.f) != "suffix"]
         key = " ".join(p.f.replace("-", " ") for p in keyed)
-        if "_".join(key.split()) in lex.kinds and lex.kind("_".join(key.split())) == "brand":
-            return None
+        joined = key.replace(" ", "_").split("_")
+        if any(lex.kind("_".join(joined[:n])) == "brand" for n in range(2, len(joined) + 1)):
+            return None  # "Calvin Klein", "Mercedes Benz S-Class"
         strong = informative or titled or (first.f not in lex.common_words and lex.kind(first.f) != "place"
                                            and not place and all(w.f not in lex.common_words for w in words))
         return Mention(key=key, form=" ".join(p.text for p in parts if lex.kind(p.f) != "suffix"), strong=strong)
