@@ -109,11 +109,15 @@ def count_people(settings: ScanSettings, pieces: list[formats.Piece], options: f
     runner = make_runner(settings.engine, workers=settings.workers, address=settings.ray_address)
     counts = Counts(settings.max_in_memory, settings.partitions)
     context = {"options": options, "ner_model": str(settings.ner_model) if settings.ner_model else None}
-    with _progress(settings, pieces, "scan captions") as bar:
-        for tally, size in runner.map(scan_piece, pieces, context):
-            counts.add(tally)
-            bar.update(size)
-            bar.set_postfix(captions=f"{counts.captions:,}", refresh=False)
+    try:
+        with _progress(settings, pieces, "scan captions") as bar:
+            for tally, size in runner.map(scan_piece, pieces, context):
+                counts.add(tally)
+                bar.update(size)
+                bar.set_postfix(captions=f"{counts.captions:,}", refresh=False)
+    except BaseException:
+        counts.close()  # no spill files left behind by a bad file or an interruption
+        raise
     counts.engine = runner.describe()
     return counts
 
