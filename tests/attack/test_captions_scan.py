@@ -170,7 +170,8 @@ def test_photos_are_gathered_for_people_named_alone_often_enough(tmp_path):
     # Hugging Face's imagefolder layout: metadata.jsonl with file_name beside the images, hard-linked.
     photo(tmp_path / "hf" / "c1.png", seed=40), photo(tmp_path / "hf" / "c2.png", seed=41)
     (tmp_path / "hf" / "metadata.jsonl").write_text(
-        "".join(json.dumps({"file_name": f, "text": "Alice Moreno in the studio"}) + "\n" for f in ("c1.png", "c2.png")))
+        "".join(json.dumps({"file_name": f, "text": "Alice Moreno in the studio"}) + "\n"
+                for f in ("c1.png", "c2.png")))
     out, photos = tmp_path / "out", tmp_path / "photos"
     proc = run_idia("scan", tmp_path / "s.tar", tmp_path / "hf", "--out", out, "--photos-out", photos,
                     "--min-photos", "3", "--workers", "1")

@@ -319,7 +319,8 @@ class RuleExtractor:
             if follows is not None and follows.gap == JOIN and follows.cap and not follows.initial and not f.ends:
                 continue  # "Moreno, Alice Smith": Alice Smith is the name
             often = lex.first_names.get(s.f, 0)  # a surname may be a first name too ("Moreno", "Kumar")
-            if f.gap == COMMA and (ks is None or s.upper) and (s.upper or closes or (often <= RARE_FIRST_NAME and lex.first_names[f.f] > often)):
+            rare = often <= RARE_FIRST_NAME and lex.first_names[f.f] > often
+            if f.gap == COMMA and (ks is None or s.upper) and (s.upper or closes or rare):
                 strong = s.upper or s.f not in lex.common_words  # "Green, Thabo." counts where Thabo Green does
             elif f.gap == JOIN and s.upper and not all_caps and ks is None:
                 strong = True
