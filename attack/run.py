@@ -27,6 +27,7 @@ from idia.attack.inputs.scan import Scan, scan
 from idia.attack.model.adapter import LoadedModel
 from idia.attack.model.load import load_clip
 from idia.attack.record.build import person_results
+from idia.attack.record.occurrences import occurrence_block
 from idia.attack.record.results import AttackResult
 from idia.attack.record.scores import score_rows, write_scores
 from idia.attack.settings import AttackSettings
@@ -179,6 +180,7 @@ def _inputs_manifest(settings: AttackSettings, found: Scan, question: Question, 
         "distractors_sha256": optional(settings.distractors),
         "aliases_sha256": optional(settings.aliases),
         "attributes_sha256": optional(settings.attributes),
+        "occurrences_sha256": optional(settings.occurrences),
         "images": [{"person": p.name, "file": str(ph.path), "sha256": ph.sha256}
                    for p in found.audit + found.reference for ph in p.photos],
         **settings.extra_inputs,
@@ -190,7 +192,7 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
     """The record stage: results.json's typed contents."""
     loaded = encoder.loaded
     persons = person_results(found.everyone, decision.evidence, decision.member, decision.p_values,
-                             found.templates, question, found.labels, decision.evidence_blocks)
+                             found.templates, question, found.labels, decision.evidence_blocks, found.occurrences)
     n_audited = found.n_audited
     runtime = runtime_facts(encoder.torch_device, encoder.precision, encoder.engine_description())
     return AttackResult(
@@ -209,6 +211,8 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
         perturbation=perturbation.describe() if perturbation is not None else None,
         encoding=encoder.describe(),
         distractors=question.distractors_block(),
+        occurrences=(occurrence_block(persons[:n_audited], str(settings.occurrences), sha256_file(settings.occurrences))
+                     if settings.occurrences else None),
     )
 
 

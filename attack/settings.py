@@ -137,6 +137,9 @@ class AttackSettings:
     aliases: Path | None = field(default=None, metadata=_opt(
         "--aliases", "path", "Other names people are known by (YAML name: [alias, ...], or TSV): any of them may be "
         "the one the model knows; the test accounts for trying several (shared candidate list only)."))
+    occurrences: Path | None = field(default=None, metadata=_opt(
+        "--occurrences", "path", "How often each person occurs in the training data: the names.csv of `idia scan` "
+        "(name,count). Recorded per person; the audit report plots identification against it."))
     prompts: Path | None = field(default=None, metadata=_opt(
         "--prompts", "path", "Prompt templates, one per line with '{0}' for the name (default: the paper's 21)."))
     rule: str = field(default="auto", metadata=_opt(

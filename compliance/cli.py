@@ -12,7 +12,7 @@ import warnings
 
 import click
 
-from idia.compliance.commands import attack, audit, convert, defend, report, world
+from idia.compliance.commands import attack, audit, convert, defend, report, scan, world
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,8 +28,8 @@ def main():
     warnings.filterwarnings("ignore", message=".*QuickGELU.*")
 
 
-for _command in (world.world, attack.attack, audit.audit, audit.demo, defend.defend, defend.verify, report.report,
-                 convert.convert):
+for _command in (world.world, scan.scan, attack.attack, audit.audit, audit.demo, defend.defend, defend.verify,
+                 report.report, convert.convert):
     main.add_command(_command)
 
 

@@ -24,6 +24,7 @@ class Scan:
     labels: dict[str, bool]
     aliases: dict[str, list[str]] = field(default_factory=dict)
     attributes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # person: (gender, origin)
+    occurrences: dict[str, int] | None = None  # occurrence_key(name) -> captions naming them (--occurrences)
 
     @property
     def everyone(self) -> list[Person]:
@@ -71,5 +72,9 @@ def scan(settings, warn) -> Scan:
     aliases = names.read_aliases(settings.aliases) if settings.aliases else {}
     attributes = (names.read_attributes(settings.attributes, [p.name for p in audit + reference])
                   if settings.attributes else {})
+    occurrences = None
+    if settings.occurrences:
+        from idia.attack.inputs.occurrences import read_occurrences
+        occurrences = read_occurrences(settings.occurrences)
     return Scan(audit=audit, reference=reference, templates=templates, labels=labels, aliases=aliases,
-                attributes=attributes)
+                attributes=attributes, occurrences=occurrences)

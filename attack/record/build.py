@@ -25,7 +25,10 @@ def offsets(ev: Evidence, n_people: int) -> np.ndarray:
 
 
 def person_results(everyone: list[Person], ev: Evidence, member, p_values, templates, question: Question,
-                   labels: dict[str, bool], evidence: list[dict] | None = None) -> list[PersonResult]:
+                   labels: dict[str, bool], evidence: list[dict] | None = None,
+                   occurrences: dict[str, int] | None = None) -> list[PersonResult]:
+    if occurrences is not None:
+        from idia.attack.inputs.occurrences import occurrence_key
     out = []
     bounds = offsets(ev, len(everyone))
     for i, person in enumerate(everyone):
@@ -46,7 +49,9 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                                 mean_prob=float(ev.mean_prob[i]), votes=votes, images=images,
                                 skipped=[{"file": f, "why": w} for f, w in person.skipped],
                                 label=labels.get(person.name), evidence=evidence[i] if evidence else None,
-                                distractor_group=question.group(i).id))
+                                distractor_group=question.group(i).id,
+                                occurrences=occurrences.get(occurrence_key(person.name))
+                                if occurrences is not None else None))
     return out
 
 

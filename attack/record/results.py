@@ -9,6 +9,8 @@ Schema (version 1), `results.json`:
   calibration   null distribution summary, threshold, reference FPR with Clopper-Pearson 95% interval (or null)
   metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
   perturbation  the inference-time defense the attack ran through (or null)
+  occurrences   with --occurrences: identification by how often people occur in the training data, in bins
+                (attack.record.occurrences); each person's `occurrences` is their count, or null when not listed
   distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts);
                 `groups`: every list drawn (per person with --attributes: one per given gender and origin), and
                 each person's `distractor_group` names theirs
@@ -81,6 +83,7 @@ class PersonResult:
     # permutation test, paper rule, aliases, name-prior control, stability (shape: attack.permutation's docstring)
     evidence: dict | None = None
     distractor_group: str | None = None  # id of the `distractors.groups` entry this person was asked among
+    occurrences: int | None = None  # captions naming them in the training data (--occurrences), when listed
 
 
 @dataclass
@@ -98,6 +101,7 @@ class AttackResult:
     perturbation: dict | None = None
     encoding: dict | None = None  # device, precision, workers; which embeddings came from a cache
     distractors: dict | None = None  # how the distractors were drawn (the permutation test rests on it)
+    occurrences: dict | None = None  # identification by occurrences in training (attack.record.occurrences)
     schema_version: int = SCHEMA_VERSION
     kind: str = KIND_ATTACK
 

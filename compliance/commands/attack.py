@@ -17,7 +17,7 @@ from idia.compliance.commands.common import (
 
 @click.command()
 @click_options("model", "checkpoint", "people", "reference", "candidates", "n_candidates", "candidate_set",
-               "distractors", "distractor_draw", "attributes", "aliases", "prompts", "rule", "alpha", "tau", "target_fpr", "labels", "max_images")
+               "distractors", "distractor_draw", "attributes", "aliases", "occurrences", "prompts", "rule", "alpha", "tau", "target_fpr", "labels", "max_images")
 @click.option("--perturbation", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run through an inference-time defense saved by `idia defend perturb`.")
 @click_options("seed", "device", "precision", "workers", "fast_decode", "batch_size", "cache_dir",

@@ -176,6 +176,9 @@ INSIDE_BLOCKS = {
     "rule": Obj({"decided_by": TEXT, "tau": AnyOf((WHOLE, NULL)), "n_prompts": WHOLE, "n_candidates": WHOLE,
                  "explanation": TEXT, "p_value_method": TEXT}),
     "calibration": Obj({"threshold": AnyOf((NUMBER, NULL)), "null_scores": ListOf(NUMBER)}),
+    "occurrences": Obj({"n_listed": WHOLE, "n_not_listed": WHOLE,
+                        "bins": ListOf(Obj({"label": TEXT, "n": WHOLE, "identified": WHOLE,
+                                            "rate": AnyOf((NUMBER, NULL)), "ci95": Row((NUMBER, NUMBER))}))}),
 }
 
 

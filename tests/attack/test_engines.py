@@ -205,3 +205,21 @@ def test_an_interrupted_ray_run_resumes_from_the_cache_and_encodes_only_what_is_
     assert caches["images_encoded"] == total - kept
     _assert_same_outcome(rerun.result.to_dict(), local_run.result.to_dict())
     write_attack(rerun, tmp_path / "out")  # the resumed run records like any other
+
+
+@pytest.mark.slow
+def test_idia_scan_engine_ray_counts_what_the_local_engine_counts(local_ray, tmp_path):
+    from idia.world.caption_set import labelled_captions
+    captions = labelled_captions(2000, seed=2, n_people=80).captions
+    (tmp_path / "src").mkdir()
+    for i in range(4):
+        (tmp_path / "src" / f"part-{i}.txt").write_text("\n".join(captions[i::4]) + "\n", encoding="utf-8")
+    for engine in ("local", "ray"):
+        result = CliRunner().invoke(main, ["scan", str(tmp_path / "src"), "--out", str(tmp_path / engine),
+                                           "--engine", engine, "--quiet"])
+        assert result.exit_code == 0, result.output
+    rows = {e: [r.split(",")[:3] for r in (tmp_path / e / "names.csv").read_text().splitlines()]
+            for e in ("local", "ray")}
+    assert rows["ray"] == rows["local"] and len(rows["local"]) > 50
+    record = json.loads((tmp_path / "ray" / "scan.json").read_text())
+    assert record["engine"]["name"] == "ray" and record["captions"] == 2000
