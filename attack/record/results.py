@@ -62,6 +62,7 @@ class ImageAnswer:
     top: list[tuple[str, float]]  # [[name, similarity], ...] (JSON lists) by similarity averaged over the prompts
     true_rank: float  # mean over prompts; 1 = the model's answer
     true_prob: float  # mean softmax probability of the true name
+    top_tie: bool | None = None  # the first names of `top` score exactly alike: the photo has no first choice
 
 
 @dataclass

@@ -61,19 +61,20 @@ def test_gather_evidence_matches_a_hand_computed_case():
         [0.9, 0.44, 0.0, 0.0],   # person 0: name 0 under both prompts
         [0.0, 0.8, 0.6, 0.0],    # person 0: name 1 under prompt 0, name 2 under prompt 1
         [0.85, 0.0, 0.53, 0.0],  # person 0: name 0 under both prompts
-        [0.0, 0.0, 0.0, 1.0],    # person 1: equidistant from all names -> argmax takes the first (0)
+        [0.0, 0.0, 0.0, 1.0],    # person 1: equidistant from all names -> a tie: it names nobody
     ], dtype=np.float32)
     images /= np.linalg.norm(images, axis=1, keepdims=True)
     owner = np.array([0, 0, 0, 1])
     ev = gather_evidence(images, owner, np.array([0, 2]), text, logit_scale=10.0, top_k=2)
 
     sims = np.einsum("id,pcd->ipc", images, text)
-    assert ev.prediction.tolist() == sims.argmax(axis=2).tolist()
-    assert ev.prediction[:3].tolist() == [[0, 0], [1, 2], [0, 0]]
+    assert ev.prediction[:3].tolist() == sims[:3].argmax(axis=2).tolist() == [[0, 0], [1, 2], [0, 0]]
+    assert ev.prediction[3].tolist() == [NO_VOTE, NO_VOTE]  # every name scores alike: not the first candidate
     # Person 0: both prompts' majority is name 0 (2 of 3 images) = the true name -> score 2.
-    assert ev.vote[0].tolist() == [0, 0] and ev.score[0] == 2
-    # Person 1 (one image) votes name 0 under both prompts; the true name is 2 -> score 0.
-    assert ev.vote[1].tolist() == [0, 0] and ev.score[1] == 0
+    assert ev.vote[0].tolist() == [0, 0] and ev.score[0] == 2 and not ev.tie[0].any()
+    # Person 1's one image ties under both prompts: no vote, a tie, score 0.
+    assert ev.vote[1].tolist() == [NO_VOTE, NO_VOTE] and ev.tie[1].all() and ev.score[1] == 0
+    assert ev.top_tie.tolist() == [False, False, False, True]
     # Ranks and log-probabilities of the true name, by hand.
     for i, p in enumerate(owner):
         t = [0, 2][p]

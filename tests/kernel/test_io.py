@@ -14,7 +14,7 @@ def test_an_output_folder_in_use_is_refused_with_the_holders_pid(tmp_path):
         with pytest.raises(InputError, match=rf"is in use by another idia run \(pid {os.getpid()}\)"):
             with output_lock(tmp_path / "out"):
                 pass
-        proc = run_idia("attack", "--model", "world", "--people", tmp_path, "--out", tmp_path / "out", "-q")
+        proc = run_idia("attack", "--model", "world", "--people", tmp_path / "people", "--out", tmp_path / "out", "-q")
         assert_one_line_error(proc, f"{tmp_path / 'out'}: is in use by another idia run (pid {os.getpid()})")
     with output_lock(tmp_path / "out"):  # released: usable again
         pass
