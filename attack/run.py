@@ -168,7 +168,8 @@ def _check_prompt_fit(found: Scan, question: Question, loaded: LoadedModel, note
     if fit.cut:
         name, template, tokens = fit.cut[0]
         others = f", and {fit.n_cut_others} distractor names" if fit.n_cut_others else ""
-        note(f"the names of {len(fit.cut)} people are cut short in some prompts (longer than the model's text "
+        who = "1 person's name is" if len(fit.cut) == 1 else f"{len(fit.cut)} people's names are"
+        note(f"{who} cut short in some prompts (longer than the model's text "
              f"context of {fit.context} tokens; e.g. {name!r} in {template!r}: {tokens} tokens){others}: in those "
              "prompts the model sees only the start of the name")
 
