@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from idia.attack.settings import AttackSettings
-from idia.defense.redact import find_neighbours
 from idia.defense.record import group_summary
+from idia.defense.redact import find_neighbours
 from idia.world import load_world
 
 N_REDACT = 10
