@@ -207,3 +207,14 @@ def test_occurrences_are_matched_by_name_like_the_scan_merges_them(tmp_path):
     with pytest.raises(InputError, match=r"names\.csv: needs a header with name and count columns"):
         read_occurrences(path)
     assert bin_edges(40)[:5] == [(0, 0), (1, 2), (3, 9), (10, 29), (30, 99)]
+
+
+def test_caption_text_in_names_csv_is_inert_in_spreadsheets(tmp_path):
+    """Examples are scraped caption text: one starting with '=' must not become a spreadsheet formula."""
+    source = tmp_path / "captions.txt"
+    source.write_text("=HYPERLINK(\"http://x\") Alice Moreno at the beach\n" * 2, encoding="utf-8")
+    out = tmp_path / "out"
+    scan_captions(ScanSettings(sources=[source], out=out, progress=False, workers=1))
+    rows = list(csv.DictReader((out / "names.csv").open(encoding="utf-8")))
+    assert [(r["name"], r["count"]) for r in rows] == [("Alice Moreno", "2")]
+    assert rows[0]["examples"].startswith("'=HYPERLINK")

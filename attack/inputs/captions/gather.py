@@ -23,7 +23,7 @@ from pathlib import Path
 from idia.attack.inputs.captions import formats
 from idia.attack.inputs.captions.engines import make_runner
 from idia.attack.inputs.captions.finder import make_extractor
-from idia.io import atomic_text_writer
+from idia.io import atomic_text_writer, csv_text
 
 PHOTO_COLUMNS = ("person", "file", "source", "sample")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -115,7 +115,7 @@ def gather_photos(settings, pieces: list[formats.Piece], chosen: dict[str, str],
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(PHOTO_COLUMNS)
         for name in sorted(kept):
-            writer.writerows(sorted(kept[name], key=lambda r: r[1]))
+            writer.writerows([csv_text(v) for v in r] for r in sorted(kept[name], key=lambda r: r[1]))
     if skipped and warn:
         warn(f"{sum(skipped.values())} image(s) not gathered: "
              + "; ".join(f"{n} {why}" for why, n in skipped.most_common(3)))

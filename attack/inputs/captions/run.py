@@ -31,7 +31,7 @@ from idia.attack.inputs.captions.tally import (
     display_name,
 )
 from idia.errors import InputError
-from idia.io import atomic_text_writer, atomic_write_json
+from idia.io import atomic_text_writer, atomic_write_json, csv_text
 
 NAMES_COLUMNS = ("name", "count", "alone", "forms", "examples")
 SCAN_KIND = "idia-scan"
@@ -138,7 +138,7 @@ def write_names(rows, path: Path, alone_at_least: int | None = None) -> tuple[in
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(NAMES_COLUMNS)
         for name, count, alone, forms, examples, key in rows:
-            writer.writerow((name, count, alone, forms, examples))
+            writer.writerow((csv_text(name), count, alone, csv_text(forms), csv_text(examples)))
             n += 1
             if alone_at_least is not None and alone >= alone_at_least:
                 chosen[key] = name
