@@ -5,17 +5,7 @@ import copy
 import json
 
 import pytest
-from idia_testkit import write_verification_folder
-
-HOSTILE = {
-    "html": '<img src="file:///etc/passwd">',
-    "script": "<script>alert(1)</script> Smith",
-    "url": "file:///etc/passwd",
-    "long": ("Wolfeschlegelsteinhausenbergerdorff" * 15)[:500],
-    "rlo": "\u202eevil Doe",
-    "arabic": "محمد الأحمد",
-    "hebrew": "דוד כהן",
-}
+from idia_testkit import HOSTILE, write_verification_folder
 
 
 @pytest.fixture(scope="module")

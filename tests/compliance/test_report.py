@@ -11,7 +11,7 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from idia_testkit import make_verification, pdf_text, squeeze
+from idia_testkit import HOSTILE, make_verification, pdf_text, squeeze
 from pypdf import PdfReader
 
 from idia.compliance import report
@@ -19,17 +19,6 @@ from idia.compliance.cli import main
 from idia.compliance.report import plots, templating
 from idia.compliance.report.fetcher import DataOnlyURLFetcher
 from idia.errors import InputError
-
-HOSTILE = {
-    "html": '<img src="file:///etc/passwd">',
-    "script": "<script>alert(1)</script> Smith",
-    "url": "file:///etc/passwd",
-    "long": ("Wolfeschlegelsteinhausenbergerdorff" * 15)[:500],
-    "rlo": "\u202eevil Doe",
-    "arabic": "محمد الأحمد",
-    "hebrew": "דוד כהן",
-}
-
 
 # --- helpers -------------------------------------------------------------------------------------------------
 

@@ -203,3 +203,15 @@ def world_subset(world_photos: Path, dest: Path, n_people: int, n_reference: int
     kept = {p.name for p in (dest / "people").iterdir()}
     (dest / "labels.json").write_text(json.dumps({k: v for k, v in labels.items() if k in kept}), encoding="utf-8")
     return dest
+
+
+# Names a report must print as text and never act on: markup, local URLs, bidi overrides, long and RTL names.
+HOSTILE = {
+    "html": '<img src="file:///etc/passwd">',
+    "script": "<script>alert(1)</script> Smith",
+    "url": "file:///etc/passwd",
+    "long": ("Wolfeschlegelsteinhausenbergerdorff" * 15)[:500],
+    "rlo": "\u202eevil Doe",
+    "arabic": "محمد الأحمد",
+    "hebrew": "דוד כהן",
+}
