@@ -155,18 +155,12 @@ class Counts:
 
     def _sorted_run(self, part: Path, keep) -> Path:
         merged: dict[str, list] = {}
-        with open(part, "rb") as f:
-            while True:
-                try:
-                    items = pickle.load(f)
-                except EOFError:
-                    break
-                for key, entry in items:
-                    mine = merged.get(key)
-                    if mine is None:
-                        merged[key] = entry
-                    else:
-                        _merge_entry(mine, entry)
+        for key, entry in _read_run(part):
+            mine = merged.get(key)
+            if mine is None:
+                merged[key] = entry
+            else:
+                _merge_entry(mine, entry)
         self.peak_in_memory = max(self.peak_in_memory, len(merged))
         chosen = sorted(((k, e) for k, e in merged.items() if keep(e)), key=_order)
         run = part.with_suffix(".run")
@@ -187,6 +181,7 @@ def _order(item: tuple[str, list]) -> tuple:
 
 
 def _read_run(path: Path) -> Iterable[tuple[str, list]]:
+    """The (key, entry) items of a spill file or a sorted run, in the order written."""
     with open(path, "rb") as f:
         while True:
             try:
