@@ -25,6 +25,8 @@ DEFAULT_ALPHA = 0.01
 RAY_ADDRESS_PATTERN = re.compile(r"^(auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d+)$")
 DEFAULT_TARGET_FPR = 0.05
 MAX_SEED = 2**32 - 1
+# Settings the manifest leaves out: where caches live and how many processes decode change no number.
+NOT_RECORDED = ("cache_dir", "workers", "ray_address")
 
 
 def default_workers() -> int:
@@ -210,6 +212,28 @@ class AttackSettings:
                 raise InputError(f"--attributes draws each person's distractors from idia's bundled lists in the "
                                  f"per-person question; it cannot be combined with {conflict}")
         return self
+
+    def recorded(self) -> dict:
+        """What decides the numbers, as the manifest records it (`idia check --rerun` rebuilds the settings from
+        it): every YAML setting but where caches live and how many processes decode, paths as text."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.metadata["yaml"] is None or f.name in NOT_RECORDED:
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @classmethod
+    def from_recorded(cls, recorded: dict, **changes) -> "AttackSettings":
+        """Settings from a manifest's `settings` block (`recorded`), with `changes`; unknown keys are refused."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(recorded) - set(names))
+        if unknown:
+            raise InputError(f"the recorded settings hold keys this idia does not know: {', '.join(unknown)}")
+        values = {k: (Path(v) if names[k].metadata["kind"] == "path" and v is not None and k != "checkpoint"
+                      else v) for k, v in recorded.items()}
+        return cls(**{**values, **changes})
 
     def replace(self, **changes) -> "AttackSettings":
         return dataclasses.replace(self, **changes)
