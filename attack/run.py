@@ -199,7 +199,9 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
     runtime = runtime_facts(encoder.torch_device, encoder.precision, encoder.engine_description())
     return AttackResult(
         manifest=build_manifest(settings.seed, _inputs_manifest(settings, found, question, loaded), settings.command,
-                                runtime=runtime, extra={"settings": settings.recorded()}),
+                                runtime=runtime, extra={"settings": settings.recorded(),
+                                                        **({"model_info": settings.model_info}
+                                                           if settings.model_info else {})}),
         model={**{k: v for k, v in loaded.describe().items() if k not in ("model_cfg",)},
                "logit_scale": loaded.logit_scale, "embed_dim": int(encoded.texts[0].shape[2])},
         rule={**decision.rule, "templates": list(found.templates),

@@ -193,6 +193,9 @@ class AttackSettings:
                                                             yaml=None))
     extra_inputs: dict = field(default_factory=dict, metadata=_opt(None, "dict", "More inputs for the manifest.",
                                                                    yaml=None))
+    model_info: dict | None = field(default=None, metadata=_opt(
+        None, "dict", "The model beyond its path, as the audit's config states it (provider, version, "
+        "obtained_from); recorded in the manifest.", yaml=None))
 
     def validate(self) -> "AttackSettings":
         """Raise InputError naming the first bad value's flag; returns self so calls chain."""

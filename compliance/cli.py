@@ -12,7 +12,7 @@ import warnings
 
 import click
 
-from idia.compliance.commands import attack, audit, convert, defend, report, scan, world
+from idia.compliance.commands import attack, audit, check, convert, defend, report, scan, world
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,7 +29,7 @@ def main():
 
 
 for _command in (world.world, scan.scan, attack.attack, audit.audit, audit.demo, defend.defend, defend.verify,
-                 report.report, convert.convert):
+                 report.report, check.check, convert.convert):
     main.add_command(_command)
 
 

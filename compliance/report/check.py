@@ -40,6 +40,7 @@ class Checked:
     kind: str | None = None
     record: dict | None = None  # the carried record, unwrapped
     whole_sha256: str | None = None
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
@@ -71,6 +72,7 @@ def check_report(pdf: bytes, trust_roots: list = ()) -> Checked:
     except Exception as e:  # pypdf raises many types on a damaged file
         out.problems.append(f"the PDF cannot be read ({type(e).__name__}: {e})")
         return out
+    out.attachments = parts.attachments
     _check_attachments(parts, out)
     record = _carried_record(parts, out)
     if record is None:
@@ -82,17 +84,19 @@ def check_report(pdf: bytes, trust_roots: list = ()) -> Checked:
 
 
 def _check_attachments(parts: PdfParts, out: Checked) -> None:
+    from idia.compliance.report.templating import visible_text
     page = squeezed(parts.page_one)
-    carried = {}
+    carried, problems = {}, []
     for name, body in parts.attachments.items():
         digest = hashlib.sha256(body).hexdigest()
         carried[digest] = name
-        if squeezed(name) + digest not in page:
-            out.problems.append(f"attachment {name}: its SHA-256 {digest} is not the one page 1 prints for it")
+        if squeezed(visible_text(name)) + digest not in page:
+            problems.append(f"attachment {name}: its SHA-256 {digest} is not the one page 1 prints for it")
     for printed in PRINTED_FILE.findall(page):
         if printed not in carried:
-            out.problems.append(f"page 1 lists a file with SHA-256 {printed} that the PDF does not carry")
-    if parts.attachments and not out.problems:
+            problems.append(f"page 1 lists a file with SHA-256 {printed} that the PDF does not carry")
+    out.problems += problems
+    if parts.attachments and not problems:
         out.notes.append(f"{len(parts.attachments)} attached files match the SHA-256 page 1 prints")
 
 

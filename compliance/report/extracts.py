@@ -58,7 +58,7 @@ def photos_digest(photos_csv: bytes) -> str:
 
 # --- takedown -------------------------------------------------------------------------------------------------
 
-def _withhold(person: dict, others: set[str]) -> dict:
+def withhold(person: dict, others: set[str]) -> dict:
     """The person's result with every answer naming another audited person replaced by WITHHELD."""
     p = copy.deepcopy(person)
     for v in p["votes"]:
@@ -69,29 +69,41 @@ def _withhold(person: dict, others: set[str]) -> dict:
     return p
 
 
-def person_record(data: dict, person: dict, photos_csv_sha256: str) -> dict:
-    """The attack record cut down to one person (see the module's docstring)."""
-    everyone = {p["name"] for p in data["persons"]} | {p["name"] for p in data.get("reference") or []}
-    others = everyone - {person["name"]}
-    manifest = copy.deepcopy(data["manifest"])
-    inputs = manifest["inputs"]
-    inputs["images"] = [im for im in inputs.get("images", []) if im["person"] == person["name"]]
-    inputs["all_images"] = {"in": "photos.csv of the audit", "sha256": photos_csv_sha256,
-                            "note": "the SHA-256 of the audit's complete photo list (person, file, sha256 as CSV); "
-                                    "the list itself names other people and is not carried"}
-    candidates = {k: v for k, v in data["candidates"].items() if k != "added_true_names"}
-    group = person.get("distractor_group")
+def photo_set_digest(pairs) -> str:
+    """The SHA-256 of a set of photos as (person, photo SHA-256) pairs, wherever the files lie: sorted, one
+    `person<TAB>sha256` line each."""
+    return hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in sorted(pairs)).encode("utf-8")).hexdigest()
+
+
+def person_distractors(data: dict, person: dict) -> dict | None:
+    """The distractor block with only the person's own group (the other groups count other people)."""
     distractors = copy.deepcopy(data.get("distractors"))
     if distractors and distractors.get("groups"):
+        group = person.get("distractor_group")
         distractors["groups"] = [g for g in distractors["groups"] if g.get("id") == group] or distractors["groups"][:1]
+    return distractors
+
+
+def person_record(data: dict, person: dict) -> dict:
+    """The attack record cut down to one person (see the module's docstring)."""
+    everyone = {p["name"] for p in data["persons"]} | {p["name"] for p in data.get("reference") or []}
+    manifest = copy.deepcopy(data["manifest"])
+    inputs = manifest["inputs"]
+    images = inputs.get("images", [])
+    inputs["images"] = [im for im in images if im["person"] == person["name"]]
+    inputs["all_images"] = {"n": len(images),
+                            "pairs_sha256": photo_set_digest((im["person"], im["sha256"]) for im in images),
+                            "note": "the SHA-256 of every photo the audit read as sorted 'person<TAB>sha256' lines; "
+                                    "the list names other people and is not carried"}
+    candidates = {k: v for k, v in data["candidates"].items() if k != "added_true_names"}
     out = {k: v for k, v in data.items() if k not in ("persons", "reference", "not_auditable", "warnings")}
-    out.update(manifest=manifest, candidates=candidates, distractors=distractors, persons=[_withhold(person, others)],
-               reference=[], not_auditable=[], warnings=[])
+    out.update(manifest=manifest, candidates=candidates, distractors=person_distractors(data, person),
+               persons=[withhold(person, everyone - {person["name"]})], reference=[], not_auditable=[], warnings=[])
     return out
 
 
 TAKEDOWN_OMITTED = ["every other audited and reference person's result", "the photo list of other people "
-                    "(its SHA-256 is manifest.inputs.all_images)", "the attack's notices (they may name others)",
+                    "(manifest.inputs.all_images holds its SHA-256)", "the attack's notices (they may name others)",
                     "the names of the people who were not auditable", "answers naming another audited person "
                     f"read {WITHHELD!r}"]
 

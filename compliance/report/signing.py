@@ -70,6 +70,19 @@ class Signer:
         return out.getvalue()
 
 
+def read_passphrase(key: str | Path) -> bytes:
+    """The key's passphrase: IDIA_SIGN_PASSPHRASE, else asked for on the terminal without echo (never an
+    argument, never written anywhere). No terminal and no variable is one InputError."""
+    import getpass
+    import os
+    import sys
+    if PASSPHRASE_ENV in os.environ:
+        return os.environ[PASSPHRASE_ENV].encode("utf-8")
+    if not sys.stdin.isatty():
+        raise InputError(f"{key}: set {PASSPHRASE_ENV} to the key's passphrase (no terminal to ask on)")
+    return getpass.getpass(f"Passphrase for {key}: ").encode("utf-8")
+
+
 def load_signer(key: str | Path, passphrase: bytes | None, tsa_url: str | None = None) -> Signer:
     """The signer in a PKCS#12 file (key, certificate, chain). A wrong passphrase or a file that is not PKCS#12
     is one InputError naming the file."""

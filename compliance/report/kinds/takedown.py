@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from idia.compliance.report import extracts
-from idia.compliance.report.attachments import Attachment, csv_bytes
+from idia.compliance.report.attachments import Attachment
 from idia.compliance.report.facts import Fact
 from idia.compliance.report.frame import model_identity, threat_model
 from idia.compliance.report.kinds import ReportKind, Request, register
@@ -26,8 +26,7 @@ RECORD_NAME = "person-record.json"
 def _extract(data: dict, request: Request) -> dict:
     found = find_person(data, request.person)
     typed_person(data, found)  # this person's fields, all of them, and no others
-    photos = csv_bytes(extracts.PHOTO_COLUMNS, extracts.photo_rows(data["manifest"]["inputs"].get("images", [])))
-    return extracts.person_record(data, found, extracts.photos_digest(photos))
+    return extracts.person_record(data, found)
 
 
 def carry(data: dict, request: Request) -> tuple[list[Attachment], dict]:
