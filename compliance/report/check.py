@@ -29,6 +29,7 @@ from idia.compliance.report.signing import signature_findings
 
 DOCID = re.compile(r"Document\s*ID\s*([0-9a-f]{64})")
 PRINTED_FILE = re.compile(r"\.(?:csv|json)([0-9a-f]{64})")
+SIGNED_BY = squeezed("Signed (PAdES, SHA-256) by")  # _signature.html's words
 
 
 @dataclass
@@ -73,6 +74,7 @@ def check_report(pdf: bytes, trust_roots: list = ()) -> Checked:
         out.problems.append(f"the PDF cannot be read ({type(e).__name__}: {e})")
         return out
     out.attachments = parts.attachments
+    _check_signature_block(parts, sig, out)
     _check_attachments(parts, out)
     record = _carried_record(parts, out)
     if record is None:
@@ -81,6 +83,18 @@ def check_report(pdf: bytes, trust_roots: list = ()) -> Checked:
     _check_tables(parts, out)
     _check_facts(parts, out)
     return out
+
+
+def _check_signature_block(parts: PdfParts, sig, out: Checked) -> None:
+    """Page 1's signature block says what the signatures are: signed by their signer, or not signed."""
+    from idia.compliance.report.templating import visible_text
+    page = squeezed(parts.page_one)
+    claims = SIGNED_BY in page
+    if claims and not sig.signed:
+        out.problems.append("page 1 says the report is signed, but the PDF carries no signature")
+    for who in sig.signers or []:
+        if SIGNED_BY + squeezed(visible_text(who)) not in page:
+            out.problems.append(f"page 1's signature block does not name the signer, {who}")
 
 
 def _check_attachments(parts: PdfParts, out: Checked) -> None:

@@ -113,6 +113,7 @@ class Findings:
     notes: list[str]
     problems: list[str]
     signed: bool = False
+    signers: list[str] | None = None  # each signature's signer, as its certificate names them (common name)
 
 
 def load_trust_roots(paths) -> list:
@@ -152,22 +153,24 @@ def signature_findings(pdf: bytes, trust_roots: list) -> Findings:
 
 
 def _check_one(sig, trust_roots: list, findings: Findings) -> None:
-    from pyhanko.sign.general import SignatureCoverageLevel
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
     label = f"signature {sig.field_name!r}"
     # Explicit roots only (an empty list is no root at all, never the system's store); nothing fetched.
     context = ValidationContext(trust_roots=list(trust_roots), allow_fetching=False, revocation_mode="soft-fail")
     quiet = logging.getLogger("pyhanko")
-    level, quiet.level = quiet.level, logging.CRITICAL  # an untrusted path is our finding, not a traceback
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # an untrusted path is our finding, not a logged traceback
     try:
         status = validate_pdf_signature(sig, signer_validation_context=context)
     except Exception as e:  # a malformed signature dictionary, a CMS blob that does not parse
         findings.problems.append(f"{label} cannot be validated ({type(e).__name__}: {e})")
         return
     finally:
-        quiet.level = level
+        quiet.setLevel(level)
     who = _name_part(sig.signer_cert.subject, "common_name") or sig.signer_cert.subject.human_friendly
+    findings.signers = (findings.signers or []) + [who]
     org = _name_part(sig.signer_cert.subject, "organization_name")
     signer = f"{who} ({org})" if org else who
     if not status.intact:
@@ -190,5 +193,6 @@ def _check_one(sig, trust_roots: list, findings: Findings) -> None:
         findings.problems.append(f"{label}: {what} does not chain to any --trust root ({signer})")
         trust = "untrusted"
     if status.intact and status.valid:
-        findings.notes.append(f"{label} intact, covering {'the whole file' if sig.coverage == SignatureCoverageLevel.ENTIRE_FILE else 'part of the file'}; "
+        whole = sig.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        findings.notes.append(f"{label} intact, covering {'the whole file' if whole else 'part of the file'}; "
                               f"signed by {signer}; {when}; {trust}")

@@ -22,6 +22,7 @@ from pypdf import PdfReader
 from idia.compliance import report
 from idia.compliance.report import extracts
 from idia.compliance.report.check import check_report
+from idia.compliance.report.frame import SignatureBlock
 from idia.compliance.report.signing import PASSPHRASE_ENV, load_signer, load_trust_roots
 
 PASSPHRASE = b"test passphrase, not a secret"
@@ -123,7 +124,7 @@ def signed_takedown(tmp_path_factory, small_json, pki):
 
 def test_a_signed_report_validates_with_pyhanko_pdfsig_and_idia_check(signed_takedown, pki, tmp_path):
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.general import SignatureCoverageLevel
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
     pdf = signed_takedown.read_bytes()
@@ -188,6 +189,10 @@ def test_check_fails_on_a_swapped_attachment_and_a_first_page_that_disagrees(sma
     result = check_report(intact)
     assert result.intact, result.problems
     assert result.kind == "audit" and "page 1's 3 figures match the carried record" in result.notes
+    outline = [item for item in PdfReader(io.BytesIO(intact)).outline if not isinstance(item, list)]
+    nested = [i.title for item in PdfReader(io.BytesIO(intact)).outline if isinstance(item, list) for i in item
+              if not isinstance(i, list)]
+    assert outline and {p["name"] for p in data["persons"] if p["member"]} <= set(nested)  # a bookmark each
 
     swapped = [a if a.name != "persons.csv" else type(a)(a.name, a.data.replace(b",yes,", b",no,", 1), a.description)
                for a in rendered.attachments]
@@ -202,6 +207,11 @@ def test_check_fails_on_a_swapped_attachment_and_a_first_page_that_disagrees(sma
     problems = check_report(report.render_pdf(disagrees, attachments=rendered.attachments)).problems
     assert problems == [f"page 1 does not show what the carried record gives for identified: "
                         f"'{shown} audited people identified by the model'"]
+
+    claimed = SignatureBlock("Test Auditor", "Test Audit Office", "ab" * 32, "a test root")
+    unsigned = report.render("audit", data, raw=small_json.read_bytes(), signature=claimed)
+    problems = check_report(report.render_pdf(unsigned.html, attachments=unsigned.attachments)).problems
+    assert problems == ["page 1 says the report is signed, but the PDF carries no signature"]
 
 
 def test_an_audit_over_the_record_limit_carries_the_record_without_raw_answers(small_json, tmp_path):

@@ -57,7 +57,8 @@ def build(data: dict, request: Request) -> tuple[dict, list]:
     photos = [thumbnail(im["file"], im["sha256"]) for im in p["images"]] if request.include_photos else []
     report_cmd = shlex.join(["idia", "report", request.source_name, "--kind", NAME, "--person", p["name"]])
     return {"person": p, "photos": photos, "include_photos": request.include_photos, "report_command": report_cmd,
-            "drawn": drawn_for(data, p), "threat": threat_model(one, [person_summary(one["persons"][0])], run_people=len(data["persons"])),
+            "drawn": drawn_for(data, p),
+            "threat": threat_model(one, [person_summary(one["persons"][0])], run_people=len(data["persons"])),
             "model_id": model_identity(data["manifest"], data["model"])}, []
 
 
