@@ -45,6 +45,14 @@ def at_least(low: int | float) -> Callable[[Any], str | None]:
     return check
 
 
+def above(low: int | float) -> Callable[[Any], str | None]:
+    def check(value):
+        if value is not None and not value > low:
+            return f"must be above {low}, got {value}"
+        return None
+    return check
+
+
 def between(low: int, high: int) -> Callable[[Any], str | None]:
     def check(value):
         if value is not None and not low <= value <= high:
@@ -237,6 +245,14 @@ class AttackSettings:
         values = {k: (Path(v) if names[k].metadata["kind"] == "path" and v is not None and k != "checkpoint"
                       else v) for k, v in recorded.items()}
         return cls(**{**values, **changes})
+
+    def check_output(self, out: str | Path, flag: str = "--out") -> None:
+        """Refuse an output folder inside --people or --reference: the next run would read it as a person."""
+        where = Path(out).resolve()
+        for name, folder in (("--people", self.people), ("--reference", self.reference)):
+            if folder is not None and (where == Path(folder).resolve() or Path(folder).resolve() in where.parents):
+                raise InputError(f"{flag} {out}: is inside {name} {folder}; the next run would read it as a person "
+                                 "folder. Choose an output folder outside it")
 
     def replace(self, **changes) -> "AttackSettings":
         return dataclasses.replace(self, **changes)

@@ -82,6 +82,7 @@ from idia.defense.training import (
     train,
 )
 from idia.errors import InputError
+from idia.io import read_text_file
 from idia.names import normalize_name
 
 KIND_REDACTION = "idia-redaction"
@@ -191,12 +192,7 @@ def bundled_captions() -> list[str]:
 def read_captions(path: str | Path) -> list[str]:
     """Clean captions from a text file, one per line ('#' comments and blank lines skipped)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        raise InputError(f"{path}: no such captions file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file of captions") from None
+    text = read_text_file(path, "text file of captions")
     out = [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not out:
         raise InputError(f"{path}: holds no captions")

@@ -41,7 +41,8 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                               top=[[question.name_of(i, c), round(float(s), 6)]
                                    for c, s in zip(ev.top_index[r], ev.top_similarity[r])],
                               true_rank=round(float(ev.true_rank[r].mean()), 4),
-                              true_prob=round(float(np.exp(ev.true_log_prob[r].astype(np.float64)).mean()), 6))
+                              true_prob=round(float(np.exp(ev.true_log_prob[r].astype(np.float64)).mean()), 6),
+                              top_tie=bool(ev.top_tie[r]) if ev.top_tie is not None else None)
                   for ph, r in zip(person.photos, rows)]
         out.append(PersonResult(name=person.name, n_images=len(person.photos), score=int(ev.score[i]),
                                 member=bool(member[i]), p_value=float(p_values[i]),

@@ -64,6 +64,7 @@ class ImageAnswer:
     top: list[tuple[str, float]]  # [[name, similarity], ...] (JSON lists) by similarity averaged over the prompts
     true_rank: float  # mean over prompts; 1 = the model's answer
     true_prob: float  # mean softmax probability of the true name
+    top_tie: bool | None = None  # the first names of `top` score exactly alike: the photo has no first choice
 
 
 @dataclass
@@ -130,14 +131,20 @@ class AttackResult:
 
     @classmethod
     def load(cls, path: str | Path) -> "AttackResult":
+        """A results.json read (a regular file, bounded) and checked to hold together with the files beside it
+        (`attack.record.check`), like every reader checks it."""
+        from idia.attack.record.check import check_attack_record
+        from idia.io import read_regular_bytes
         path = Path(path)
+        raw = read_regular_bytes(path, what="results file", missing="no such results file")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such results file") from None
+            data = json.loads(raw.decode("utf-8"))
+            result = cls.from_dict(data)
+            check_attack_record(data, path.parent)
+            return result
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: not a JSON results file ({e})") from None
-        except (TypeError, InputError) as e:
+        except (TypeError, KeyError, InputError) as e:
             raise InputError(f"{path}: {e}") from None
 
 

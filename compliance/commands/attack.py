@@ -31,6 +31,7 @@ def attack(perturbation, out, quiet, **options):
     from idia.attack.run import run_attack, write_attack
     from idia.compliance.commands.common import settings_from_options
     settings = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    settings.check_output(out)
     pert = None
     if perturbation is not None:
         from idia.defense.perturb import load_perturbation

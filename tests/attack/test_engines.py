@@ -73,9 +73,9 @@ class ShuffledEngine:
     def device_type(self, encoder):
         return encoder.torch_device.type
 
-    def encode(self, encoder, paths):
+    def encode(self, encoder, paths, sha256s=None):
         rows = {}
-        for positions, emb in LocalEngine().encode(encoder, paths):
+        for positions, emb in LocalEngine().encode(encoder, paths, sha256s):
             rows.update(zip(positions, emb))
         order, cuts = self.draw
         order = [p for p in order if p < len(paths)]

@@ -21,14 +21,19 @@ from idia.names import name_key, normalize_name
 
 
 def _grow(data: dict, factor: int) -> dict:
-    """The record with every audited person copied `factor` times under new names (photos included)."""
+    """The record with every audited person copied `factor` times under new names (photos and the votes naming them
+    included; without labels, whose metrics would no longer follow from the persons), so it still holds together."""
     out = copy.deepcopy(data)
+    out["metrics"] = None
     persons, images = [], [im for im in out["manifest"]["inputs"]["images"]
                            if im["person"] not in {p["name"] for p in data["persons"]}]
     for k in range(factor):
         for p in data["persons"]:
             q = copy.deepcopy(p)
             q["name"] = f"{p['name']} {k}" if k else p["name"]
+            q["label"] = None
+            for v in q["votes"]:
+                v["vote"] = q["name"] if v["is_true_name"] else v["vote"]
             for i, im in enumerate(q["images"]):
                 im["sha256"] = hashlib.sha256(f"{q['name']}/{i}".encode()).hexdigest()
                 images.append({"person": q["name"], "file": im["file"], "sha256": im["sha256"]})

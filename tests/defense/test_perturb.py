@@ -18,6 +18,7 @@ from idia.defense.perturb import NoisePerturbation, ProjectionPerturbation, load
 from idia.defense.sweep import sweep
 from idia.defense.utility import ZeroShotTask
 from idia.errors import InputError
+from idia.io import sha256_file
 
 N_REDACT = 10
 
@@ -54,7 +55,9 @@ def test_perturbations_round_trip_through_json(projection, world_model, tmp_path
     for p in (projection, noise, ProjectionPerturbation(strength=2.5, side="both").fit(world_model, ["Kojo Huang",
                                                                                                      "Oleg Allen"])):
         back = load_perturbation(p.save(tmp_path / f"{p.kind}.json"))
-        assert type(back) is type(p) and back.describe() == p.describe()
+        read_from = {"file": str(tmp_path / f"{p.kind}.json"),
+                     "file_sha256": sha256_file(tmp_path / f"{p.kind}.json")}
+        assert type(back) is type(p) and back.describe() == {**p.describe(), **read_from}
         assert np.array_equal(back.transform_image(image), p.transform_image(image))
         assert np.array_equal(back.transform_text(text), p.transform_text(text))
         assert np.allclose(np.linalg.norm(p.transform_image(image), axis=-1), 1, atol=1e-5)
@@ -160,3 +163,35 @@ def test_a_perturbation_fitted_on_another_checkpoint_is_refused(projection, worl
                        cache_dir=tmp_path)
     with pytest.raises(InputError, match="fitted on checkpoint 000000000000"):
         run_attack(cfg, loaded=world_model, perturbation=other)
+
+
+@pytest.mark.parametrize("kind", ["noise", "project"])
+def test_a_perturbation_of_strength_zero_is_refused(tmp_path, kind):
+    """The probe: `strength: 0` silently turned the defense off. Variant: both kinds, and the command line."""
+    data = {"kind": "idia-perturbation", "schema_version": 1, "type": kind, "names": ["A B"],
+            "settings": {"strength": 0, "seed": 0, "side": "text", "templates": ["{0}"], "n_generic": 2},
+            "embed_dim": 2, "checkpoint_sha256": "0" * 64, "directions": [[1.0, 0.0]], "explained": [1.0]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"p.json: .*above 0.*turns the defense off"):
+        load_perturbation(path)
+    (tmp_path / "names.txt").write_text("A B\n")
+    result = CliRunner().invoke(main, ["defend", "perturb", "--model", "world", "--names", str(tmp_path / "names.txt"),
+                                       "--kind", kind, "--strength", "0", "--out", str(tmp_path / "o.json")])
+    assert result.exit_code == 2 and "--strength must be above 0 (0 turns the defense off)" in result.output
+
+
+def test_a_projection_file_whose_names_were_edited_is_refused(redacted_names, world_model, tmp_path):
+    """The probe: edited `names` were copied into the record while the directions removed other people. Variant:
+    one name swapped for another audited person's."""
+    from idia.attack.run import check_perturbation
+    encoder = Encoder(world_model, device="cpu", use_cache=False, progress=False)
+    small = ProjectionPerturbation(n_generic=20).fit(world_model, redacted_names[:2], encoder=encoder)
+    saved = small.save(tmp_path / "p.json")
+    check_perturbation(load_perturbation(saved), world_model, encoder)  # as saved: it holds
+    data = json.loads(saved.read_text())
+    data["names"] = [redacted_names[2]] + data["names"][1:]
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="edited.json: its directions are not those of the names it lists"):
+        check_perturbation(load_perturbation(edited), world_model, encoder)

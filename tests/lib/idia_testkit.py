@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from idia.attack.settings import AttackSettings
+from idia.defense.record import group_summary
 from idia.defense.redact import find_neighbours
-from idia.defense.verify import group_summary
 from idia.world import load_world
 
 N_REDACT = 10
@@ -153,6 +153,34 @@ def make_verification(attack: dict, n_redacted: int = 3, losses: bool = True, sw
              "utility_top1": 0.93 - 0.2 * s} for s in (0.0, 0.1, 0.25, 0.5, 1.0)]} if sweep else None,
         "attack_before": "before/results.json", "attack_after": "after/results.json",
     }
+
+
+def write_verification_folder(folder: Path, before: dict, after: dict, n_redacted: int = 3) -> Path:
+    """A verification as `idia verify` leaves it, from two attack records: before/ and after/results.json, and a
+    verification.json whose sections `defense.verify.compare` draws from them and whose manifest records their
+    SHA-256 (everything else as `make_verification` makes it). Returns the path of verification.json."""
+    import hashlib
+    import json
+
+    from idia.attack.record.results import AttackResult
+    from idia.defense.verify import compare
+    record = make_verification(before, n_redacted=n_redacted)
+    names = [r["name"] for r in record["redacted"]]
+    runs = [SimpleNamespace(result=AttackResult.from_dict(d)) for d in (before, after)]
+    sections = compare(*runs, names)
+    record.update({k: sections[k] for k in ("redacted", "neighbours", "collateral")})
+    record["summary"] = {**sections["summary"], "utility": record["summary"]["utility"]}
+    record["manifest"]["inputs"]["names"] = {"file": "forget.txt", "sha256": "ab" * 32, "names": names}
+    outputs = {}
+    for rel, data in (("before/results.json", before), ("after/results.json", after)):
+        raw = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(raw)
+        outputs[rel] = {"sha256": hashlib.sha256(raw).hexdigest()}
+    record["manifest"]["outputs"] = outputs
+    path = folder / "verification.json"
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 def world_attack(world_model_dir, world_photos) -> "AttackSettings":
