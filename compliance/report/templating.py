@@ -26,7 +26,8 @@ from idia.compliance.report.wording import seconds as _seconds
 # The templates every kind shares: the page and the partials ({% include %}d; their names start with "_").
 SHARED_TEMPLATES = ("base.html", "_manifest.html", "_evidence_takedown.html", "_evidence_audit.html", "_study.html",
                     "_facts.html", "_carried.html", "_auditor.html", "_signature.html", "_attachments.html",
-                    "_model_id.html", "_threat_model.html", "_inputs_more.html", "_cannot_flag.html")
+                    "_model_id.html", "_threat_model.html", "_inputs_more.html", "_cannot_flag.html",
+                    "_edpb.html")
 # Characters that reorder or hide text (bidi controls) or are not text at all: shown as [U+XXXX], so a name
 # such as "\u202eevil" cannot make the report read differently from what the record holds.
 _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

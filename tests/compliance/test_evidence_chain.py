@@ -16,7 +16,7 @@ import subprocess
 import threading
 
 import pytest
-from idia_testkit import make_verification, pdf_text, run_idia, squeeze
+from idia_testkit import pdf_text, run_idia, squeeze, write_verification_folder
 from pypdf import PdfReader
 
 from idia.compliance import report
@@ -95,12 +95,15 @@ def pki(tmp_path_factory):
 
 
 def _small(data: dict, n: int = 8) -> dict:
-    """The record cut to n audited people (half identified) and their photos; reference people dropped."""
+    """The record cut to n audited people (half identified) and their photos; the reference people (the
+    calibration re-derives from them) kept, the metrics (of the full set) dropped, so the record holds together."""
     out = copy.deepcopy(data)
     members = [p for p in out["persons"] if p["member"]][:n // 2]
     out["persons"] = members + [p for p in out["persons"] if not p["member"]][:n - len(members)]
-    out["reference"] = []
-    kept = {p["name"] for p in out["persons"]}
+    out["metrics"] = None
+    for p in out["persons"]:
+        p["label"] = None
+    kept = {p["name"] for p in out["persons"] + out["reference"]}
     out["manifest"]["inputs"]["images"] = [im for im in out["manifest"]["inputs"]["images"] if im["person"] in kept]
     return out
 
@@ -134,7 +137,10 @@ def test_a_signed_report_validates_with_pyhanko_pdfsig_and_idia_check(signed_tak
     assert status.intact and status.valid and status.trusted
     assert sig.coverage == SignatureCoverageLevel.ENTIRE_FILE
     assert status.timestamp_validity is not None and status.timestamp_validity.intact
-    assert b"pdfaid:part" in pdf and PdfReader(io.BytesIO(pdf)).attachments  # PDF/A-3, still carrying its record
+    reader = PdfReader(io.BytesIO(pdf))
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data()
+    assert b"<pdfaid:part>3</pdfaid:part>" in xmp and b"<pdfaid:conformance>B</pdfaid:conformance>" in xmp
+    assert reader.attachments  # PDF/A-3b, still carrying its record
 
     page_one = squeeze(pdf_text(pdf, tmp_path).split("\f")[0])
     assert "SignedbyTestAuditor" in page_one.replace("(PAdES,SHA-256)", "") and "TestAuditOffice" in page_one
@@ -189,10 +195,13 @@ def test_check_fails_on_a_swapped_attachment_and_a_first_page_that_disagrees(sma
     result = check_report(intact)
     assert result.intact, result.problems
     assert result.kind == "audit" and "page 1's 3 figures match the carried record" in result.notes
-    outline = [item for item in PdfReader(io.BytesIO(intact)).outline if not isinstance(item, list)]
-    nested = [i.title for item in PdfReader(io.BytesIO(intact)).outline if isinstance(item, list) for i in item
-              if not isinstance(i, list)]
-    assert outline and {p["name"] for p in data["persons"] if p["member"]} <= set(nested)  # a bookmark each
+    def titles(items, depth=0):
+        for item in items:
+            yield from titles(item, depth + 1) if isinstance(item, list) else [(depth, item.title)]
+    outline = list(titles(PdfReader(io.BytesIO(intact)).outline))
+    identified = {p["name"] for p in data["persons"] if p["member"]}
+    assert identified and {(2, name) for name in identified} <= set(outline)  # a bookmark each, under its section
+    assert not {t for _, t in outline} & {p["name"] for p in data["persons"] if not p["member"]}
 
     swapped = [a if a.name != "persons.csv" else type(a)(a.name, a.data.replace(b",yes,", b",no,", 1), a.description)
                for a in rendered.attachments]
@@ -262,9 +271,9 @@ def test_a_takedown_carries_that_persons_record_and_no_other_name(calibrated_jso
 
 
 def test_a_mitigation_names_nobody_unless_asked(calibrated_run, tmp_path):
-    verification = make_verification(_small(calibrated_run.result.to_dict(), 12), n_redacted=2, sweep=False)
-    path = tmp_path / "verification.json"
-    path.write_text(json.dumps(verification, indent=2), encoding="utf-8")
+    small = _small(calibrated_run.result.to_dict(), 12)
+    path = write_verification_folder(tmp_path, small, small, n_redacted=2)
+    verification = json.loads(path.read_text())
     names = {r["name"] for key in ("redacted", "neighbours", "collateral") for r in verification[key]}
     pseudonymous = report.write_report(path, "mitigation", tmp_path / "m.pdf")[0].read_bytes()
     text = " ".join(pdf_text(pseudonymous, tmp_path).split())
@@ -307,8 +316,8 @@ def test_rerun_reproduces_the_worlds_audit_and_names_every_difference(calibrated
 
 
 def test_check_refuses_a_rerun_of_a_mitigation_in_one_line(tmp_path, calibrated_run):
-    path = tmp_path / "verification.json"
-    path.write_text(json.dumps(make_verification(_small(calibrated_run.result.to_dict(), 12), sweep=False)))
+    small = _small(calibrated_run.result.to_dict(), 12)
+    path = write_verification_folder(tmp_path, small, small)
     pdf = report.write_report(path, "mitigation", tmp_path / "m.pdf")[0]
     result = run_idia("check", pdf, "--rerun")
     assert result.returncode == 2 and "an audit or takedown report's (this is a mitigation report)" in result.stderr

@@ -118,6 +118,8 @@ def facts(record: dict) -> list[Fact]:
     if u:
         out.append(Fact("utility", f"{pct(u['top1_before'])} → {pct(u['top1_after'])}",
                         f"utility: top-1 accuracy on {u['n_images']} labelled images ({u['n_classes']} classes)"))
+    else:
+        out.append(Fact("utility", "not measured", "utility (the verification was run without --utility)"))
     return out
 
 
