@@ -60,6 +60,7 @@ class Signer:
             from pyhanko.sign.timestamps import HTTPTimeStamper
             timestamper = HTTPTimeStamper(self.tsa_url, timeout=TSA_TIMEOUT_S)
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        _keep_xmp(writer)
         try:
             out = signers.sign_pdf(writer, meta, signer=self.simple_signer, timestamper=timestamper)
         except Exception as e:  # pyHanko wraps network and TSA errors in several types
@@ -68,6 +69,22 @@ class Signer:
                     from None
             raise InputError(f"cannot sign the report: {type(e).__name__}: {e}") from None
         return out.getvalue()
+
+
+def _keep_xmp(writer) -> None:
+    """Hand pyHanko the document's XMP metadata as its own metadata stream, so the signature's revision updates it
+    (modification date, producer) instead of writing a fresh one without the PDF/A identification
+    (pdfaid:part 3, conformance B) weasyprint wrote."""
+    from pyhanko.pdf_utils.metadata import xmp_xml
+    existing = writer.root.get("/Metadata")
+    if existing is None:
+        return
+    stream = existing.get_object()
+    if isinstance(stream, xmp_xml.MetadataStream):
+        return
+    kept = xmp_xml.MetadataStream.from_xmp(xmp_xml.parse_xmp(io.BytesIO(stream.data)))
+    writer.root["/Metadata"] = writer.add_object(kept)
+    writer.update_root()
 
 
 def read_passphrase(key: str | Path) -> bytes:
