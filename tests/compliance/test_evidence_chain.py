@@ -193,6 +193,13 @@ def test_the_passphrase_comes_from_the_environment_never_an_argument(small_json,
 def test_check_fails_on_a_swapped_attachment_and_a_first_page_that_disagrees(small_json, tmp_path):
     data = json.loads(small_json.read_text())
     rendered = report.render("audit", data, raw=small_json.read_bytes())
+    # The conclusion in the EDPB's terms: how many people, with which means, at which error rates.
+    text = " ".join(re.sub(r"<[^>]+>", " ", rendered.html).split())
+    n_identified, cal = sum(p["member"] for p in data["persons"]), data["calibration"]
+    assert "“with means reasonably likely to be used”" in text
+    assert f"for {n_identified} of {len(data['persons'])} people" in text
+    assert f"{cal['reference_false_positives']} of {cal['n_reference']} reference people known never seen" in text
+    assert f"a list of {data['rule']['n_candidates']} names" in text and "synthetic world: the conclusion" in text
     intact = report.render_pdf(rendered.html, attachments=rendered.attachments)
     result = check_report(intact)
     assert result.intact, result.problems
@@ -323,3 +330,25 @@ def test_check_refuses_a_rerun_of_a_mitigation_in_one_line(tmp_path, calibrated_
     pdf = report.write_report(path, "mitigation", tmp_path / "m.pdf")[0]
     result = run_idia("check", pdf, "--rerun")
     assert result.returncode == 2 and "an audit or takedown report's (this is a mitigation report)" in result.stderr
+
+
+def test_faults_as_found_stay_fixed(small_json, verification_json):
+    """The reader's faults: with one photo a person the redraws are said to mean nothing (no 100%); no photo
+    hashes printed (photos.csv carries them); reference photos mentioned only when there are some; a mitigation
+    prints no raw keys and no file path in its headline figures."""
+    data = json.loads(small_json.read_text())
+    for p in data["persons"]:
+        p["evidence"]["stability"]["size"] = 1
+    person = data["persons"][0]
+    audit = " ".join(report.render_html("audit", copy.deepcopy(data)).split())
+    assert audit.count("n/a: 1 photo") == len(data["persons"])
+    assert not [im["sha256"] for im in data["manifest"]["inputs"]["images"] if im["sha256"] in audit]
+    assert "photos of reference people included" in audit
+    takedown = " ".join(report.render_html("takedown", copy.deepcopy(data), person=person["name"]).split())
+    assert "With one photo, every redraw is that same photo" in takedown
+    assert "The permutation verdict stayed the same in" not in takedown
+    mitigation = report.render_html("mitigation", json.loads(verification_json.read_text()))
+    text = " ".join(re.sub(r"<[^>]+>", " ", mitigation).split())
+    assert not re.search(r"names\.names|keep_names_sha256|_sha256 |progress (true|True)| null", text)
+    facts = text.split("1. At a glance")[1].split("2. Identification")[0]
+    assert "/" not in facts and "utility: top-1 accuracy on" in facts
