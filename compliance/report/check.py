@@ -52,14 +52,28 @@ class Checked:
 class PdfParts:
     page_one: str
     attachments: dict[str, bytes]
+    off_page: tuple[str, ...] = ()  # page 1's text placed beyond the page's edges: in the file, unseen
 
 
 def read_parts(pdf: bytes) -> PdfParts:
-    """Page 1's text and the attached files (name → bytes), by pypdf."""
+    """Page 1's text (and the pieces of it that lie off the page) and the attached files (name → bytes), by
+    pypdf."""
     from pypdf import PdfReader
     reader = PdfReader(io.BytesIO(pdf), strict=False)
     files = {name: bodies[0] for name, bodies in reader.attachments.items() if bodies}
-    return PdfParts(reader.pages[0].extract_text() if reader.pages else "", files)
+    if not reader.pages:
+        return PdfParts("", files)
+    page = reader.pages[0]
+    box = page.mediabox
+    left, bottom, right, top = float(box.left), float(box.bottom), float(box.right), float(box.top)
+    off = []
+
+    def visit(text, cm, tm, font, size):  # where the text starts: its matrix times the page's
+        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+        if text.strip() and not (left <= x < right and bottom <= y <= top):
+            off.append(text.strip())
+    return PdfParts(page.extract_text(visitor_text=visit), files, tuple(off))
 
 
 def check_report(pdf: bytes, trust_roots: list = ()) -> Checked:
@@ -128,8 +142,9 @@ def _carried_record(parts: PdfParts, out: Checked) -> dict | None:
             out.kind = kind
             out.record, source = extracts.unwrap(record)
             out.whole_sha256 = source or hashlib.sha256(body).hexdigest()
-            out.notes.append(f"a {kind} report carrying {name}" + (" (an extract of the whole record)" if source
-                                                                    else " (the whole record)"))
+            article = "an" if kind[0] in "aeiou" else "a"
+            out.notes.append(f"{article} {kind} report carrying {name}"
+                             + (" (an extract of the whole record)" if source else " (the whole record)"))
             return record
     out.problems.append("the PDF carries no idia record, so nothing on its pages can be checked against one")
     return None
@@ -176,5 +191,8 @@ def _check_facts(parts: PdfParts, out: Checked) -> None:
     missing = missing_facts(facts, parts.page_one)
     for f in missing:
         out.problems.append(f"page 1 does not show what the carried record gives for {f.key}: {f.text!r}")
-    if not missing:
+    if parts.off_page:
+        out.problems.append(f"page 1 places text beyond the page's edge, where no reader sees it: "
+                            f"{' '.join(parts.off_page)[:200]!r}")
+    elif not missing:
         out.notes.append(f"page 1's {len(facts)} figures match the carried record")

@@ -231,6 +231,14 @@ def test_check_fails_on_a_swapped_attachment_and_a_first_page_that_disagrees(sma
     problems = check_report(report.render_pdf(unsigned.html, attachments=unsigned.attachments)).problems
     assert problems == ["page 1 says the report is signed, but the PDF carries no signature"]
 
+    # A takedown's four figures share the width; laid out 33% each, the fourth ran off the page, unseen though
+    # its text is in the file: the check finds text beyond the page's edge.
+    takedown = report.render("takedown", data, raw=small_json.read_bytes(), person=data["persons"][0]["name"])
+    assert check_report(report.render_pdf(takedown.html, attachments=takedown.attachments)).intact
+    squeezed_out = takedown.html.replace("table.facts td { width: auto; }", "")
+    problems = check_report(report.render_pdf(squeezed_out, attachments=takedown.attachments)).problems
+    assert len(problems) == 1 and problems[0].startswith("page 1 places text beyond the page's edge")
+
 
 def test_an_audit_over_the_record_limit_carries_the_record_without_raw_answers(small_json, tmp_path):
     out = tmp_path / "audit.pdf"
