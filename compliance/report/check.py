@@ -84,7 +84,7 @@ def check_report(pdf: bytes, trust_roots: list = ()) -> Checked:
     out.problems += sig.problems
     try:
         parts = read_parts(pdf)
-    except Exception as e:  # pypdf raises many types on a damaged file
+    except Exception as e:  # noqa: BLE001 -- pypdf raises many types on a damaged file
         out.problems.append(f"the PDF cannot be read ({type(e).__name__}: {e})")
         return out
     out.attachments = parts.attachments

@@ -63,7 +63,7 @@ class Signer:
         _keep_xmp(writer)
         try:
             out = signers.sign_pdf(writer, meta, signer=self.simple_signer, timestamper=timestamper)
-        except Exception as e:  # pyHanko wraps network and TSA errors in several types
+        except Exception as e:  # noqa: BLE001 -- pyHanko wraps network and TSA errors in several types
             if self.tsa_url:
                 raise InputError(f"cannot timestamp the signature at {self.tsa_url}: {type(e).__name__}: {e}") \
                     from None
@@ -143,7 +143,7 @@ def load_trust_roots(paths) -> list:
             blobs = [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
             roots += [x509.Certificate.load(der) for der in blobs]
             for cert in roots:
-                cert.native  # parse now: a broken file is named here, not deep inside validation
+                _ = cert.native  # parse now: a broken file is named here, not deep inside validation
         except ValueError:
             raise InputError(f"{path}: not a PEM or DER certificate") from None
     return roots
@@ -170,8 +170,8 @@ def signature_findings(pdf: bytes, trust_roots: list) -> Findings:
 
 
 def _check_one(sig, trust_roots: list, findings: Findings) -> None:
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
     label = f"signature {sig.field_name!r}"
     # Explicit roots only (an empty list is no root at all, never the system's store); nothing fetched.
@@ -181,7 +181,7 @@ def _check_one(sig, trust_roots: list, findings: Findings) -> None:
     quiet.setLevel(logging.CRITICAL)  # an untrusted path is our finding, not a logged traceback
     try:
         status = validate_pdf_signature(sig, signer_validation_context=context)
-    except Exception as e:  # a malformed signature dictionary, a CMS blob that does not parse
+    except Exception as e:  # noqa: BLE001 -- a malformed signature dictionary, a CMS blob that does not parse
         findings.problems.append(f"{label} cannot be validated ({type(e).__name__}: {e})")
         return
     finally:
