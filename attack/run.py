@@ -131,6 +131,8 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
                "text_cached": all(b["from_cache"] for b in encoder.log.text_blocks), "n_images": encoded.n_images,
                "n_prompt_texts": len(found.templates) * sum(len(names) for names in question.text_lists())}
     result = _record(settings, found, question, encoder, encoded, decision, perturbation, notices)
+    timings["total_s"] = time.perf_counter() - t0
+    result.manifest["timings"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()}
     return AttackRun(result=result, evidence=decision.evidence, question=question, scan=found, timings=timings)
 
 
@@ -262,7 +264,9 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
     runtime = runtime_facts(encoder.torch_device, encoder.precision, encoder.engine_description())
     return AttackResult(
         manifest=build_manifest(settings.seed, _inputs_manifest(settings, found, question, loaded, perturbation),
-                                settings.command, runtime=runtime),
+                                settings.command, runtime=runtime,
+                                extra={"settings": settings.recorded(),
+                                       **({"model_info": settings.model_info} if settings.model_info else {})}),
         model={**{k: v for k, v in loaded.describe().items() if k not in ("model_cfg",)},
                "logit_scale": loaded.logit_scale, "embed_dim": int(encoded.texts[0].shape[2])},
         rule={**decision.rule, "templates": list(found.templates),

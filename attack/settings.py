@@ -25,6 +25,8 @@ DEFAULT_ALPHA = 0.01
 RAY_ADDRESS_PATTERN = re.compile(r"^(auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d+)$")
 DEFAULT_TARGET_FPR = 0.05
 MAX_SEED = 2**32 - 1
+# Settings the manifest leaves out: where caches live and how many processes decode change no number.
+NOT_RECORDED = ("cache_dir", "workers", "ray_address")
 
 
 def default_workers() -> int:
@@ -199,6 +201,9 @@ class AttackSettings:
                                                             yaml=None))
     extra_inputs: dict = field(default_factory=dict, metadata=_opt(None, "dict", "More inputs for the manifest.",
                                                                    yaml=None))
+    model_info: dict | None = field(default=None, metadata=_opt(
+        None, "dict", "The model beyond its path, as the audit's config states it (provider, version, "
+        "obtained_from); recorded in the manifest.", yaml=None))
 
     def validate(self) -> "AttackSettings":
         """Raise InputError naming the first bad value's flag; returns self so calls chain."""
@@ -218,6 +223,28 @@ class AttackSettings:
                 raise InputError(f"--attributes draws each person's distractors from idia's bundled lists in the "
                                  f"per-person question; it cannot be combined with {conflict}")
         return self
+
+    def recorded(self) -> dict:
+        """What decides the numbers, as the manifest records it (`idia check --rerun` rebuilds the settings from
+        it): every YAML setting but where caches live and how many processes decode, paths as text."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.metadata["yaml"] is None or f.name in NOT_RECORDED:
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @classmethod
+    def from_recorded(cls, recorded: dict, **changes) -> "AttackSettings":
+        """Settings from a manifest's `settings` block (`recorded`), with `changes`; unknown keys are refused."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(recorded) - set(names))
+        if unknown:
+            raise InputError(f"the recorded settings hold keys this idia does not know: {', '.join(unknown)}")
+        values = {k: (Path(v) if names[k].metadata["kind"] == "path" and v is not None and k != "checkpoint"
+                      else v) for k, v in recorded.items()}
+        return cls(**{**values, **changes})
 
     def check_output(self, out: str | Path, flag: str = "--out") -> None:
         """Refuse an output folder inside --people or --reference: the next run would read it as a person."""

@@ -12,7 +12,7 @@ import warnings
 
 import click
 
-from idia.compliance.commands import attack, audit, convert, defend, report, scan, world
+from idia.compliance.commands import attack, audit, check, convert, defend, report, scan, world
 from idia.compliance.commands.common import catch_sigterm
 
 
@@ -31,7 +31,7 @@ def main():
 
 
 for _command in (world.world, scan.scan, attack.attack, audit.audit, audit.demo, defend.defend, defend.verify,
-                 report.report, convert.convert):
+                 report.report, check.check, convert.convert):
     main.add_command(_command)
 
 

@@ -22,7 +22,15 @@ Example (paths are relative to the config file):
     reports:
       - {kind: audit}
       - {kind: takedown, person: Alice Moreno, include_photos: false}
-      - {kind: mitigation, defense: 0}
+      - {kind: mitigation, defense: 0, show_names: false}
+    auditor:                     # shown on page 1 of every report; optional
+      name: Jane Roe
+      organisation: Example Audit Ltd
+      on_behalf_of: Example Data Protection Authority
+      independence: No financial or personal ties to the model's provider.
+    model_info: {provider: Example AI, version: "2.1", obtained_from: "https://example.org/model"}  # recorded
+    sign: keys/auditor.p12       # sign every report (PAdES); passphrase from IDIA_SIGN_PASSPHRASE or a prompt
+    tsa: null                    # an RFC 3161 time-stamping authority's URL, with sign
     output: audit-output
 """
 
@@ -78,11 +86,18 @@ def defense_checks() -> dict[str, Callable[[Any], str | None]]:
             **{key: opt.check for key, opt in _defenses.all_options().items() if opt.check is not None}}
 
 
-REPORT_KEYS = {"kind": (STR, ...), "person": (STR, None), "include_photos": (BOOL, False), "defense": (INT, 0)}
+REPORT_KEYS = {"kind": (STR, ...), "person": (STR, None), "include_photos": (BOOL, False), "defense": (INT, 0),
+               "show_names": (BOOL, False)}
+AUDITOR_KEYS = {"name": (STR, ...), "organisation": (STR, None), "on_behalf_of": (STR, None),
+                "independence": (STR, None)}
+MODEL_INFO_KEYS = {"provider": (STR, None), "version": (STR, None), "obtained_from": (STR, None)}
+# Mappings inside the config, read by `_Reader.mapping` with their own keys.
+NESTED = {"attack": lambda: ATTACK_KEYS, "auditor": lambda: AUDITOR_KEYS, "model_info": lambda: MODEL_INFO_KEYS}
 TOP_KEYS = {
     **{key: (kind, ... if AttackSettings.__dataclass_fields__[name].metadata["required"] else
              _default(name)) for key, (name, kind) in _SETTING_KEYS.items() if "." not in key},
     "attack": ("attack", {}), "utility": (PATH, None), "defenses": ("defenses", []), "reports": ("reports", []),
+    "auditor": ("auditor", None), "model_info": ("model_info", None), "sign": (PATH, None), "tsa": (STR, None),
     "output": (PATH, ...),
 }
 
@@ -114,6 +129,7 @@ class ReportSpec:
     person: str | None = None
     include_photos: bool = False
     defense: int = 0
+    show_names: bool = False
 
 
 @dataclass
@@ -126,6 +142,9 @@ class AuditConfig:
     utility: Path | None = None
     defenses: list[DefenseSpec] = field(default_factory=list)
     reports: list[ReportSpec] = field(default_factory=list)
+    auditor: dict | None = None  # compliance.report.frame.Auditor's fields
+    sign: Path | None = None
+    tsa: str | None = None
 
 
 class _Reader:
@@ -196,8 +215,9 @@ class _Reader:
                 self.fail(key_node, f"key '{key}' appears twice")
             kind = keys[key][0]
             label = key if where == "config" else f"{where}.{key}"
-            if kind == "attack":
-                out[key] = self.mapping(value_node, ATTACK_KEYS, "attack")
+            if kind in NESTED:
+                out[key] = _clean(self.mapping(value_node, NESTED[kind](), key), NESTED[kind]()) \
+                    if kind != "attack" else self.mapping(value_node, ATTACK_KEYS, "attack")
             elif kind in ("defenses", "reports"):
                 out[key] = self.sequence(value_node, kind)
             else:
@@ -301,9 +321,31 @@ def load_config(path: str | Path) -> AuditConfig:
             reader.fail(top.get("__line_reports"), f"a {r.kind} report needs at least one entry in defenses")
         if of_defense and not 0 <= r.defense < len(values["defenses"]):
             reader.fail(top.get("__line_reports"), f"reports: defense {r.defense} does not exist")
+    if values.get("tsa") is not None and values.get("sign") is None:
+        reader.fail(top["__line_tsa"], "tsa timestamps a signature: give sign (a PKCS#12 file) too")
+    model_info = values.pop("model_info")
     model = _resolve_model(values.pop("model"), reader.base)
     settings = {_SETTING_KEYS[k][0]: values.pop(k) for k in list(values) if k in _SETTING_KEYS}
+    if model_info:
+        settings["model_info"] = {k: v for k, v in model_info.items() if v is not None}
     settings.update({_SETTING_KEYS[f"attack.{k}"][0]: v for k, v in attack.items()})
     if settings.get("checkpoint") is not None:
         settings["checkpoint"] = str(settings["checkpoint"])
     return AuditConfig(source=path, attack=AttackSettings(model=model, **settings), **values)
+
+
+def load_auditor(path: str | Path):
+    """The auditor block from a YAML file (`idia report --auditor FILE`): the keys of `auditor:` in an audit's
+    config (name, organisation, on_behalf_of, independence), read as strictly."""
+    from idia.compliance.report.frame import Auditor
+    path = Path(path)
+    try:
+        text = read_regular_bytes(path, MAX_CONFIG_BYTES, what="auditor file").decode("utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 YAML file") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    if root is None:
+        raise InputError(f"{path}: the auditor file is empty")
+    return Auditor.from_dict(_clean(_Reader(path).mapping(root, AUDITOR_KEYS, "auditor"), AUDITOR_KEYS))

@@ -122,7 +122,7 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
     # 1. The attack.
     attack_dir = out / "attack"
     attack_key = sha256_text(canonical_json({**base_key, "rule": a.rule, "alpha": a.alpha, "tau": a.tau,
-                                             "target_fpr": a.target_fpr}))
+                                             "target_fpr": a.target_fpr, "model_info": a.model_info}))
     outcome = AuditOutcome(output=out, attack=attack_dir / "results.json")
     if log.done("attack", attack_key) and _holds_together(outcome.attack, say):
         outcome.resumed.append("attack")
@@ -155,6 +155,7 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
     from idia.compliance.report import REPORT_KINDS, write_report
     from idia.compliance.report.schema import VERIFICATION_RECORD
     used: set[str] = set()
+    auditor, signer, sign_key = _report_frame(cfg)
     for spec in cfg.reports:
         of_defense = REPORT_KINDS.get(spec.kind).reads is VERIFICATION_RECORD  # a defense's verification.json
         record = outcome.verifications[spec.defense] if of_defense else outcome.attack
@@ -162,16 +163,35 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
                        (f"-defense-{spec.defense}" if of_defense else ""), used)
         pdf = out / "reports" / f"{stem}.pdf"
         html = out / "reports" / f"{stem}.html"
-        key = sha256_text(canonical_json({"record": sha256_file(record), "spec": asdict(spec)}))
+        key = sha256_text(canonical_json({"record": sha256_file(record), "spec": asdict(spec), "auditor": cfg.auditor,
+                                          "sign": sign_key, "tsa": cfg.tsa}))
         name = f"report-{stem}"
         if log.done(name, key):
             outcome.resumed.append(name)
         else:
-            write_report(record, spec.kind, pdf, person=spec.person, include_photos=spec.include_photos, html_out=html)
+            write_report(record, spec.kind, pdf, person=spec.person, include_photos=spec.include_photos, html_out=html,
+                         auditor=auditor, signer=signer() if signer else None, show_names=spec.show_names)
             log.finish(name, key, [pdf, html])
         outcome.reports.append(pdf)
     atomic_write_json(out / "audit.json", outcome.to_dict())
     return outcome
+
+
+def _report_frame(cfg: AuditConfig):
+    """The auditor block, a signer maker (the key is read, and its passphrase asked for, once and only when a
+    report is rendered) and the signing key's fingerprint for the report steps' keys."""
+    import functools
+
+    from idia.compliance.report.frame import Auditor
+    auditor = Auditor.from_dict(cfg.auditor) if cfg.auditor else None
+    if cfg.sign is None:
+        return auditor, None, None
+
+    @functools.cache
+    def signer():
+        from idia.compliance.report.signing import load_signer, read_passphrase
+        return load_signer(cfg.sign, read_passphrase(cfg.sign), cfg.tsa)
+    return auditor, signer, fingerprint(cfg.sign)
 
 
 def _holds_together(record: Path, say: Callable[[str], None]) -> bool:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import platform
 import shlex
+import subprocess
 import sys
 from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
 
 from idia.runtime import library_version, runtime_facts
 
@@ -24,6 +27,18 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join(argv)
 
 
+@cache
+def source_commit() -> str | None:
+    """The git commit idia's own source is at when it runs from a checkout (an editable install), with "-dirty"
+    when files differ from it; None for an installed wheel or without git. Asked once a process."""
+    try:
+        out = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "describe", "--always", "--dirty",
+                              "--abbrev=40", "--match=NO-TAGS"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def build_manifest(seed: int | None, inputs: dict, command: str | None = None, extra: dict | None = None,
                    runtime: dict | None = None) -> dict:
     """`inputs` maps a role (checkpoint, images, candidates, templates, ...) to hashes or lists of {file, sha256};
@@ -31,6 +46,7 @@ def build_manifest(seed: int | None, inputs: dict, command: str | None = None, e
     return {
         "tool": TOOL,
         "tool_version": library_version(TOOL) or "unknown",
+        "tool_commit": source_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "libraries": {name: library_version(name) for name in LIBRARIES},

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"idia": "idia", "attack": "idia/attack", "defense": "idia/defense", "compliance": "idia/compliance",
            "world": "idia/world", "templates": "idia/templates"}
-HEAVY = ("torch", "open_clip", "weasyprint", "transformers", "ray")
+HEAVY = ("torch", "open_clip", "weasyprint", "transformers", "ray", "pyhanko", "pypdf")
 
 
 def _python(code: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

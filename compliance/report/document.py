@@ -1,8 +1,11 @@
 """A report as a document: a record rendered to one self-contained HTML page, to PDF, and written to disk.
 
-`render` checks the record against the kind's schema, asks the kind for its template's context and renders it;
-`render_pdf` hands the HTML to weasyprint (imported there, and only there) with the data:-only URL fetcher
-(`fetcher.DataOnlyURLFetcher`) and the kind's attachments as bytes; `write_report` does both for a file.
+`render` checks the record against the kind's schema, asks the kind what its PDF carries (the record or its
+extract, and the tables), which figures page 1 shows (computed from the carried record, as `idia check` does)
+and for its template's context, and renders it; `render_pdf` hands the HTML to weasyprint (imported there, and
+only there) with the data:-only URL fetcher (`fetcher.DataOnlyURLFetcher`) and the attachments as bytes, as
+PDF/A-3b (the archival form that allows attached files), tagged; `write_report` does both for a file and signs
+the PDF when asked (`signing`, pyHanko imported there).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from idia.compliance.report.attachments import ATTACH_RECORD_MAX_BYTES, Attachment
+from idia.compliance.report.frame import Auditor, SignatureBlock, is_synthetic_world
 from idia.compliance.report.kinds import REPORT_KINDS, Request, one_person_kinds
 from idia.compliance.report.schema import check_record, load_record
 from idia.compliance.report.templating import environment, stylesheet
@@ -28,6 +32,13 @@ from idia.manifest import utc_now
 
 if TYPE_CHECKING:
     from idia.compliance.report.fetcher import DataOnlyURLFetcher
+    from idia.compliance.report.signing import Signer
+
+# PDF/A-3b: the archival PDF that may carry attached files (weasyprint 70 writes it with their relationships).
+PDF_VARIANT = "pdf/a-3b"
+# The tolerance `idia check --rerun` allows on floats other than p-values (another CPU changes the last digits;
+# docs/ARCHITECTURE.md, Reproducibility); the report states it.
+RERUN_FLOAT_TOLERANCE = 1e-5
 
 
 @dataclass
@@ -50,12 +61,19 @@ def _serialised(data: dict) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def _checkpoint_sha256(data: dict) -> str | None:
+    checkpoint = data["manifest"].get("inputs", {}).get("checkpoint") or {}
+    return checkpoint.get("sha256") or (data.get("model") or {}).get("checkpoint_sha256")
+
+
 def render(kind: str, data: dict, person: str | None = None, include_photos: bool = False,
            raw: bytes | None = None, source_name: str = "results.json", generated_utc: str | None = None,
            record_limit: int = ATTACH_RECORD_MAX_BYTES, document_id: str | None = None,
-           folder: str | Path | None = None) -> Rendered:
-    """The report as one self-contained HTML page (CSS inline, figures and photos as data: URIs), and for an
-    audit the files its PDF carries (persons.csv, photos.csv and the record, each SHA-256 printed in the page).
+           auditor: Auditor | None = None, signature: SignatureBlock | None = None,
+           show_names: bool = False, folder: str | Path | None = None) -> Rendered:
+    """The report as one self-contained HTML page (CSS inline, figures and photos as data: URIs), and the files
+    its PDF carries (the record or its extract, and for an audit persons.csv and photos.csv), each SHA-256 printed
+    on page 1 and in the attachments' section.
 
     `raw` is the input file's bytes (the document ID is their SHA-256 unless `document_id` is given); without it,
     the record serialised the way idia writes it (which is those bytes for an unedited record). `folder` is where
@@ -67,17 +85,23 @@ def render(kind: str, data: dict, person: str | None = None, include_photos: boo
         raise InputError(f"--person applies to {one_person_kinds()} reports only")
     if include_photos and not report.about_one_person:
         raise InputError(f"--include-photos applies to {one_person_kinds()} reports only")
+    if show_names and report.name != "mitigation":
+        raise InputError("--show-names applies to mitigation reports only (the others name their people)")
     if raw is None:
         raw = _serialised(data)
+    request = Request(raw, source_name, person=person, include_photos=include_photos, record_limit=record_limit,
+                      auditor=auditor, signature=signature, show_names=show_names)
     context = {"kind": report.name, "title": report.title, "css": Markup(stylesheet()),
                "document_id": document_id or hashlib.sha256(raw).hexdigest(), "source_name": source_name,
                "generated_utc": generated_utc or _generated_utc(), "data": data,
-               "manifest": data["manifest"], "attachments": []}
-    request = Request(raw, source_name, person=person, include_photos=include_photos, record_limit=record_limit)
+               "manifest": data["manifest"], "auditor": auditor, "signature": signature,
+               "rerun_tolerance": RERUN_FLOAT_TOLERANCE}
     try:
-        more, files = report.build(data, request)
-        context.update(more)
-        return Rendered(environment().get_template(report.template).render(context), files)
+        files, carried = report.carry(data, request)
+        more, extra = report.build(data, request)
+        context.update(more, facts=report.facts(carried), attachments=files + extra,
+                       synthetic_world=is_synthetic_world(_checkpoint_sha256(data)))
+        return Rendered(environment().get_template(report.template).render(context), files + extra)
     except jinja2.UndefinedError as e:
         raise InputError(f"the record lacks a field the {kind} report needs ({e.message})") from None
     except (KeyError, TypeError, AttributeError) as e:
@@ -112,22 +136,27 @@ def render_pdf(html: str, url_fetcher: DataOnlyURLFetcher | None = None,
     when = _pdf_time(generated_utc) if attachments else None
     files = [PdfAttachment(string=a.data, name=a.name, description=a.description, created=when, modified=when,
                            relationship=a.relationship, url_fetcher=fetcher) for a in attachments]
-    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(attachments=files or None)
+    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(
+        attachments=files or None, pdf_variant=PDF_VARIANT, pdf_tags=True)
 
 
 def write_report(input_path: str | Path, kind: str, out: str | Path, person: str | None = None,
                  include_photos: bool = False, html_out: str | Path | None = None,
-                 record_limit: int = ATTACH_RECORD_MAX_BYTES) -> list[Path]:
+                 record_limit: int = ATTACH_RECORD_MAX_BYTES, auditor: Auditor | None = None,
+                 signer: Signer | None = None, show_names: bool = False) -> list[Path]:
     """Render the record at `input_path` to `out` (PDF, or HTML when it ends in .html) and `html_out`.
 
-    An audit PDF carries persons.csv, photos.csv and the record (up to `record_limit` bytes) inside it; the
-    HTML names them and their SHA-256. Each file is written atomically. Returns the paths written."""
+    The PDF carries its record (or the kind's extract of it) and, for an audit, persons.csv and photos.csv; the
+    HTML names them and their SHA-256. With a `signer` (`signing.load_signer`) the PDF is signed (PAdES) and,
+    when the signer names a time-stamping authority, timestamped; page 1 names the signer. Each file is written
+    atomically. Returns the paths written."""
     input_path, out = Path(input_path), Path(out)
     data, raw = load_record(input_path)
     generated = _generated_utc()
     try:
         rendered = render(kind, data, person=person, include_photos=include_photos, raw=raw,
                           source_name=input_path.name, generated_utc=generated, record_limit=record_limit,
+                          auditor=auditor, signature=signer.block if signer else None, show_names=show_names,
                           folder=input_path.parent)
     except InputError as e:
         raise InputError(f"{input_path}: {e}") from None
@@ -136,8 +165,12 @@ def write_report(input_path: str | Path, kind: str, out: str | Path, person: str
     if html_out is not None:
         written.append(atomic_write_text(html_out, rendered.html))
     if out.suffix.lower() in (".html", ".htm"):
+        if signer is not None:
+            raise InputError(f"{out}: only a PDF can be signed (give --out REPORT.pdf)")
         written.append(atomic_write_text(out, rendered.html))
     else:
-        written.append(atomic_write_bytes(out, render_pdf(rendered.html, attachments=rendered.attachments,
-                                                          generated_utc=generated)))
+        pdf = render_pdf(rendered.html, attachments=rendered.attachments, generated_utc=generated)
+        if signer is not None:
+            pdf = signer.sign(pdf)
+        written.append(atomic_write_bytes(out, pdf))
     return written

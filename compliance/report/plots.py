@@ -107,13 +107,17 @@ def roc_curve(fpr: list[float], tpr: list[float], auc: float) -> str:
         return _png_uri(fig)
 
 
-def training_curve(losses: list[dict]) -> str:
-    """The defense's losses per step, as recorded."""
+def training_curve(losses: list[dict], weights: dict[str, float] | None = None) -> str:
+    """The defense's losses per step, each term times the weight it enters the total with (`weights`, from the
+    defense's settings; a term without one is drawn as recorded), so the terms add up to the total drawn."""
+    weights = weights or {}
     with _style():
         fig, (ax,) = _figure()
         steps = [row["step"] for row in losses]
         for key, color in (("total", "black"), ("redaction", AUDITED), ("utility", UTILITY), ("drift", REFERENCE)):
-            ax.plot(steps, [row[key] for row in losses], color=color, linewidth=1.2, label=key,
+            w = weights.get(key, 1.0) if key != "total" else 1.0
+            label = key if w == 1.0 else f"{key} × {w:g}"
+            ax.plot(steps, [w * row[key] for row in losses], color=color, linewidth=1.2, label=label,
                     marker="o" if len(steps) < 30 else None, markersize=2.5)
         ax.set_xlabel("training step")
         ax.set_ylabel("loss")

@@ -17,10 +17,17 @@ import jinja2
 from markupsafe import Markup
 
 from idia.compliance.report.kinds import REPORT_KINDS
+from idia.compliance.report.wording import ci as _ci
+from idia.compliance.report.wording import fixed as _fixed
+from idia.compliance.report.wording import pct as _pct
+from idia.compliance.report.wording import pval as _pval
+from idia.compliance.report.wording import seconds as _seconds
 
 # The templates every kind shares: the page and the partials ({% include %}d; their names start with "_").
 SHARED_TEMPLATES = ("base.html", "_manifest.html", "_evidence_takedown.html", "_evidence_audit.html", "_study.html",
-                    "_cannot_flag.html")
+                    "_facts.html", "_carried.html", "_auditor.html", "_signature.html", "_attachments.html",
+                    "_model_id.html", "_threat_model.html", "_inputs_more.html", "_cannot_flag.html",
+                    "_edpb.html")
 # Characters that reorder or hide text (bidi controls) or are not text at all: shown as [U+XXXX], so a name
 # such as "\u202eevil" cannot make the report read differently from what the record holds.
 _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -57,32 +64,6 @@ def _name(value) -> Markup:
     return Markup('<bdi class="user">{}</bdi>').format(visible_text(value))
 
 
-def _fixed(x, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{float(x):.{digits}f}"
-
-
-def _pct(x, digits: int = 1) -> str:
-    return "n/a" if x is None else f"{100 * float(x):.{digits}f}%"
-
-
-def _pval(p) -> str:
-    """Two significant digits, without e-notation a lawyer would have to decode."""
-    if p is None:
-        return "n/a"
-    p = float(p)
-    if p >= 0.01:
-        return f"{p:.2f}".rstrip("0").rstrip(".") if p < 1 else "1"
-    mantissa, exponent = f"{p:.1e}".split("e")
-    return f"{mantissa} × 10^{int(exponent)}" if p < 1e-4 else f"{p:.2g}"
-
-
-def _ci(pair, pct: bool = True) -> str:
-    if not pair:
-        return "n/a"
-    fmt = _pct if pct else _fixed
-    return f"{fmt(pair[0])} to {fmt(pair[1])}"
-
-
 def _prompt(template: str) -> str:
     return str(template).replace("{0}", "[name]")
 
@@ -97,5 +78,5 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(name=_name, fixed=_fixed, pct=_pct, pval=_pval, ci=_ci, prompt=_prompt, plain=_plain,
-                       visible=visible_text)
+                       visible=visible_text, seconds=_seconds)
     return env

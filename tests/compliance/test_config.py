@@ -148,3 +148,42 @@ def test_yaml_tags_and_complex_keys_are_one_line(tmp_path, text, needle):
     cfg = tmp_path / "audit.yaml"
     cfg.write_text(text)
     assert_one_line_error(run_idia("audit", cfg, "-q"), needle)
+
+
+FRAME = """\
+auditor:
+  name: Jane Roe
+  organisation: Example Audit Ltd
+  on_behalf_of: A data-protection authority
+  independence: No ties to the model's provider.
+model_info: {provider: Example AI, version: "2.1", obtained_from: "https://example.org/model"}
+sign: keys/auditor.p12
+tsa: http://127.0.0.1:8080/
+"""
+
+
+def test_the_evidence_keys_parse_and_are_as_strict_as_the_rest(tmp_path):
+    cfg = load_config(_write(tmp_path, GOOD.replace("  - kind: mitigation\n", "  - kind: mitigation\n    show_names: true\n")
+                             + FRAME))
+    assert cfg.auditor == {"name": "Jane Roe", "organisation": "Example Audit Ltd",
+                           "on_behalf_of": "A data-protection authority", "independence": "No ties to the model's provider."}
+    assert cfg.attack.model_info == {"provider": "Example AI", "version": "2.1", "obtained_from": "https://example.org/model"}
+    assert cfg.sign == tmp_path / "keys/auditor.p12" and cfg.tsa == "http://127.0.0.1:8080/"
+    assert [r.show_names for r in cfg.reports] == [False, False, True]
+    for bad, needle in [("auditor: {name: A, employer: B}\n", "unknown key 'employer' in auditor"),
+                        ("auditor: {organisation: B}\n", "missing required key 'name' in auditor"),
+                        ("model_info: {provider: A, licence: B}\n", "unknown key 'licence' in model_info"),
+                        ("tsa: http://127.0.0.1:1/\n", "tsa timestamps a signature: give sign")]:
+        with pytest.raises(InputError, match=needle):
+            load_config(_write(tmp_path, GOOD + bad))
+
+
+def test_an_auditor_file_for_the_command_line(tmp_path):
+    from idia.compliance.config import load_auditor
+    path = tmp_path / "auditor.yaml"
+    path.write_text("name: Jane Roe\non_behalf_of: Example DPA\n")
+    who = load_auditor(path)
+    assert (who.name, who.on_behalf_of, who.organisation) == ("Jane Roe", "Example DPA", None)
+    path.write_text("name: Jane Roe\npassword: x\n")
+    with pytest.raises(InputError, match=r"auditor.yaml:2: unknown key 'password' in auditor"):
+        load_auditor(path)
