@@ -19,8 +19,9 @@ import numpy as np
 
 from idia.attack.decide.evidence import Evidence
 from idia.attack.decide.per_person import OthersSample, own_name_similarity
-from idia.attack.decide.rules import choose_rule, decide
+from idia.attack.decide.rules import Names, choose_rule, decide
 from idia.attack.encode.encoder import Encoder
+from idia.attack.encode.further import FurtherNames
 from idia.attack.inputs import prompts
 from idia.attack.inputs.question import PER_PERSON, Question, ask
 from idia.attack.inputs.scan import Scan, scan
@@ -85,6 +86,7 @@ class Encoded:
     owner: np.ndarray
     own: np.ndarray | None
     others: OthersSample | None
+    names: Names
     n_images: int
     text_s: float
     images_s: float
@@ -114,7 +116,7 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
     t3 = time.perf_counter()
     decision = decide(settings, chosen, question, encoded.image_emb, encoded.owner, encoded.texts,
                       encoder.loaded.logit_scale, found.is_reference, [found.labels.get(p.name) for p in found.everyone],
-                      own_similarity=encoded.own, others=encoded.others)
+                      own_similarity=encoded.own, others=encoded.others, names=encoded.names)
     timings = {"setup_s": setup_s, "text_s": encoded.text_s, "images_s": encoded.images_s,
                "decide_s": time.perf_counter() - t3,
                "text_cached": all(b["from_cache"] for b in encoder.log.text_blocks), "n_images": encoded.n_images,
@@ -157,13 +159,15 @@ def _encode(settings: AttackSettings, found: Scan, question: Question, encoder: 
     if perturbation is not None:
         image_emb = perturbation.transform_image(image_emb)
         texts = [perturbation.transform_text(t) for t in texts]
-    own = others = None
+    own = others = name_means = None
     if question.mode == PER_PERSON:
         others = OthersSample(image_emb, owner, texts, encoder.loaded.logit_scale, len(found.everyone),
                               question.group_of, seed=settings.seed)
+        name_means = np.empty((len(question.person_names), image_emb.shape[1]), dtype=np.float32)
         own = own_name_similarity(encoder, found.templates, question.person_names, image_emb, owner, perturbation,
-                                  prior=others)
-    return Encoded(texts, image_emb, owner, own, others, len(paths), t1 - t0, t2 - t1)
+                                  prior=others, name_means=name_means)
+    further = FurtherNames(encoder, found.templates, question, settings.max_distractors, perturbation)
+    return Encoded(texts, image_emb, owner, own, others, Names(name_means, further), len(paths), t1 - t0, t2 - t1)
 
 
 def _inputs_manifest(settings: AttackSettings, found: Scan, question: Question, loaded: LoadedModel) -> dict:
@@ -190,7 +194,7 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
     """The record stage: results.json's typed contents."""
     loaded = encoder.loaded
     persons = person_results(found.everyone, decision.evidence, decision.member, decision.p_values,
-                             found.templates, question, found.labels, decision.evidence_blocks)
+                             found.templates, question, found.labels, decision.evidence_blocks, decision.q_values)
     n_audited = found.n_audited
     runtime = runtime_facts(encoder.torch_device, encoder.precision, encoder.engine_description())
     return AttackResult(
@@ -209,6 +213,7 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
         perturbation=perturbation.describe() if perturbation is not None else None,
         encoding=encoder.describe(),
         distractors=question.distractors_block(),
+        fdr=decision.fdr, agreement=decision.agreement, namesakes=decision.namesakes,
     )
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from idia.attack.decide import calibrate
 from idia.attack.decide.controls import evidence_blocks
 from idia.attack.decide.evidence import Evidence, gather_evidence
+from idia.attack.decide.faces import FACE_ASSUMPTION, FACE_BREAKS_IF, FACE_METHOD
+from idia.attack.decide.levels import Level, choose_level
 from idia.attack.decide.metrics import membership_metrics
 from idia.attack.decide.per_person import OthersSample
 from idia.attack.decide.permutation import (
@@ -19,6 +21,7 @@ from idia.attack.decide.permutation import (
     PermutationTest,
     person_candidate_scores,
 )
+from idia.attack.decide.refine import agreement, namesakes, refine, summarise
 from idia.attack.inputs.question import PER_PERSON, Question
 from idia.errors import InputError
 from idia.registry import Registry
@@ -36,7 +39,11 @@ class Decision:
     rule: dict
     calibration: dict | None
     metrics: dict | None
-    evidence_blocks: list[dict]  # per person: permutation test, paper rule, aliases, name prior, stability
+    evidence_blocks: list[dict]  # per person: permutation test, face side, paper rule, aliases, name prior, ...
+    q_values: np.ndarray | None = None  # BH-adjusted p-values over the audited people (reference people: None)
+    fdr: dict | None = None  # flagged, expected false discoveries, how many people the model is estimated to know
+    agreement: dict | None = None  # every other rule's verdicts against the deciding rule's
+    namesakes: list | None = None  # flagged people grouped with near-identical names
 
 
 @dataclass
@@ -53,6 +60,7 @@ class RuleInputs:
     tau: int
     target_fpr: float | None
     with_aliases: bool
+    face_p: np.ndarray | None = None  # the face side's p-values (None where no bank was measured)
 
 
 @dataclass
@@ -76,6 +84,8 @@ class PaperRule:
 
     name = recorded = "paper"
     needs_reference = False
+    uses_level = False
+    assumption, breaks_if = calibrate.MARKOV_ASSUMPTION, BREAKS_IF
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         ev, ref, tau = inputs.evidence, inputs.is_reference, inputs.tau
@@ -99,6 +109,8 @@ class PermutationRule:
 
     name = recorded = "permutation"
     needs_reference = False
+    uses_level = True
+    assumption, breaks_if = ASSUMPTION, BREAKS_IF
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         test = PermutationTest(inputs.alpha)
@@ -114,6 +126,10 @@ class CalibratedRule:
     name = "calibrated"
     recorded = "calibrated-continuous"
     needs_reference = True
+    uses_level = False
+    assumption = ("the reference people are like the audited people the model does not know: same kind of photos, "
+                  "as many of them, and names as familiar to the model")
+    breaks_if = "the reference people have more or better photos, or less familiar names, than the audited people"
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         ev = inputs.evidence
@@ -125,8 +141,34 @@ class CalibratedRule:
                         f"people is at most {inputs.target_fpr}", calibration)
 
 
+NAME_AND_FACE_ASSUMPTION = (f"either of two: (1) {ASSUMPTION}; (2) {FACE_ASSUMPTION}. The larger of the two "
+                            "p-values decides, so the verdict is valid when either holds")
+NAME_AND_FACE_BREAKS_IF = (f"both fail at once: (1) breaks if {BREAKS_IF}; (2) breaks if {FACE_BREAKS_IF}. Real "
+                           "names break (1) alone: their parts occur in other people's captions")
+
+
+class NameAndFaceRule:
+    """The default: the name must outrank made-up names on the person's photos (`permutation`) AND the person's
+    photos must favour the name more than other people's photos do (`faces`); the larger p-value decides, so the
+    verdict holds when either null does. Measured on the world's namesakes (`world.namesakes`): the name side
+    alone flags 2.0% of never-seen people whose names share parts with members at alpha = 0.01, this rule about
+    0.6%."""
+
+    name = recorded = "name-and-face"
+    needs_reference = False
+    uses_level = True
+    assumption, breaks_if = NAME_AND_FACE_ASSUMPTION, NAME_AND_FACE_BREAKS_IF
+
+    def decide(self, inputs: RuleInputs) -> Verdicts:
+        face = inputs.face_p if inputs.face_p is not None else np.ones_like(inputs.permutation_p)
+        p = np.maximum(inputs.permutation_p, face)
+        return Verdicts(p <= inputs.alpha, p, f"the larger of: {P_VALUE_METHOD}; and {FACE_METHOD}",
+                        "flagged when the name outranks enough made-up names on the person's photos AND the photos "
+                        "favour the name more than enough other people's photos do")
+
+
 RULES: Registry = Registry("--rule", order=lambda rule: rule.name)
-for _rule in (PaperRule, PermutationRule, CalibratedRule):
+for _rule in (PaperRule, PermutationRule, CalibratedRule, NameAndFaceRule):
     RULES.register(_rule())
 
 
@@ -145,13 +187,14 @@ class ChosenRule:
 
 
 def choose_rule(settings, has_reference: bool) -> ChosenRule:
-    """auto: paper when --tau is given, calibrated on the reference people when there are some, else the
-    candidate-permutation test, which needs none. A setting that belongs to another rule is refused."""
+    """auto: paper when --tau is given, calibrated when --target-fpr is, else name-and-face (measured the most valid
+    for real names; reference people join its face bank). A setting that belongs to another rule is refused."""
     name = settings.rule
     if settings.tau is not None and settings.target_fpr is not None:
         raise InputError("give either --tau or --target-fpr, not both")
     if name == "auto":
-        name = "paper" if settings.tau is not None else "calibrated" if has_reference else "permutation"
+        name = ("paper" if settings.tau is not None else "calibrated" if settings.target_fpr is not None
+                else "name-and-face")
     rule = RULES.get(name)
     if settings.target_fpr is not None and not has_reference:
         raise InputError("--target-fpr needs --reference (known non-members to calibrate on)")
@@ -166,43 +209,102 @@ def choose_rule(settings, has_reference: bool) -> ChosenRule:
     return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None)
 
 
+@dataclass
+class Names:
+    """What the refined evidence needs beyond the first pass: each person's name embedding averaged over the
+    prompts [n_people, d] (None: taken from the shared list's text), and the further distractors' supply."""
+
+    name_means: np.ndarray | None = None
+    further: object | None = None  # attack.encode.further.FurtherNames, or None (no sequential extension)
+
+
 def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarray, owner: np.ndarray,
            texts: list[np.ndarray], logit_scale: float, is_reference: np.ndarray,
            labels_by_person: list[bool | None], own_similarity: np.ndarray | None = None,
-           others: OthersSample | None = None) -> Decision:
-    """Evidence for everyone at once, then the verdicts of the audited people under the chosen rule.
-    `texts` are the prompt embeddings of `question.text_lists()`, in that order."""
+           others: OthersSample | None = None, names: Names | None = None) -> Decision:
+    """Evidence for everyone at once, refined where the level needs it, then the verdicts of the audited people
+    under the chosen rule and level. `texts` are the prompt embeddings of `question.text_lists()`, in order."""
     per_person = question.mode == PER_PERSON
+    level = choose_level(settings.alpha, settings.fdr, int((~is_reference).sum()))
     ev = gather_evidence(image_emb, owner, question.true_index, texts if per_person else texts[0], logit_scale,
                          own_similarity=own_similarity if per_person else None,
                          group_of=question.group_of if per_person else None)
-    blocks = _evidence_blocks(settings, chosen, question, ev, others)
-    permutation_p = np.array([b["aliases"]["p_value"] if b["aliases"] else b["permutation"]["p_value"]
-                              for b in blocks], dtype=np.float64)
+    blocks = _evidence_blocks(settings, chosen, question, ev, others, level)
+    names = names or Names()
+    name_means = names.name_means if names.name_means is not None else texts[0].mean(axis=0)[question.true_index]
+    refined = refine(blocks, image_emb, owner, name_means, question.group_of if per_person else None, level,
+                     settings.max_distractors, names.further, settings.seed)
     n_prompts, n_cand = texts[0].shape[0], question.n_candidates
-    verdicts = chosen.rule.decide(RuleInputs(ev, permutation_p, is_reference, n_prompts, n_cand, settings.alpha,
-                                             chosen.tau, chosen.target_fpr, bool(question.aliases)))
+    inputs = RuleInputs(ev, refined.name_p, is_reference, n_prompts, n_cand, level.per_person_alpha, chosen.tau,
+                        chosen.target_fpr, bool(question.aliases), refined.face_p)
+    verdicts = chosen.rule.decide(inputs)
+    member, threshold = verdicts.member, None
+    if chosen.rule.uses_level:
+        member, threshold = level.decide(verdicts.p_values, ~is_reference)
+    fdr, q = summarise(verdicts.p_values, member, threshold, level, is_reference)
     rule_doc = {
         "decided_by": chosen.rule.recorded, "tau": chosen.tau, "target_fpr": chosen.target_fpr,
-        "alpha": settings.alpha, "n_prompts": n_prompts, "n_candidates": n_cand, "candidate_set": question.mode,
+        "alpha": level.alpha if level.kind == "per-person" or not chosen.rule.uses_level else None,
+        "level": level.describe() if chosen.rule.uses_level else None,
+        "n_prompts": n_prompts, "n_candidates": n_cand, "candidate_set": question.mode,
         "max_images": settings.max_images, "p_value_method": verdicts.p_value_method, "paper_rule": PAPER_RULE,
-        "continuous_score": CONTINUOUS, "assumption": ASSUMPTION, "breaks_if": BREAKS_IF,
-        "explanation": verdicts.explanation,
+        "continuous_score": CONTINUOUS, "assumption": chosen.rule.assumption, "breaks_if": chosen.rule.breaks_if,
+        "explanation": verdicts.explanation, "sequential": refined.describe(names.further),
     }
-    return Decision(ev, verdicts.member, verdicts.p_values, rule_doc, verdicts.calibration,
-                    _metrics(ev, verdicts.member, is_reference, labels_by_person), blocks)
+    groups = namesakes(member & ~is_reference, ev.image_candidate_log_prob, owner, question.true_index,
+                       question.name_of, _candidate_text(question, texts), name_means, image_emb)
+    return Decision(ev, member, verdicts.p_values, rule_doc, verdicts.calibration,
+                    _metrics(ev, member, is_reference, labels_by_person), blocks, q, fdr,
+                    _agreement(chosen, inputs, level, member, is_reference, settings), groups)
+
+
+def _candidate_text(question: Question, texts: list[np.ndarray]):
+    """candidate_text(person, index): a candidate's embedding averaged over the prompts, from the text the
+    question encoded (the person's group's list, or the shared list)."""
+    def text(person: int, index: int) -> np.ndarray:
+        g = 0 if question.mode != PER_PERSON or question.group_of is None else int(question.group_of[person])
+        return texts[g][:, index].mean(axis=0)
+    return text
+
+
+def _agreement(chosen: ChosenRule, inputs: RuleInputs, level: Level, member, is_reference, settings) -> dict:
+    """Every rule that can run here, at its own level (p-value rules at the deciding level), against the
+    deciding rule's verdicts: the report's secondary table."""
+    rows = {}
+    for rule in RULES.kinds():
+        if rule.needs_reference and not is_reference.any():
+            continue
+        if rule is chosen.rule:
+            rows[rule.recorded] = (member, _level_words(rule, level, chosen))
+            continue
+        tau = chosen.tau if rule.name == "paper" else 1
+        target = settings.calibration_target_fpr
+        v = rule.decide(RuleInputs(inputs.evidence, inputs.permutation_p, is_reference, inputs.n_prompts,
+                                   inputs.n_candidates, inputs.alpha, tau, target, inputs.with_aliases,
+                                   inputs.face_p))
+        flagged = level.decide(v.p_values, ~is_reference)[0] if rule.uses_level else v.member
+        rows[rule.recorded] = (flagged, _level_words(rule, level, ChosenRule(rule, tau, target)))
+    return agreement(rows, chosen.rule.recorded, is_reference)
+
+
+def _level_words(rule, level: Level, chosen: ChosenRule) -> str:
+    if rule.uses_level:
+        return f"FDR q = {level.q}" if level.kind == "fdr" else f"alpha = {level.per_person_alpha}"
+    return f"tau = {chosen.tau}" if rule.name == "paper" else f"target FPR = {chosen.target_fpr}"
 
 
 def _evidence_blocks(settings, chosen: ChosenRule, question: Question, ev: Evidence,
-                     others: OthersSample | None) -> list[dict]:
+                     others: OthersSample | None, level: Level) -> list[dict]:
     """Each person's evidence block; in the per-person question, whose attack asks no name of others' photos,
-    the name-prior control comes from a sample of others' photos instead."""
-    blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, settings.alpha,
+    the name-prior control comes from a sample of others' photos instead. Controls report at the per-person
+    level (alpha, or its default under an FDR level)."""
+    alpha = level.per_person_alpha
+    blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, alpha,
                              chosen.tau, question.distractor_mask, question.alias_indices(), question.shared_names,
-                             seed=settings.seed)
+                             seed=settings.seed, name_of=question.name_of)
     if question.mode == PER_PERSON:
         own_scores = person_candidate_scores(ev.image_candidate_log_prob, ev.owner, len(blocks))
-        priors = others.blocks(own_scores, settings.alpha) if others is not None else [None] * len(blocks)
+        priors = others.blocks(own_scores, alpha) if others is not None else [None] * len(blocks)
         for block, prior in zip(blocks, priors):
             block["prior"] = prior
     return blocks

@@ -25,7 +25,8 @@ def offsets(ev: Evidence, n_people: int) -> np.ndarray:
 
 
 def person_results(everyone: list[Person], ev: Evidence, member, p_values, templates, question: Question,
-                   labels: dict[str, bool], evidence: list[dict] | None = None) -> list[PersonResult]:
+                   labels: dict[str, bool], evidence: list[dict] | None = None,
+                   q_values=None) -> list[PersonResult]:
     out = []
     bounds = offsets(ev, len(everyone))
     for i, person in enumerate(everyone):
@@ -46,7 +47,8 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                                 mean_prob=float(ev.mean_prob[i]), votes=votes, images=images,
                                 skipped=[{"file": f, "why": w} for f, w in person.skipped],
                                 label=labels.get(person.name), evidence=evidence[i] if evidence else None,
-                                distractor_group=question.group(i).id))
+                                distractor_group=question.group(i).id,
+                                q_value=None if q_values is None or i >= len(q_values) else float(q_values[i])))
     return out
 
 
