@@ -64,12 +64,12 @@ def refine(blocks: list[dict], image_emb, owner, name_text, group_of, level: Lev
     n_max = min(int(max_distractors), max(int(n_first.max(initial=0)), level.draws_needed(FDR_GROUP)))
     name_p = np.array([b["aliases"]["p_value"] if b["aliases"] else b["permutation"]["p_value"] for b in blocks],
                       dtype=np.float64)
-    drawn = n_first.copy()
+    drawn, exceeded = n_first.copy(), exceed.copy()
     if further is not None and n_max > int(n_first.max(initial=0)) and n:
         state = extend_name_side(exceed, n_first, name_text, images, group_of, further,
                                  np.where(aliased, n_first, n_max))
         name_p = np.where(aliased, name_p, state.p_values())
-        drawn = state.drawn_
+        drawn, exceeded = state.drawn_, state.exceed_
     bank_needed = level.draws_needed(FACE_GROUP)
     face = face_side(name_text, image_emb, owner, bank_needed, seed=seed)
     alpha = level.per_person_alpha
@@ -77,7 +77,7 @@ def refine(blocks: list[dict], image_emb, owner, name_text, group_of, level: Lev
         perm = b["permutation"]
         if drawn[i] > perm["n_distractors"]:
             perm.update(p_value=round(float(name_p[i]), 10), flagged=bool(name_p[i] <= alpha))
-        perm["drawn"] = int(drawn[i])
+        perm["drawn"], perm["exceedances"] = int(drawn[i]), int(exceeded[i])
         b["face"] = {**face.block(i), "alpha": alpha, "flagged": bool(face.p_value[i] <= alpha)}
     return Refined(name_p, face, n_max, bank_needed)
 

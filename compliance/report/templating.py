@@ -82,6 +82,17 @@ def _ci(pair, pct: bool = True) -> str:
     return f"{fmt(pair[0])} to {fmt(pair[1])}"
 
 
+def _ordinal(n) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st: a rank as a lawyer reads it."""
+    n = int(n)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
+def _count(n) -> str:
+    return f"{int(n):,}"
+
+
 def _prompt(template: str) -> str:
     return str(template).replace("{0}", "[name]")
 
@@ -96,5 +107,5 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(name=_name, fixed=_fixed, pct=_pct, pval=_pval, ci=_ci, prompt=_prompt, plain=_plain,
-                       visible=visible_text)
+                       visible=visible_text, ordinal=_ordinal, count=_count)
     return env

@@ -16,7 +16,14 @@ import heapq
 from idia.compliance.report import plots
 from idia.compliance.report.attachments import Attachment, csv_bytes, size_text
 from idia.compliance.report.kinds import ReportKind, Request, register
-from idia.compliance.report.people import PERSON_COLUMNS, distractor_groups, person_row, person_summary
+from idia.compliance.report.people import (
+    PERSON_COLUMNS,
+    distractor_groups,
+    first_answer,
+    person_row,
+    person_summary,
+    rule_in_words,
+)
 from idia.compliance.report.schema import ATTACK_RECORD
 
 # An audit's pages list at most this many people and this many photo hashes; beyond that the pages name the
@@ -82,6 +89,8 @@ def _figures(data: dict, summaries: list[dict]) -> dict:
 
 def build(data: dict, request: Request) -> tuple[dict, list[Attachment]]:
     summaries = [person_summary(p) for p in data["persons"]]
+    for s in summaries:
+        s["first_answer"] = first_answer(s)
     images = data["manifest"]["inputs"].get("images", [])
     files, notes = _attachments(summaries, images, request)
     context = {
@@ -96,6 +105,7 @@ def build(data: dict, request: Request) -> tuple[dict, list[Attachment]]:
         "image_groups": _consecutive_groups(images) if len(images) <= PAGE_PHOTOS else None,
         "page_photos": PAGE_PHOTOS,
         "distractor_groups": distractor_groups(data),
+        "rule_words": rule_in_words(data["rule"]),
         **notes,
     }
     return context, files
