@@ -34,7 +34,7 @@ from idia.defense.probes import (
     split_photos,
     variant_view,
 )
-from idia.defense.record import KIND_VERIFICATION, SCHEMA_VERSION
+from idia.defense.record import KIND_VERIFICATION, SCHEMA_VERSION, group_summary
 from idia.defense.redact import find_neighbours, read_redaction_names
 from idia.defense.relearn import relearn
 from idia.defense.sweep import Sweep, sweep
@@ -99,14 +99,6 @@ def person_summary(p: PersonResult) -> dict:
     return {"score": p.score, "member": p.member, "p_value": p.p_value, "mean_log_prob": p.mean_log_prob}
 
 
-def group_summary(rows: list[dict]) -> dict:
-    n = len(rows)
-    before = sum(r["before"]["member"] for r in rows)
-    after = sum(r["after"]["member"] for r in rows)
-    return {"n": n, "identified_before": before, "identified_after": after,
-            "rate_before": before / n if n else 0.0, "rate_after": after / n if n else 0.0}
-
-
 def compare(before: AttackRun, after: AttackRun, names: Sequence[str]) -> dict:
     """The redacted, neighbours and collateral sections and their summaries, from two attacks on the same people."""
     b = {p.name: p for p in before.result.persons}
@@ -138,6 +130,8 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     chain = cfg.chain()
     if cfg.strengths and cfg.defense != "perturb":
         raise InputError("a strength sweep is for --defense perturb")
+    if cfg.defense == "perturb" and cfg.strength is not None and not cfg.strength > 0:
+        raise InputError(f"--strength must be above 0 (0 turns the defense off), got {cfg.strength}")
     names = read_redaction_names(cfg.names)
     attack = cfg.attack.validate()
     loaded = loaded or load_clip(attack.model, attack.checkpoint)
@@ -296,8 +290,10 @@ def compare_rows(persons: dict, names: Sequence[str]) -> tuple[int, int, int]:
 
 
 def write_verification(v: Verification, out: str | Path) -> Path:
-    """The two attacks, the defense and the sweep first, verification.json last: it never points at a missing file."""
+    """The two attacks, the defense and the sweep first, verification.json last: it never points at a missing file.
+    A verification.json already there is withdrawn first, so it never sits beside another run's attacks."""
     out = Path(out)
+    (out / "verification.json").unlink(missing_ok=True)
     outputs = {}
     for key, run in (("attack_before", v.before), ("attack_after", v.after)):
         path = write_attack(run, out / Path(v.record[key]).parent)

@@ -46,7 +46,9 @@ def benjamini_hochberg(p, q: float) -> tuple[np.ndarray, float]:
     if m == 0:
         return np.zeros(0, dtype=bool), 0.0
     sorted_p = np.sort(p)
-    ok = np.flatnonzero(sorted_p <= q * np.arange(1, m + 1) / m)
+    # p_(k) <= k q / m, with a relative 1e-12 so that p exactly at the line (0.01 = 29 * 0.01 / 29) is flagged
+    # whatever the rounding of k q / m
+    ok = np.flatnonzero(sorted_p * m <= q * np.arange(1, m + 1) * (1 + 1e-12))
     if not len(ok):
         return np.zeros(m, dtype=bool), 0.0
     threshold = float(sorted_p[ok[-1]])

@@ -62,6 +62,8 @@ def refine(blocks: list[dict], image_emb, owner, name_text, group_of, level: Lev
     n_first = np.array([b["permutation"]["n_distractors"] for b in blocks], dtype=np.int64)
     aliased = np.array([b["aliases"] is not None for b in blocks], dtype=bool)
     n_max = min(int(max_distractors), max(int(n_first.max(initial=0)), level.draws_needed(FDR_GROUP)))
+    if further is None:  # nothing to extend with: the first pass's distractors are all there are
+        n_max = int(n_first.max(initial=0))
     name_p = np.array([b["aliases"]["p_value"] if b["aliases"] else b["permutation"]["p_value"] for b in blocks],
                       dtype=np.float64)
     drawn, exceeded = n_first.copy(), exceed.copy()

@@ -1,9 +1,23 @@
 """The decide stage: embeddings → evidence (the paper's votes and the continuous score) → verdicts and p-values
-under the chosen rule → metrics when ground truth is given."""
+under the chosen rule → metrics when ground truth is given.
+
+A rule is a `Rule` in the RULES registry. Beside `decide` (verdicts and p-values from the evidence) each rule
+says two things from what a record holds, so that nothing it decided has to be taken on trust:
+
+  check_levels(levels)  before any model loads: None when the rule can flag someone at these settings, else why
+                        not (a warning the record and the report carry); an InputError for settings it cannot
+                        run at all (too few reference people to calibrate)
+  rederive(record)      its verdicts and p-values (and calibration block) recomputed from the per-person
+                        statistics a results.json holds: what `attack.record.check` compares the record with.
+                        The default builds `RuleInputs` from the record and calls `decide`; a rule whose decision
+                        rests on more than the paper score, the continuous score and the permutation (or alias)
+                        p-value must override it, reading that from the record (and the record must hold it).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -11,7 +25,7 @@ from idia.attack.decide import calibrate
 from idia.attack.decide.controls import evidence_blocks
 from idia.attack.decide.evidence import Evidence, gather_evidence
 from idia.attack.decide.faces import FACE_ASSUMPTION, FACE_BREAKS_IF, FACE_METHOD
-from idia.attack.decide.levels import Level, choose_level
+from idia.attack.decide.levels import DEFAULT_ALPHA, FDR_GROUP, Level, choose_level
 from idia.attack.decide.metrics import membership_metrics
 from idia.attack.decide.per_person import OthersSample
 from idia.attack.decide.permutation import (
@@ -20,6 +34,7 @@ from idia.attack.decide.permutation import (
     P_VALUE_METHOD,
     PermutationTest,
     person_candidate_scores,
+    smallest_p_value,
 )
 from idia.attack.decide.refine import agreement, namesakes, refine, summarise
 from idia.attack.inputs.question import PER_PERSON, Question
@@ -72,13 +87,143 @@ class Verdicts:
     calibration: dict | None = None
 
 
+@dataclass(frozen=True)
+class Levels:
+    """What decides whether a rule can flag anyone at all, known before any model loads."""
+
+    n_prompts: int
+    n_distractors: int  # the made-up distractors each person's name is ranked among
+    n_reference: int  # auditable reference people
+    alpha: float  # the per-person level (under an FDR level: the level the controls report at)
+    tau: int
+    target_fpr: float | None
+    level: Level | None = None  # per person (alpha) or FDR (q over n_audited); None: per person at `alpha`
+    n_max_distractors: int | None = None  # the most distractors the sequential extension may rank a name among
+    n_faces: int = 0  # people with photos (audited + reference): a face bank holds at most n_faces - 1 others
+
+    def threshold(self) -> float:
+        """The largest p-value that can be flagged at all: alpha, or under BH q (everyone at p <= q)."""
+        if self.level is not None and self.level.kind == "fdr":
+            return float(self.level.q)
+        return float(self.alpha)
+
+
+@dataclass
+class RecordedStatistics:
+    """The per-person statistics a results.json holds, where a rule reads `Evidence` (re-derivation)."""
+
+    score: np.ndarray
+    mean_log_prob: np.ndarray
+
+
+class Rule:
+    """A decision rule (see the module's docstring for what each method owes the record)."""
+
+    name = recorded = ""
+    needs_reference = False
+    uses_level = False  # True: a p-value rule, flagged at the run's level (alpha per person, or BH at --fdr)
+    assumption, breaks_if = ASSUMPTION, BREAKS_IF
+
+    def decide(self, inputs: RuleInputs) -> Verdicts:
+        raise NotImplementedError
+
+    def check_levels(self, levels: Levels) -> str | None:
+        return None
+
+    def rederive(self, record: dict) -> Verdicts:
+        verdicts = self.decide(inputs_from_record(record))
+        level = level_from_record(record)
+        if self.uses_level and level is not None:
+            audited = np.arange(len(verdicts.p_values)) < len(record["persons"])
+            verdicts.member = level.decide(verdicts.p_values, audited)[0]
+        return verdicts
+
+
+def _everyone(record: dict) -> list[dict]:
+    return list(record["persons"]) + list(record.get("reference") or [])
+
+
+def _permutation_p(person: dict) -> float:
+    ev = person.get("evidence") or {}
+    block = ev.get("aliases") or ev.get("permutation") or {}
+    p = block.get("p_value")
+    return float(p) if isinstance(p, (int, float)) else float("nan")
+
+
+def _face_p(person: dict) -> float:
+    block = (person.get("evidence") or {}).get("face") or {}
+    p = block.get("p_value")
+    return float(p) if isinstance(p, (int, float)) else float("nan")
+
+
+def level_from_record(record: dict) -> Level | None:
+    """The level a p-value rule flagged at, from `rule.level` (None: a record without one, per person at alpha)."""
+    described = record["rule"].get("level")
+    if not described:
+        return None
+    return Level(described["kind"], described.get("alpha"), described.get("q"), len(record["persons"]))
+
+
+def _record_alpha(record: dict) -> float:
+    rule = record["rule"]
+    if rule.get("alpha") is not None:
+        return float(rule["alpha"])
+    level = level_from_record(record)
+    return level.per_person_alpha if level is not None else DEFAULT_ALPHA
+
+
+def inputs_from_record(record: dict) -> RuleInputs:
+    """What `decide` read, rebuilt from a results.json: audited people, then reference people."""
+    people, rule = _everyone(record), record["rule"]
+    n_audited = len(record["persons"])
+    stats = RecordedStatistics(np.array([p["score"] for p in people], dtype=np.int64),
+                               np.array([p["mean_log_prob"] for p in people], dtype=np.float64))
+    face = np.array([_face_p(p) for p in people], dtype=np.float64)
+    return RuleInputs(stats, np.array([_permutation_p(p) for p in people], dtype=np.float64),
+                      np.arange(len(people)) >= n_audited, int(rule["n_prompts"]), int(rule["n_candidates"]),
+                      _record_alpha(record), int(rule["tau"]) if rule.get("tau") is not None else 1,
+                      rule.get("target_fpr"), any((p.get("evidence") or {}).get("aliases") for p in people),
+                      None if np.isnan(face).all() else face)
+
+
+def levels_from_record(record: dict) -> Levels:
+    rule = record["rule"]
+    n_dist = [((p.get("evidence") or {}).get("permutation") or {}).get("n_distractors") for p in _everyone(record)]
+    n_dist = [n for n in n_dist if isinstance(n, int)]
+    n_first = min(n_dist) if n_dist else int(rule["n_candidates"]) - 1
+    n_max = (rule.get("sequential") or {}).get("max_distractors")
+    return Levels(int(rule["n_prompts"]), n_first, len(record.get("reference") or []), _record_alpha(record),
+                  int(rule["tau"]) if rule.get("tau") is not None else 1, rule.get("target_fpr"),
+                  level_from_record(record), int(n_max) if n_max is not None else None,
+                  sum(1 for p in _everyone(record) if p.get("n_images")))
+
+
+def _level_words_of(levels: Levels) -> str:
+    if levels.level is not None and levels.level.kind == "fdr":
+        return f"the false-discovery level q = {levels.level.q}"
+    return f"alpha {levels.alpha}"
+
+
+def _name_side_floor(levels: Levels) -> str | None:
+    """Why the name side cannot flag anyone (its smallest p-value above the level), or None."""
+    n = levels.n_distractors if levels.n_max_distractors is None else max(levels.n_distractors,
+                                                                          levels.n_max_distractors)
+    floor = smallest_p_value(n)
+    if floor <= levels.threshold():
+        return None
+    need = math.ceil(1 / levels.threshold() - 1 - 1e-9)
+    return (f"with {n} made-up distractors the smallest p-value the permutation test can give is 1/{n + 1} = "
+            f"{floor:.4g}, above {_level_words_of(levels)}: nobody can be identified whatever the model knows; give "
+            f"at least {need} distractors (--n-candidates, --max-distractors) or a larger level")
+
+
 def _null_scores(inputs: RuleInputs) -> dict:
     ev, ref = inputs.evidence, inputs.is_reference
     return {"null_scores": [float(x) for x in ev.mean_log_prob[ref]],
             "null_paper_scores": [int(x) for x in ev.score[ref]]}
 
 
-class PaperRule:
+class PaperRule(Rule):
     """Hintersdorf et al.'s rule: member when at least tau prompts' majority votes name the person. Its p-value
     is empirical over reference people when there are some, else Markov's bound."""
 
@@ -86,6 +231,12 @@ class PaperRule:
     needs_reference = False
     uses_level = False
     assumption, breaks_if = calibrate.MARKOV_ASSUMPTION, BREAKS_IF
+
+    def check_levels(self, levels: Levels) -> str | None:
+        if levels.tau > levels.n_prompts:
+            return (f"tau {levels.tau} is more than the {levels.n_prompts} prompts: no score can reach it, so nobody "
+                    f"can be identified whatever the model knows; use --tau {levels.n_prompts} or less")
+        return None
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         ev, ref, tau = inputs.evidence, inputs.is_reference, inputs.tau
@@ -103,7 +254,7 @@ class PaperRule:
                         "empirical over the reference people, on the paper's score", explanation, calibration)
 
 
-class PermutationRule:
+class PermutationRule(Rule):
     """The candidate-permutation test: flagged when the true name outranks enough made-up distractors
     (`idia.attack.decide.permutation`); needs no reference people."""
 
@@ -111,6 +262,9 @@ class PermutationRule:
     needs_reference = False
     uses_level = True
     assumption, breaks_if = ASSUMPTION, BREAKS_IF
+
+    def check_levels(self, levels: Levels) -> str | None:
+        return _name_side_floor(levels)
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         test = PermutationTest(inputs.alpha)
@@ -120,7 +274,7 @@ class PermutationRule:
                         test.describe()["explanation"])
 
 
-class CalibratedRule:
+class CalibratedRule(Rule):
     """The continuous score calibrated on reference people (known non-members) at a target false-positive rate."""
 
     name = "calibrated"
@@ -130,6 +284,15 @@ class CalibratedRule:
     assumption = ("the reference people are like the audited people the model does not know: same kind of photos, "
                   "as many of them, and names as familiar to the model")
     breaks_if = "the reference people have more or better photos, or less familiar names, than the audited people"
+
+    def check_levels(self, levels: Levels) -> str | None:
+        """Too few reference people for the target cannot be calibrated at all: refused before any model runs."""
+        target = levels.target_fpr
+        if target is not None and levels.n_reference and target * (levels.n_reference + 1) < 1 - 1e-9:
+            need = math.ceil(1 / target - 1 - 1e-9)
+            raise InputError(f"a target false-positive rate of {target} needs at least {need} reference people; "
+                             f"the reference set has {levels.n_reference}")
+        return None
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         ev = inputs.evidence
@@ -147,7 +310,7 @@ NAME_AND_FACE_BREAKS_IF = (f"both fail at once: (1) breaks if {BREAKS_IF}; (2) b
                            "names break (1) alone: their parts occur in other people's captions")
 
 
-class NameAndFaceRule:
+class NameAndFaceRule(Rule):
     """The default: the name must outrank made-up names on the person's photos (`permutation`) AND the person's
     photos must favour the name more than other people's photos do (`faces`); the larger p-value decides, so the
     verdict holds when either null does. Measured on the world's namesakes (`world.namesakes`): the name side
@@ -159,6 +322,21 @@ class NameAndFaceRule:
     uses_level = True
     assumption, breaks_if = NAME_AND_FACE_ASSUMPTION, NAME_AND_FACE_BREAKS_IF
 
+    def check_levels(self, levels: Levels) -> str | None:
+        """Either side's floor above the level: the name side's 1/(distractors + 1), or the face side's
+        1/(bank + 1) with at most everyone else (with photos) in the bank."""
+        name = _name_side_floor(levels)
+        if name:
+            return name
+        bank = max(levels.n_faces - 1, 0)
+        if smallest_p_value(bank) <= levels.threshold():
+            return None
+        need = math.ceil(1 / levels.threshold() - 1e-9)
+        return (f"the face side compares each name with the other {bank} people's photos, so its smallest p-value is "
+                f"1/{bank + 1} = {smallest_p_value(bank):.4g}, above {_level_words_of(levels)}: nobody can be "
+                f"identified by the name-and-face rule whatever the model knows; audit at least {need} people "
+                "(reference people count), or use --rule permutation")
+
     def decide(self, inputs: RuleInputs) -> Verdicts:
         face = inputs.face_p if inputs.face_p is not None else np.ones_like(inputs.permutation_p)
         p = np.maximum(inputs.permutation_p, face)
@@ -167,9 +345,18 @@ class NameAndFaceRule:
                         "favour the name more than enough other people's photos do")
 
 
-RULES: Registry = Registry("--rule", order=lambda rule: rule.name)
+RULES: Registry[Rule] = Registry("--rule", order=lambda rule: rule.name)
 for _rule in (PaperRule, PermutationRule, CalibratedRule, NameAndFaceRule):
     RULES.register(_rule())
+
+
+def recorded_rule(decided_by) -> Rule:
+    """The rule a record names in `rule.decided_by` (its `recorded` name), or an InputError."""
+    for rule in RULES:
+        if rule.recorded == decided_by:
+            return rule
+    raise InputError(f"the record's rule {decided_by!r} is not one idia knows "
+                     f"({', '.join(r.recorded for r in RULES)})")
 
 
 def rule_names() -> tuple[str, ...]:
@@ -218,6 +405,17 @@ class Names:
     further: object | None = None  # attack.encode.further.FurtherNames, or None (no sequential extension)
 
 
+def levels_of(settings, chosen: ChosenRule, question: Question, n_prompts: int, n_reference: int,
+              n_audited: int, sequential: bool = True) -> Levels:
+    """The levels an attack runs at, from its settings and question (no model needed). `sequential`: further
+    distractors can be drawn (the name side's floor is then 1/(n_max + 1), n_max what the level asks for)."""
+    n_first = int(np.asarray(question.distractor_mask).sum())
+    level = choose_level(settings.alpha, settings.fdr, n_audited)
+    n_max = min(int(settings.max_distractors), max(n_first, level.draws_needed(FDR_GROUP)))
+    return Levels(n_prompts, n_first, n_reference, level.per_person_alpha, chosen.tau, chosen.target_fpr, level,
+                  n_max if sequential else n_first, n_audited + n_reference)
+
+
 def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarray, owner: np.ndarray,
            texts: list[np.ndarray], logit_scale: float, is_reference: np.ndarray,
            labels_by_person: list[bool | None], own_similarity: np.ndarray | None = None,
@@ -250,6 +448,10 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
         "max_images": settings.max_images, "p_value_method": verdicts.p_value_method, "paper_rule": PAPER_RULE,
         "continuous_score": CONTINUOUS, "assumption": chosen.rule.assumption, "breaks_if": chosen.rule.breaks_if,
         "explanation": verdicts.explanation, "sequential": refined.describe(names.further),
+        "cannot_flag": chosen.rule.check_levels(replace(
+            levels_of(settings, chosen, question, n_prompts, int(is_reference.sum()), int((~is_reference).sum())),
+            n_max_distractors=refined.n_max_distractors, n_faces=int((np.bincount(owner, minlength=len(blocks))
+                                                                      > 0).sum()))),
     }
     groups = namesakes(member & ~is_reference, ev.image_candidate_log_prob, owner, question.true_index,
                        question.name_of, _candidate_text(question, texts), name_means, image_emb)

@@ -6,8 +6,8 @@ faces) and cannot fall below 1/(n+1). An audit of m people controlled at false-d
 q/m, far below 1/1,000, but most people are nowhere near that threshold. Besag and Clifford draw null values one at
 a time, in a fixed order, and stop at the h-th draw at or above the observed value:
 
-    stopped at draw l with h exceedances:   p = h / l
-    n_max draws with g < h exceedances:      p = (g + 1) / (n_max + 1)    (the full permutation p-value)
+    stopped at draw l < n_max with h exceedances:   p = h / l
+    all n_max draws made (g exceedances, g <= h):    p = (g + 1) / (n_max + 1)    (the full permutation p-value)
 
 which is a valid p-value, P(p <= u) <= u for every u, when the observed value is exchangeable with the draws.
 Here the first `n_first` draws (the question's own distractors) are always made: a person with at least h
@@ -76,7 +76,8 @@ class SequentialPValues:
         first = np.argmax(hit, axis=1)
         r_stop = rows[stops]
         l_stop = self.drawn_[r_stop] + cum_drawn[stops, first[stops]]
-        self.p_[r_stop] = self.h / l_stop
+        # the h-th exceedance at the last draw allowed is also a full run: the full permutation p-value
+        self.p_[r_stop] = np.where(l_stop >= self.n_max_[r_stop], (1.0 + self.h) / (1.0 + l_stop), self.h / l_stop)
         self.drawn_[r_stop] = l_stop
         self.exceed_[r_stop] = self.h
         go = rows[~stops]
@@ -113,7 +114,7 @@ def sequential_p_values(observed, draws, n_first: int, n_max: int, h: int = H_EX
         for j in range(len(first), len(row)):
             g += int(row[j] >= t)
             if g >= h:
-                p = h / (j + 1)
+                p = h / (j + 1) if j + 1 < len(row) else (1.0 + g) / (1.0 + len(row))
                 break
         out.append(p if p is not None else (1.0 + g) / (1.0 + len(row)))
     return np.array(out)

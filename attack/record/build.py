@@ -26,7 +26,9 @@ def offsets(ev: Evidence, n_people: int) -> np.ndarray:
 
 def person_results(everyone: list[Person], ev: Evidence, member, p_values, templates, question: Question,
                    labels: dict[str, bool], evidence: list[dict] | None = None,
-                   q_values=None) -> list[PersonResult]:
+                   occurrences: dict[str, int] | None = None, q_values=None) -> list[PersonResult]:
+    if occurrences is not None:
+        from idia.attack.inputs.occurrences import occurrence_key
     out = []
     bounds = offsets(ev, len(everyone))
     for i, person in enumerate(everyone):
@@ -39,7 +41,8 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                               top=[[question.name_of(i, c), round(float(s), 6)]
                                    for c, s in zip(ev.top_index[r], ev.top_similarity[r])],
                               true_rank=round(float(ev.true_rank[r].mean()), 4),
-                              true_prob=round(float(np.exp(ev.true_log_prob[r].astype(np.float64)).mean()), 6))
+                              true_prob=round(float(np.exp(ev.true_log_prob[r].astype(np.float64)).mean()), 6),
+                              top_tie=bool(ev.top_tie[r]) if ev.top_tie is not None else None)
                   for ph, r in zip(person.photos, rows)]
         out.append(PersonResult(name=person.name, n_images=len(person.photos), score=int(ev.score[i]),
                                 member=bool(member[i]), p_value=float(p_values[i]),
@@ -48,6 +51,8 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                                 skipped=[{"file": f, "why": w} for f, w in person.skipped],
                                 label=labels.get(person.name), evidence=evidence[i] if evidence else None,
                                 distractor_group=question.group(i).id,
+                                occurrences=occurrences.get(occurrence_key(person.name))
+                                if occurrences is not None else None,
                                 q_value=None if q_values is None or i >= len(q_values) else float(q_values[i])))
     return out
 

@@ -13,6 +13,8 @@ Schema (version 1), `results.json`:
                 how many people the model is estimated to know with a 95% interval (attack.decide.fdr)
   agreement     every rule's verdicts on the audited people against the deciding rule's
   namesakes     flagged people grouped with near-identical names, and which name each one's photos prefer
+  occurrences   with --occurrences: identification by how often people occur in the training data, in bins
+                (attack.record.occurrences); each person's `occurrences` is their count, or null when not listed
   distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts);
                 `groups`: every list drawn (per person with --attributes: one per given gender and origin), and
                 each person's `distractor_group` names theirs
@@ -66,6 +68,7 @@ class ImageAnswer:
     top: list[tuple[str, float]]  # [[name, similarity], ...] (JSON lists) by similarity averaged over the prompts
     true_rank: float  # mean over prompts; 1 = the model's answer
     true_prob: float  # mean softmax probability of the true name
+    top_tie: bool | None = None  # the first names of `top` score exactly alike: the photo has no first choice
 
 
 @dataclass
@@ -86,6 +89,7 @@ class PersonResult:
     evidence: dict | None = None
     distractor_group: str | None = None  # id of the `distractors.groups` entry this person was asked among
     q_value: float | None = None  # BH-adjusted p-value over the audited people (reference people: None)
+    occurrences: int | None = None  # captions naming them in the training data (--occurrences), when listed
 
 
 @dataclass
@@ -106,6 +110,7 @@ class AttackResult:
     fdr: dict | None = None  # over the audited: flagged, expected false discoveries, people the model knows (fdr.py)
     agreement: dict | None = None  # every rule's verdicts against the deciding rule's (decide.refine.agreement)
     namesakes: list | None = None  # flagged people grouped with near-identical names (decide.competition)
+    occurrences: dict | None = None  # identification by occurrences in training (attack.record.occurrences)
     schema_version: int = SCHEMA_VERSION
     kind: str = KIND_ATTACK
 
@@ -134,14 +139,20 @@ class AttackResult:
 
     @classmethod
     def load(cls, path: str | Path) -> "AttackResult":
+        """A results.json read (a regular file, bounded) and checked to hold together with the files beside it
+        (`attack.record.check`), like every reader checks it."""
+        from idia.attack.record.check import check_attack_record
+        from idia.io import read_regular_bytes
         path = Path(path)
+        raw = read_regular_bytes(path, what="results file", missing="no such results file")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such results file") from None
+            data = json.loads(raw.decode("utf-8"))
+            result = cls.from_dict(data)
+            check_attack_record(data, path.parent)
+            return result
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: not a JSON results file ({e})") from None
-        except (TypeError, InputError) as e:
+        except (TypeError, KeyError, InputError) as e:
             raise InputError(f"{path}: {e}") from None
 
 

@@ -14,10 +14,11 @@ p_values = arrays(np.float64, st.integers(1, 40), elements=st.sampled_from([0.00
 
 
 def bh_loop(p, q):
-    """The definition: the k smallest, k the largest with p_(k) <= k q / m."""
+    """The definition: the k smallest, k the largest with p_(k) <= k q / m (a p-value on the line counts, however
+    k q / m rounds)."""
     m = len(p)
     order = sorted(range(m), key=lambda i: p[i])
-    k = max([r for r in range(1, m + 1) if p[order[r - 1]] <= r * q / m], default=0)
+    k = max([r for r in range(1, m + 1) if p[order[r - 1]] * m <= r * q * (1 + 1e-12)], default=0)
     return np.array([i in set(order[:k]) for i in range(m)])
 
 
