@@ -113,7 +113,9 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
             warn(msg)
 
     found = scan(settings, note)  # nobody auditable is an InputError there
-    chosen = choose_rule(settings, bool(found.is_reference.any()))  # a conflict is refused before any model runs
+    chosen = choose_rule(settings, bool(found.is_reference.any()), len(found.everyone), found.n_audited)
+    if chosen.why:
+        note(chosen.why)
     question = _ask(settings, found, note)
     cannot_flag = chosen.rule.check_levels(levels_of(settings, chosen, question, len(found.templates),
                                                      int(found.is_reference.sum()), int(found.n_audited)))
@@ -125,8 +127,9 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
     setup_s = time.perf_counter() - t0
     encoded = _encode(settings, found, question, encoder, perturbation)
     t3 = time.perf_counter()
+    labels = [found.labels.get(p.name) for p in found.everyone]
     decision = decide(settings, chosen, question, encoded.image_emb, encoded.owner, encoded.texts,
-                      encoder.loaded.logit_scale, found.is_reference, [found.labels.get(p.name) for p in found.everyone],
+                      encoder.loaded.logit_scale, found.is_reference, labels,
                       own_similarity=encoded.own, others=encoded.others, names=encoded.names)
     timings = {"setup_s": setup_s, "text_s": encoded.text_s, "images_s": encoded.images_s,
                "decide_s": time.perf_counter() - t3,

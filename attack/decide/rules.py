@@ -371,17 +371,30 @@ class ChosenRule:
     rule: object  # one of RULES
     tau: int
     target_fpr: float | None
+    why: str | None = None  # why auto chose this rule when it is not the default one
 
 
-def choose_rule(settings, has_reference: bool) -> ChosenRule:
+def choose_rule(settings, has_reference: bool, n_people: int | None = None, n_audited: int | None = None) -> ChosenRule:
     """auto: paper when --tau is given, calibrated when --target-fpr is, else name-and-face (measured the most valid
-    for real names; reference people join its face bank). A setting that belongs to another rule is refused."""
-    name = settings.rule
+    for real names; reference people join its face bank), unless too few people (`n_people`, audited and reference)
+    let its face side reach the level: then the permutation test alone, and `why` says so. A setting that belongs
+    to another rule is refused."""
+    name, why = settings.rule, None
     if settings.tau is not None and settings.target_fpr is not None:
         raise InputError("give either --tau or --target-fpr, not both")
     if name == "auto":
         name = ("paper" if settings.tau is not None else "calibrated" if settings.target_fpr is not None
                 else "name-and-face")
+        if name == "name-and-face" and n_people is not None:
+            level = choose_level(settings.alpha, settings.fdr, n_people if n_audited is None else n_audited)
+            threshold = level.q if level.kind == "fdr" else level.per_person_alpha
+            if smallest_p_value(max(n_people - 1, 0)) > threshold:
+                name = "permutation"
+                why = (f"with {n_people} people the face side (each name against the other people's photos) cannot "
+                       f"reach {threshold}, so the permutation test decides alone: its assumption (made-up "
+                       "distractors as familiar to the model as the real name) may not hold for real names; audit at "
+                       f"least {math.ceil(1 / threshold - 1e-9)} people, reference people included, for the "
+                       "name-and-face rule")
     rule = RULES.get(name)
     if settings.target_fpr is not None and not has_reference:
         raise InputError("--target-fpr needs --reference (known non-members to calibrate on)")
@@ -393,7 +406,7 @@ def choose_rule(settings, has_reference: bool) -> ChosenRule:
         raise InputError(f"--target-fpr is the calibrated rule's; it does not apply to --rule {name}")
     if name == "calibrated":
         return ChosenRule(rule, 1, settings.calibration_target_fpr)
-    return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None)
+    return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None, why)
 
 
 @dataclass
@@ -447,7 +460,8 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
         "n_prompts": n_prompts, "n_candidates": n_cand, "candidate_set": question.mode,
         "max_images": settings.max_images, "p_value_method": verdicts.p_value_method, "paper_rule": PAPER_RULE,
         "continuous_score": CONTINUOUS, "assumption": chosen.rule.assumption, "breaks_if": chosen.rule.breaks_if,
-        "explanation": verdicts.explanation, "sequential": refined.describe(names.further),
+        "explanation": verdicts.explanation + (f" ({chosen.why})" if chosen.why else ""),
+        "sequential": refined.describe(names.further),
         "cannot_flag": chosen.rule.check_levels(replace(
             levels_of(settings, chosen, question, n_prompts, int(is_reference.sum()), int((~is_reference).sum())),
             n_max_distractors=refined.n_max_distractors, n_faces=int((np.bincount(owner, minlength=len(blocks))

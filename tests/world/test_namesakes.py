@@ -46,6 +46,7 @@ def audit(world_model):
                   names=Names(data["name_means"].astype(np.float32)))
 
 
+@pytest.mark.slow
 def test_the_namesakes_break_the_name_side_and_the_default_rule_holds(audit):
     """The failure of issue 18, reproduced, and the fix measured on the same 2,400 people."""
     n = len(audit.p_values)
