@@ -313,9 +313,9 @@ NAME_AND_FACE_BREAKS_IF = (f"both fail at once: (1) breaks if {BREAKS_IF}; (2) b
 class NameAndFaceRule(Rule):
     """The default: the name must outrank made-up names on the person's photos (`permutation`) AND the person's
     photos must favour the name more than other people's photos do (`faces`); the larger p-value decides, so the
-    verdict holds when either null does. Measured on the world's namesakes (`world.namesakes`): the name side
-    alone flags 2.0% of never-seen people whose names share parts with members at alpha = 0.01, this rule about
-    0.6%."""
+    verdict holds when either null does. Measured on 9,800 of the world's namesakes (`world.namesakes`,
+    `bench/namesakes.py`): the name side alone flags 2.2% of never-seen people whose names share parts with
+    members at alpha = 0.01 (9.1% at 0.05), this rule 0.77% (4.2%); the world's members: 0.96 and 0.90."""
 
     name = recorded = "name-and-face"
     needs_reference = False
