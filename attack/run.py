@@ -20,8 +20,9 @@ import numpy as np
 
 from idia.attack.decide.evidence import Evidence
 from idia.attack.decide.per_person import OthersSample, own_name_similarity
-from idia.attack.decide.rules import choose_rule, decide, levels_of
+from idia.attack.decide.rules import Names, choose_rule, decide, levels_of
 from idia.attack.encode.encoder import Encoder
+from idia.attack.encode.further import FurtherNames
 from idia.attack.encode.text import prompt_fit
 from idia.attack.inputs import prompts
 from idia.attack.inputs.question import PER_PERSON, Question, ask
@@ -92,6 +93,7 @@ class Encoded:
     owner: np.ndarray
     own: np.ndarray | None
     others: OthersSample | None
+    names: Names
     n_images: int
     text_s: float
     images_s: float
@@ -111,10 +113,12 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
             warn(msg)
 
     found = scan(settings, note)  # nobody auditable is an InputError there
-    chosen = choose_rule(settings, bool(found.is_reference.any()))  # a conflict is refused before any model runs
+    chosen = choose_rule(settings, bool(found.is_reference.any()), len(found.everyone), found.n_audited)
+    if chosen.why:
+        note(chosen.why)
     question = _ask(settings, found, note)
     cannot_flag = chosen.rule.check_levels(levels_of(settings, chosen, question, len(found.templates),
-                                                     int(found.is_reference.sum())))
+                                                     int(found.is_reference.sum()), int(found.n_audited)))
     if cannot_flag:  # said before any model loads, and carried by the record and every report
         note(f"NOBODY CAN BE IDENTIFIED at these settings: {cannot_flag}")
     if encoder is None:
@@ -123,9 +127,10 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
     setup_s = time.perf_counter() - t0
     encoded = _encode(settings, found, question, encoder, perturbation)
     t3 = time.perf_counter()
+    labels = [found.labels.get(p.name) for p in found.everyone]
     decision = decide(settings, chosen, question, encoded.image_emb, encoded.owner, encoded.texts,
-                      encoder.loaded.logit_scale, found.is_reference, [found.labels.get(p.name) for p in found.everyone],
-                      own_similarity=encoded.own, others=encoded.others)
+                      encoder.loaded.logit_scale, found.is_reference, labels,
+                      own_similarity=encoded.own, others=encoded.others, names=encoded.names)
     timings = {"setup_s": setup_s, "text_s": encoded.text_s, "images_s": encoded.images_s,
                "decide_s": time.perf_counter() - t3,
                "text_cached": all(b["from_cache"] for b in encoder.log.text_blocks), "n_images": encoded.n_images,
@@ -205,13 +210,15 @@ def _encode(settings: AttackSettings, found: Scan, question: Question, encoder: 
     if perturbation is not None:
         image_emb = perturbation.transform_image(image_emb)
         texts = [perturbation.transform_text(t) for t in texts]
-    own = others = None
+    own = others = name_means = None
     if question.mode == PER_PERSON:
         others = OthersSample(image_emb, owner, texts, encoder.loaded.logit_scale, len(found.everyone),
                               question.group_of, seed=settings.seed)
+        name_means = np.empty((len(question.person_names), image_emb.shape[1]), dtype=np.float32)
         own = own_name_similarity(encoder, found.templates, question.person_names, image_emb, owner, perturbation,
-                                  prior=others)
-    return Encoded(texts, image_emb, owner, own, others, len(paths), t1 - t0, t2 - t1)
+                                  prior=others, name_means=name_means)
+    further = FurtherNames(encoder, found.templates, question, settings.max_distractors, perturbation)
+    return Encoded(texts, image_emb, owner, own, others, Names(name_means, further), len(paths), t1 - t0, t2 - t1)
 
 
 def tells_names_apart(texts: list[np.ndarray], templates, loaded: LoadedModel) -> None:
@@ -259,7 +266,8 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
     """The record stage: results.json's typed contents."""
     loaded = encoder.loaded
     persons = person_results(found.everyone, decision.evidence, decision.member, decision.p_values,
-                             found.templates, question, found.labels, decision.evidence_blocks, found.occurrences)
+                             found.templates, question, found.labels, decision.evidence_blocks, found.occurrences,
+                             decision.q_values)
     n_audited = found.n_audited
     runtime = runtime_facts(encoder.torch_device, encoder.precision, encoder.engine_description())
     return AttackResult(
@@ -280,6 +288,7 @@ def _record(settings: AttackSettings, found: Scan, question: Question, encoder: 
         perturbation=perturbation.describe() if perturbation is not None else None,
         encoding=encoder.describe(),
         distractors=question.distractors_block(),
+        fdr=decision.fdr, agreement=decision.agreement, namesakes=decision.namesakes,
         occurrences=(occurrence_block(persons[:n_audited], str(settings.occurrences), sha256_file(settings.occurrences))
                      if settings.occurrences else None),
     )

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from idia.attack.decide.levels import DEFAULT_ALPHA, DEFAULT_FDR
 from idia.attack.inputs.distractors import DEFAULT_DRAW, DEFAULT_N_CANDIDATES, DISTRACTOR_DRAWS
 from idia.errors import InputError
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 PRECISIONS = ("fp32", "bf16", "fp16")
 CANDIDATE_SETS = ("auto", "shared", "per-person")
-DEFAULT_ALPHA = 0.01
+DEFAULT_MAX_DISTRACTORS = 100_000
 RAY_ADDRESS_PATTERN = re.compile(r"^(auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d+)$")
 DEFAULT_TARGET_FPR = 0.05
 MAX_SEED = 2**32 - 1
@@ -153,13 +154,23 @@ class AttackSettings:
     prompts: Path | None = field(default=None, metadata=_opt(
         "--prompts", "path", "Prompt templates, one per line with '{0}' for the name (default: the paper's 21)."))
     rule: str = field(default="auto", metadata=_opt(
-        "--rule", "choice", "What decides: permutation (the true name's rank among the distractors, p <= --alpha; "
-        "needs no reference people), paper (score >= --tau), calibrated (the continuous score against --reference "
-        "people at --target-fpr); auto: calibrated with --reference, else permutation. Every result keeps the "
-        "paper's score and the permutation p-value.", rule_choice, yaml="attack.rule"))
-    alpha: float = field(default=DEFAULT_ALPHA, metadata=_opt(
-        "--alpha", "float", "Permutation rule: flag a person when their p-value is at most this.", open_unit,
-        yaml="attack.alpha"))
+        "--rule", "choice", "What decides: name-and-face (the name among made-up names on the person's photos, and "
+        "the person's photos among other people's for the name; the larger p-value decides; needs no reference "
+        "people), permutation (the name side alone), paper (score >= --tau), calibrated (the continuous score "
+        "against --reference people at --target-fpr); auto: paper with --tau, calibrated with --target-fpr, else "
+        "name-and-face. Every result keeps every rule's figures.", rule_choice, yaml="attack.rule"))
+    alpha: float | None = field(default=None, metadata=_opt(
+        "--alpha", "float", "Flag each person on their own when their p-value is at most this (the per-person test, "
+        "as a takedown asks). Default: with more than one person audited, --fdr decides; one person: "
+        f"{DEFAULT_ALPHA}.", open_unit, yaml="attack.alpha"))
+    fdr: float = field(default=DEFAULT_FDR, metadata=_opt(
+        "--fdr", "float", "With more than one person audited and no --alpha: flag by Benjamini-Hochberg so that the "
+        "expected share of false alarms among the flagged stays at or below this.", open_unit, yaml="attack.fdr"))
+    max_distractors: int = field(default=DEFAULT_MAX_DISTRACTORS, metadata=_opt(
+        "--max-distractors", "int", "At most this many distractors per person near the threshold: the p-value is "
+        "refined sequentially (Besag-Clifford) with further names drawn like the first, as many as the level needs "
+        "(BH at --fdr over the audit, or alpha / 10), never more than this nor than the lists hold.",
+        at_least(1), yaml="attack.max_distractors"))
     tau: int | None = field(default=None, metadata=_opt(
         "--tau", "int", "Paper rule: member if at least this many prompts vote the true name (default 1).",
         at_least(1), yaml="attack.tau"))

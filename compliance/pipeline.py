@@ -122,7 +122,8 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
     # 1. The attack.
     attack_dir = out / "attack"
     attack_key = sha256_text(canonical_json({**base_key, "rule": a.rule, "alpha": a.alpha, "tau": a.tau,
-                                             "target_fpr": a.target_fpr, "model_info": a.model_info}))
+                                             "target_fpr": a.target_fpr, "model_info": a.model_info,
+                                             "fdr": a.fdr, "max_distractors": a.max_distractors}))
     outcome = AuditOutcome(output=out, attack=attack_dir / "results.json")
     if log.done("attack", attack_key) and _holds_together(outcome.attack, say):
         outcome.resumed.append("attack")

@@ -176,6 +176,7 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
         "probes": probes, "relearning": relearning,
         "sweep": swept.to_dict() if swept else None,
         "attack_before": "before/results.json", "attack_after": "after/results.json",
+        "rule": {k: before.result.rule.get(k) for k in ("decided_by", "alpha", "level", "assumption", "breaks_if")},
     }
     return Verification(record=out, before=before, after=after, defense=applied.estimator, sweep=swept,
                         applied=applied)

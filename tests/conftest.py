@@ -43,12 +43,14 @@ def world_photos(tmp_path_factory, world_model_dir) -> Path:
 @pytest.fixture(scope="session")
 def attack_world(world_model, world_photos, world_model_dir):
     """Run one of the session's attacks on the world's members and non-members (labels given), with changes:
-    "paper" (the paper's rule: tau = 1, 1,000 candidates, 21 prompts) or "calibrated" (the continuous score
-    calibrated on the reference non-members at a 1% target false-positive rate)."""
+    "paper" (the paper's rule: tau = 1, 1,000 candidates, 21 prompts), "calibrated" (the continuous score
+    calibrated on the reference non-members at a 1% target false-positive rate) or "default" (no rule or level
+    given: name-and-face, Benjamini-Hochberg at --fdr 0.05)."""
     from idia.attack.run import run_attack
     from idia.attack.settings import AttackSettings
     kinds = {"paper": {"rule": "paper"},
-             "calibrated": {"reference": world_photos / "reference", "target_fpr": 0.01}}
+             "calibrated": {"reference": world_photos / "reference", "target_fpr": 0.01},
+             "default": {}}
 
     def run(kind: str, **changes):
         cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people",

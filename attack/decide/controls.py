@@ -219,10 +219,13 @@ def _stability_notes(tie_share, agreement, photos_for_stable, largest: int) -> t
 
 def evidence_blocks(image_scores, predictions, owner, true_index, alpha: float = 0.01, tau: int = 1,
                     distractor_mask=None, aliases: list[list[int]] | None = None,
-                    candidate_names: list[str] | None = None, n_resamples: int = 20, seed: int = 0) -> list[dict]:
+                    candidate_names: list[str] | None = None, n_resamples: int = 20, seed: int = 0,
+                    name_of=None) -> list[dict]:
     """Each person's JSON `evidence` block (shape in `attack.permutation`'s docstring), from the decide stage's
     arrays: permutation test, paper rule, aliases (candidate indices per person, the true name first), the
-    name-prior control and stability. One call for the integrator; everything rounded for the record."""
+    name-prior control, stability and the competition (`name_of(person, candidate)` names it). One call for the
+    integrator; everything rounded for the record."""
+    from idia.attack.decide.competition import strongest_competitors
     from idia.attack.decide.permutation import alias_p_values
     image_scores = np.asarray(image_scores)
     owner = np.asarray(owner, dtype=np.int64)
@@ -236,6 +239,9 @@ def evidence_blocks(image_scores, predictions, owner, true_index, alpha: float =
     prior = name_prior(image_scores, predictions, owner, true_index, alpha, distractor_mask)
     stab = stability(image_scores, predictions, owner, true_index, n_resamples=n_resamples, seed=seed,
                      alpha=alpha, tau=tau, distractor_mask=distractor_mask)
+    strongest, true_rank, margin = strongest_competitors(person_scores, true_index)
+    names_ = candidate_names or [str(c) for c in range(image_scores.shape[1])]
+    name_of = name_of or (lambda _person, c: names_[c])
     alias_p = alias_best = None
     if aliases is not None:
         alias_p, alias_best, _ = alias_p_values(person_scores, aliases, distractor_mask)
@@ -263,9 +269,10 @@ def evidence_blocks(image_scores, predictions, owner, true_index, alpha: float =
                           else int(stab["photos_for_stable"][i]),
                           "photos_for_stable_text": stab["photos_for_stable_text"][i],
                           "warnings": stab["warnings"][i]},
+            "competition": {"strongest": name_of(i, int(strongest[i])), "true_rank": int(true_rank[i]),
+                            "n_candidates": int(image_scores.shape[1]), "margin": rounded(margin[i])},
         }
         if aliases is not None and len(aliases[i]) > 1:
-            names_ = candidate_names or [str(c) for c in range(image_scores.shape[1])]
             block["aliases"] = {"tried": [names_[c] for c in aliases[i]], "best": names_[alias_best[i]],
                                 "p_value": rounded(alias_p[i], 8),
                                 "method": "max over the names within the permutation (exact)"}

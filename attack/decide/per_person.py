@@ -9,11 +9,14 @@ from idia.attack.decide.evidence import rounded
 
 
 def own_name_similarity(encoder, templates, person_names, image_emb, owner, perturbation=None,
-                        block: int = 2048, prior: "OthersSample | None" = None) -> np.ndarray:
+                        block: int = 2048, prior: "OthersSample | None" = None,
+                        name_means: np.ndarray | None = None) -> np.ndarray:
     """[n_images, n_prompts] cosine of each photo with its own person's name in every prompt, for the
     per-person question. People are taken in blocks, so text memory is bounded and each block is cached.
     With `prior`, each block's names are also asked of a fixed sample of other people's photos (the name-prior
-    control, which the per-person question would otherwise never ask)."""
+    control, which the per-person question would otherwise never ask). With `name_means` [n_people, d], each
+    person's name embedding averaged over the prompts is written there (the face side and the further
+    distractors compare with it)."""
     out = np.empty((len(image_emb), len(templates)), dtype=np.float32)
     starts = np.searchsorted(owner, np.arange(0, len(person_names) + 1))  # owner is grouped by person
     for s in range(0, len(person_names), block):
@@ -26,6 +29,8 @@ def own_name_similarity(encoder, templates, person_names, image_emb, owner, pert
         out[rows] = np.einsum("pnd,nd->np", mine, image_emb[rows])
         if prior is not None:
             prior.add_block(s, text)
+        if name_means is not None:
+            name_means[s:e] = text.mean(axis=0)
     return out
 
 

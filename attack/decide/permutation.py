@@ -61,6 +61,7 @@ import math
 import numpy as np
 
 from idia.attack.decide.evidence import log_softmax
+from idia.attack.decide.sequential import H_EXCEEDANCES, SequentialPValues
 
 ASSUMPTION = ("a model that has not learned this person has no reason to rank their name above names drawn the "
               "way the distractors were drawn")
@@ -214,3 +215,39 @@ class PermutationTest:
                 "explanation": (f"flagged when the true name outranks enough made-up distractors that a model "
                                 f"which never learned the person would do so with probability at most "
                                 f"{self.alpha}")}
+
+
+def extend_name_side(first_exceed, n_first, name_text, person_images, group_of, more, n_max: int,
+                     h: int = H_EXCEEDANCES, block: int = 1000) -> SequentialPValues:
+    """The permutation p-value, made fine where it matters: people with fewer than h of their first n_first
+    distractors at or above their name go on through more distractors drawn the same way, in a fixed order, up to
+    n_max in all (Besag-Clifford, `sequential`). first_exceed [n]: distractors at or above the true name among the
+    first; name_text [n, d]: each person's name embedding averaged over the prompts; person_images [n, d]: the mean
+    of their photo embeddings; group_of [n]: whose list they were asked among; more(group, start, stop): the
+    prompt-averaged embeddings of that group's further distractors start..stop (fewer when the lists run out).
+
+    On a person's own photos every candidate shares each photo's and prompt's softmax denominator, so a further
+    distractor is at or above the true name exactly when its mean cosine (name embedding averaged over prompts,
+    against the mean photo) is: no log-softmax over the further names is needed."""
+    first_exceed = np.asarray(first_exceed, dtype=np.int64)
+    n_first = np.asarray(n_first, dtype=np.int64)
+    state = SequentialPValues(n_first, first_exceed, np.maximum(n_first, n_max), h)
+    true = np.einsum("nd,nd->n", np.asarray(name_text, np.float64), np.asarray(person_images, np.float64))
+    true = true.astype(np.float32)
+    group_of = np.zeros(len(n_first), np.int64) if group_of is None else np.asarray(group_of, dtype=np.int64)
+    for g in np.unique(group_of):
+        start, size = 0, block
+        while True:
+            live = state.active()
+            live = live[group_of[live] == g]
+            if not len(live):
+                break
+            room = int((state.n_max_[live] - state.drawn_[live]).max())
+            emb = more(int(g), start, start + min(size, room))
+            if not len(emb):  # the lists ran out: the full p-value of what was drawn
+                state.stop(live)
+                break
+            scores = (np.asarray(person_images[live], np.float64) @ np.asarray(emb, np.float64).T).astype(np.float32)
+            state.add(live, scores >= true[live, None])
+            start, size = start + len(emb), size * 2
+    return state

@@ -17,13 +17,15 @@ says two things from what a record holds, so that nothing it decided has to be t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from idia.attack.decide import calibrate
 from idia.attack.decide.controls import evidence_blocks
 from idia.attack.decide.evidence import Evidence, gather_evidence
+from idia.attack.decide.faces import FACE_ASSUMPTION, FACE_BREAKS_IF, FACE_METHOD
+from idia.attack.decide.levels import DEFAULT_ALPHA, FDR_GROUP, Level, choose_level
 from idia.attack.decide.metrics import membership_metrics
 from idia.attack.decide.per_person import OthersSample
 from idia.attack.decide.permutation import (
@@ -34,6 +36,7 @@ from idia.attack.decide.permutation import (
     person_candidate_scores,
     smallest_p_value,
 )
+from idia.attack.decide.refine import agreement, namesakes, refine, summarise
 from idia.attack.inputs.question import PER_PERSON, Question
 from idia.errors import InputError
 from idia.registry import Registry
@@ -51,7 +54,11 @@ class Decision:
     rule: dict
     calibration: dict | None
     metrics: dict | None
-    evidence_blocks: list[dict]  # per person: permutation test, paper rule, aliases, name prior, stability
+    evidence_blocks: list[dict]  # per person: permutation test, face side, paper rule, aliases, name prior, ...
+    q_values: np.ndarray | None = None  # BH-adjusted p-values over the audited people (reference people: None)
+    fdr: dict | None = None  # flagged, expected false discoveries, how many people the model is estimated to know
+    agreement: dict | None = None  # every other rule's verdicts against the deciding rule's
+    namesakes: list | None = None  # flagged people grouped with near-identical names
 
 
 @dataclass
@@ -68,6 +75,7 @@ class RuleInputs:
     tau: int
     target_fpr: float | None
     with_aliases: bool
+    face_p: np.ndarray | None = None  # the face side's p-values (None where no bank was measured)
 
 
 @dataclass
@@ -86,9 +94,18 @@ class Levels:
     n_prompts: int
     n_distractors: int  # the made-up distractors each person's name is ranked among
     n_reference: int  # auditable reference people
-    alpha: float
+    alpha: float  # the per-person level (under an FDR level: the level the controls report at)
     tau: int
     target_fpr: float | None
+    level: Level | None = None  # per person (alpha) or FDR (q over n_audited); None: per person at `alpha`
+    n_max_distractors: int | None = None  # the most distractors the sequential extension may rank a name among
+    n_faces: int = 0  # people with photos (audited + reference): a face bank holds at most n_faces - 1 others
+
+    def threshold(self) -> float:
+        """The largest p-value that can be flagged at all: alpha, or under BH q (everyone at p <= q)."""
+        if self.level is not None and self.level.kind == "fdr":
+            return float(self.level.q)
+        return float(self.alpha)
 
 
 @dataclass
@@ -104,6 +121,8 @@ class Rule:
 
     name = recorded = ""
     needs_reference = False
+    uses_level = False  # True: a p-value rule, flagged at the run's level (alpha per person, or BH at --fdr)
+    assumption, breaks_if = ASSUMPTION, BREAKS_IF
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         raise NotImplementedError
@@ -112,7 +131,12 @@ class Rule:
         return None
 
     def rederive(self, record: dict) -> Verdicts:
-        return self.decide(inputs_from_record(record))
+        verdicts = self.decide(inputs_from_record(record))
+        level = level_from_record(record)
+        if self.uses_level and level is not None:
+            audited = np.arange(len(verdicts.p_values)) < len(record["persons"])
+            verdicts.member = level.decide(verdicts.p_values, audited)[0]
+        return verdicts
 
 
 def _everyone(record: dict) -> list[dict]:
@@ -126,25 +150,71 @@ def _permutation_p(person: dict) -> float:
     return float(p) if isinstance(p, (int, float)) else float("nan")
 
 
+def _face_p(person: dict) -> float:
+    block = (person.get("evidence") or {}).get("face") or {}
+    p = block.get("p_value")
+    return float(p) if isinstance(p, (int, float)) else float("nan")
+
+
+def level_from_record(record: dict) -> Level | None:
+    """The level a p-value rule flagged at, from `rule.level` (None: a record without one, per person at alpha)."""
+    described = record["rule"].get("level")
+    if not described:
+        return None
+    return Level(described["kind"], described.get("alpha"), described.get("q"), len(record["persons"]))
+
+
+def _record_alpha(record: dict) -> float:
+    rule = record["rule"]
+    if rule.get("alpha") is not None:
+        return float(rule["alpha"])
+    level = level_from_record(record)
+    return level.per_person_alpha if level is not None else DEFAULT_ALPHA
+
+
 def inputs_from_record(record: dict) -> RuleInputs:
     """What `decide` read, rebuilt from a results.json: audited people, then reference people."""
     people, rule = _everyone(record), record["rule"]
     n_audited = len(record["persons"])
     stats = RecordedStatistics(np.array([p["score"] for p in people], dtype=np.int64),
                                np.array([p["mean_log_prob"] for p in people], dtype=np.float64))
+    face = np.array([_face_p(p) for p in people], dtype=np.float64)
     return RuleInputs(stats, np.array([_permutation_p(p) for p in people], dtype=np.float64),
                       np.arange(len(people)) >= n_audited, int(rule["n_prompts"]), int(rule["n_candidates"]),
-                      float(rule["alpha"]), int(rule["tau"]) if rule.get("tau") is not None else 1,
-                      rule.get("target_fpr"), any((p.get("evidence") or {}).get("aliases") for p in people))
+                      _record_alpha(record), int(rule["tau"]) if rule.get("tau") is not None else 1,
+                      rule.get("target_fpr"), any((p.get("evidence") or {}).get("aliases") for p in people),
+                      None if np.isnan(face).all() else face)
 
 
 def levels_from_record(record: dict) -> Levels:
     rule = record["rule"]
     n_dist = [((p.get("evidence") or {}).get("permutation") or {}).get("n_distractors") for p in _everyone(record)]
     n_dist = [n for n in n_dist if isinstance(n, int)]
-    return Levels(int(rule["n_prompts"]), min(n_dist) if n_dist else int(rule["n_candidates"]) - 1,
-                  len(record.get("reference") or []), float(rule["alpha"]),
-                  int(rule["tau"]) if rule.get("tau") is not None else 1, rule.get("target_fpr"))
+    n_first = min(n_dist) if n_dist else int(rule["n_candidates"]) - 1
+    n_max = (rule.get("sequential") or {}).get("max_distractors")
+    return Levels(int(rule["n_prompts"]), n_first, len(record.get("reference") or []), _record_alpha(record),
+                  int(rule["tau"]) if rule.get("tau") is not None else 1, rule.get("target_fpr"),
+                  level_from_record(record), int(n_max) if n_max is not None else None,
+                  sum(1 for p in _everyone(record) if p.get("n_images")))
+
+
+def _level_words_of(levels: Levels) -> str:
+    if levels.level is not None and levels.level.kind == "fdr":
+        return f"the false-discovery level q = {levels.level.q}"
+    return f"alpha {levels.alpha}"
+
+
+def _name_side_floor(levels: Levels) -> str | None:
+    """Why the name side cannot flag anyone (its smallest p-value above the level), or None."""
+    n = levels.n_distractors if levels.n_max_distractors is None else max(levels.n_distractors,
+                                                                          levels.n_max_distractors)
+    floor = smallest_p_value(n)
+    if floor <= levels.threshold():
+        return None
+    need = math.ceil(1 / levels.threshold() - 1 - 1e-9)
+    return (f"with {n} made-up distractors the smallest p-value the permutation test can give is 1/{n + 1} = "
+            f"{floor:.4g}, above {_level_words_of(levels)}: nobody can be identified whatever the model knows; give "
+            f"at least {need} distractors (--n-candidates, --max-distractors) or a larger level")
 
 
 def _null_scores(inputs: RuleInputs) -> dict:
@@ -159,6 +229,8 @@ class PaperRule(Rule):
 
     name = recorded = "paper"
     needs_reference = False
+    uses_level = False
+    assumption, breaks_if = calibrate.MARKOV_ASSUMPTION, BREAKS_IF
 
     def check_levels(self, levels: Levels) -> str | None:
         if levels.tau > levels.n_prompts:
@@ -188,16 +260,11 @@ class PermutationRule(Rule):
 
     name = recorded = "permutation"
     needs_reference = False
+    uses_level = True
+    assumption, breaks_if = ASSUMPTION, BREAKS_IF
 
     def check_levels(self, levels: Levels) -> str | None:
-        floor = smallest_p_value(levels.n_distractors)
-        if floor <= levels.alpha:
-            return None
-        need = math.ceil(1 / levels.alpha - 1 - 1e-9)
-        return (f"with {levels.n_distractors} made-up distractors the smallest p-value the permutation test can "
-                f"give is 1/{levels.n_distractors + 1} = {floor:.4g}, above alpha {levels.alpha}: nobody can be "
-                f"identified whatever the model knows; give at least {need} distractors (--n-candidates) or a "
-                f"larger --alpha")
+        return _name_side_floor(levels)
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         test = PermutationTest(inputs.alpha)
@@ -213,6 +280,10 @@ class CalibratedRule(Rule):
     name = "calibrated"
     recorded = "calibrated-continuous"
     needs_reference = True
+    uses_level = False
+    assumption = ("the reference people are like the audited people the model does not know: same kind of photos, "
+                  "as many of them, and names as familiar to the model")
+    breaks_if = "the reference people have more or better photos, or less familiar names, than the audited people"
 
     def check_levels(self, levels: Levels) -> str | None:
         """Too few reference people for the target cannot be calibrated at all: refused before any model runs."""
@@ -233,8 +304,49 @@ class CalibratedRule(Rule):
                         f"people is at most {inputs.target_fpr}", calibration)
 
 
+NAME_AND_FACE_ASSUMPTION = (f"either of two: (1) {ASSUMPTION}; (2) {FACE_ASSUMPTION}. The larger of the two "
+                            "p-values decides, so the verdict is valid when either holds")
+NAME_AND_FACE_BREAKS_IF = (f"both fail at once: (1) breaks if {BREAKS_IF}; (2) breaks if {FACE_BREAKS_IF}. Real "
+                           "names break (1) alone: their parts occur in other people's captions")
+
+
+class NameAndFaceRule(Rule):
+    """The default: the name must outrank made-up names on the person's photos (`permutation`) AND the person's
+    photos must favour the name more than other people's photos do (`faces`); the larger p-value decides, so the
+    verdict holds when either null does. Measured on 9,800 of the world's namesakes (`world.namesakes`,
+    `bench/namesakes.py`): the name side alone flags 2.2% of never-seen people whose names share parts with
+    members at alpha = 0.01 (9.1% at 0.05), this rule 0.77% (4.2%); the world's members: 0.96 and 0.90."""
+
+    name = recorded = "name-and-face"
+    needs_reference = False
+    uses_level = True
+    assumption, breaks_if = NAME_AND_FACE_ASSUMPTION, NAME_AND_FACE_BREAKS_IF
+
+    def check_levels(self, levels: Levels) -> str | None:
+        """Either side's floor above the level: the name side's 1/(distractors + 1), or the face side's
+        1/(bank + 1) with at most everyone else (with photos) in the bank."""
+        name = _name_side_floor(levels)
+        if name:
+            return name
+        bank = max(levels.n_faces - 1, 0)
+        if smallest_p_value(bank) <= levels.threshold():
+            return None
+        need = math.ceil(1 / levels.threshold() - 1e-9)
+        return (f"the face side compares each name with the other {bank} people's photos, so its smallest p-value is "
+                f"1/{bank + 1} = {smallest_p_value(bank):.4g}, above {_level_words_of(levels)}: nobody can be "
+                f"identified by the name-and-face rule whatever the model knows; audit at least {need} people "
+                "(reference people count), or use --rule permutation")
+
+    def decide(self, inputs: RuleInputs) -> Verdicts:
+        face = inputs.face_p if inputs.face_p is not None else np.ones_like(inputs.permutation_p)
+        p = np.maximum(inputs.permutation_p, face)
+        return Verdicts(p <= inputs.alpha, p, f"the larger of: {P_VALUE_METHOD}; and {FACE_METHOD}",
+                        "flagged when the name outranks enough made-up names on the person's photos AND the photos "
+                        "favour the name more than enough other people's photos do")
+
+
 RULES: Registry[Rule] = Registry("--rule", order=lambda rule: rule.name)
-for _rule in (PaperRule, PermutationRule, CalibratedRule):
+for _rule in (PaperRule, PermutationRule, CalibratedRule, NameAndFaceRule):
     RULES.register(_rule())
 
 
@@ -259,16 +371,30 @@ class ChosenRule:
     rule: object  # one of RULES
     tau: int
     target_fpr: float | None
+    why: str | None = None  # why auto chose this rule when it is not the default one
 
 
-def choose_rule(settings, has_reference: bool) -> ChosenRule:
-    """auto: paper when --tau is given, calibrated on the reference people when there are some, else the
-    candidate-permutation test, which needs none. A setting that belongs to another rule is refused."""
-    name = settings.rule
+def choose_rule(settings, has_reference: bool, n_people: int | None = None, n_audited: int | None = None) -> ChosenRule:
+    """auto: paper when --tau is given, calibrated when --target-fpr is, else name-and-face (measured the most valid
+    for real names; reference people join its face bank), unless too few people (`n_people`, audited and reference)
+    let its face side reach the level: then the permutation test alone, and `why` says so. A setting that belongs
+    to another rule is refused."""
+    name, why = settings.rule, None
     if settings.tau is not None and settings.target_fpr is not None:
         raise InputError("give either --tau or --target-fpr, not both")
     if name == "auto":
-        name = "paper" if settings.tau is not None else "calibrated" if has_reference else "permutation"
+        name = ("paper" if settings.tau is not None else "calibrated" if settings.target_fpr is not None
+                else "name-and-face")
+        if name == "name-and-face" and n_people is not None:
+            level = choose_level(settings.alpha, settings.fdr, n_people if n_audited is None else n_audited)
+            threshold = level.q if level.kind == "fdr" else level.per_person_alpha
+            if smallest_p_value(max(n_people - 1, 0)) > threshold:
+                name = "permutation"
+                why = (f"with {n_people} people the face side (each name against the other people's photos) cannot "
+                       f"reach {threshold}, so the permutation test decides alone: its assumption (made-up "
+                       "distractors as familiar to the model as the real name) may not hold for real names; audit at "
+                       f"least {math.ceil(1 / threshold - 1e-9)} people, reference people included, for the "
+                       "name-and-face rule")
     rule = RULES.get(name)
     if settings.target_fpr is not None and not has_reference:
         raise InputError("--target-fpr needs --reference (known non-members to calibrate on)")
@@ -280,54 +406,121 @@ def choose_rule(settings, has_reference: bool) -> ChosenRule:
         raise InputError(f"--target-fpr is the calibrated rule's; it does not apply to --rule {name}")
     if name == "calibrated":
         return ChosenRule(rule, 1, settings.calibration_target_fpr)
-    return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None)
+    return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None, why)
 
 
-def levels_of(settings, chosen: ChosenRule, question: Question, n_prompts: int, n_reference: int) -> Levels:
-    """The levels an attack runs at, from its settings and question (no model needed)."""
-    return Levels(n_prompts, int(np.asarray(question.distractor_mask).sum()), n_reference, settings.alpha,
-                  chosen.tau, chosen.target_fpr)
+@dataclass
+class Names:
+    """What the refined evidence needs beyond the first pass: each person's name embedding averaged over the
+    prompts [n_people, d] (None: taken from the shared list's text), and the further distractors' supply."""
+
+    name_means: np.ndarray | None = None
+    further: object | None = None  # attack.encode.further.FurtherNames, or None (no sequential extension)
+
+
+def levels_of(settings, chosen: ChosenRule, question: Question, n_prompts: int, n_reference: int,
+              n_audited: int, sequential: bool = True) -> Levels:
+    """The levels an attack runs at, from its settings and question (no model needed). `sequential`: further
+    distractors can be drawn (the name side's floor is then 1/(n_max + 1), n_max what the level asks for)."""
+    n_first = int(np.asarray(question.distractor_mask).sum())
+    level = choose_level(settings.alpha, settings.fdr, n_audited)
+    n_max = min(int(settings.max_distractors), max(n_first, level.draws_needed(FDR_GROUP)))
+    return Levels(n_prompts, n_first, n_reference, level.per_person_alpha, chosen.tau, chosen.target_fpr, level,
+                  n_max if sequential else n_first, n_audited + n_reference)
 
 
 def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarray, owner: np.ndarray,
            texts: list[np.ndarray], logit_scale: float, is_reference: np.ndarray,
            labels_by_person: list[bool | None], own_similarity: np.ndarray | None = None,
-           others: OthersSample | None = None) -> Decision:
-    """Evidence for everyone at once, then the verdicts of the audited people under the chosen rule.
-    `texts` are the prompt embeddings of `question.text_lists()`, in that order."""
+           others: OthersSample | None = None, names: Names | None = None) -> Decision:
+    """Evidence for everyone at once, refined where the level needs it, then the verdicts of the audited people
+    under the chosen rule and level. `texts` are the prompt embeddings of `question.text_lists()`, in order."""
     per_person = question.mode == PER_PERSON
+    level = choose_level(settings.alpha, settings.fdr, int((~is_reference).sum()))
     ev = gather_evidence(image_emb, owner, question.true_index, texts if per_person else texts[0], logit_scale,
                          own_similarity=own_similarity if per_person else None,
                          group_of=question.group_of if per_person else None)
-    blocks = _evidence_blocks(settings, chosen, question, ev, others)
-    permutation_p = np.array([b["aliases"]["p_value"] if b["aliases"] else b["permutation"]["p_value"]
-                              for b in blocks], dtype=np.float64)
+    blocks = _evidence_blocks(settings, chosen, question, ev, others, level)
+    names = names or Names()
+    name_means = names.name_means if names.name_means is not None else texts[0].mean(axis=0)[question.true_index]
+    refined = refine(blocks, image_emb, owner, name_means, question.group_of if per_person else None, level,
+                     settings.max_distractors, names.further, settings.seed)
     n_prompts, n_cand = texts[0].shape[0], question.n_candidates
-    verdicts = chosen.rule.decide(RuleInputs(ev, permutation_p, is_reference, n_prompts, n_cand, settings.alpha,
-                                             chosen.tau, chosen.target_fpr, bool(question.aliases)))
+    inputs = RuleInputs(ev, refined.name_p, is_reference, n_prompts, n_cand, level.per_person_alpha, chosen.tau,
+                        chosen.target_fpr, bool(question.aliases), refined.face_p)
+    verdicts = chosen.rule.decide(inputs)
+    member, threshold = verdicts.member, None
+    if chosen.rule.uses_level:
+        member, threshold = level.decide(verdicts.p_values, ~is_reference)
+    fdr, q = summarise(verdicts.p_values, member, threshold, level, is_reference)
     rule_doc = {
         "decided_by": chosen.rule.recorded, "tau": chosen.tau, "target_fpr": chosen.target_fpr,
-        "alpha": settings.alpha, "n_prompts": n_prompts, "n_candidates": n_cand, "candidate_set": question.mode,
+        "alpha": level.alpha if level.kind == "per-person" or not chosen.rule.uses_level else None,
+        "level": level.describe() if chosen.rule.uses_level else None,
+        "n_prompts": n_prompts, "n_candidates": n_cand, "candidate_set": question.mode,
         "max_images": settings.max_images, "p_value_method": verdicts.p_value_method, "paper_rule": PAPER_RULE,
-        "continuous_score": CONTINUOUS, "assumption": ASSUMPTION, "breaks_if": BREAKS_IF,
-        "explanation": verdicts.explanation,
-        "cannot_flag": chosen.rule.check_levels(levels_of(settings, chosen, question, n_prompts,
-                                                          int(is_reference.sum()))),
+        "continuous_score": CONTINUOUS, "assumption": chosen.rule.assumption, "breaks_if": chosen.rule.breaks_if,
+        "explanation": verdicts.explanation + (f" ({chosen.why})" if chosen.why else ""),
+        "sequential": refined.describe(names.further),
+        "cannot_flag": chosen.rule.check_levels(replace(
+            levels_of(settings, chosen, question, n_prompts, int(is_reference.sum()), int((~is_reference).sum())),
+            n_max_distractors=refined.n_max_distractors, n_faces=int((np.bincount(owner, minlength=len(blocks))
+                                                                      > 0).sum()))),
     }
-    return Decision(ev, verdicts.member, verdicts.p_values, rule_doc, verdicts.calibration,
-                    _metrics(ev, verdicts.member, is_reference, labels_by_person), blocks)
+    groups = namesakes(member & ~is_reference, ev.image_candidate_log_prob, owner, question.true_index,
+                       question.name_of, _candidate_text(question, texts), name_means, image_emb)
+    return Decision(ev, member, verdicts.p_values, rule_doc, verdicts.calibration,
+                    _metrics(ev, member, is_reference, labels_by_person), blocks, q, fdr,
+                    _agreement(chosen, inputs, level, member, is_reference, settings), groups)
+
+
+def _candidate_text(question: Question, texts: list[np.ndarray]):
+    """candidate_text(person, index): a candidate's embedding averaged over the prompts, from the text the
+    question encoded (the person's group's list, or the shared list)."""
+    def text(person: int, index: int) -> np.ndarray:
+        g = 0 if question.mode != PER_PERSON or question.group_of is None else int(question.group_of[person])
+        return texts[g][:, index].mean(axis=0)
+    return text
+
+
+def _agreement(chosen: ChosenRule, inputs: RuleInputs, level: Level, member, is_reference, settings) -> dict:
+    """Every rule that can run here, at its own level (p-value rules at the deciding level), against the
+    deciding rule's verdicts: the report's secondary table."""
+    rows = {}
+    for rule in RULES.kinds():
+        if rule.needs_reference and not is_reference.any():
+            continue
+        if rule is chosen.rule:
+            rows[rule.recorded] = (member, _level_words(rule, level, chosen))
+            continue
+        tau = chosen.tau if rule.name == "paper" else 1
+        target = settings.calibration_target_fpr
+        v = rule.decide(RuleInputs(inputs.evidence, inputs.permutation_p, is_reference, inputs.n_prompts,
+                                   inputs.n_candidates, inputs.alpha, tau, target, inputs.with_aliases,
+                                   inputs.face_p))
+        flagged = level.decide(v.p_values, ~is_reference)[0] if rule.uses_level else v.member
+        rows[rule.recorded] = (flagged, _level_words(rule, level, ChosenRule(rule, tau, target)))
+    return agreement(rows, chosen.rule.recorded, is_reference)
+
+
+def _level_words(rule, level: Level, chosen: ChosenRule) -> str:
+    if rule.uses_level:
+        return f"FDR q = {level.q}" if level.kind == "fdr" else f"alpha = {level.per_person_alpha}"
+    return f"tau = {chosen.tau}" if rule.name == "paper" else f"target FPR = {chosen.target_fpr}"
 
 
 def _evidence_blocks(settings, chosen: ChosenRule, question: Question, ev: Evidence,
-                     others: OthersSample | None) -> list[dict]:
+                     others: OthersSample | None, level: Level) -> list[dict]:
     """Each person's evidence block; in the per-person question, whose attack asks no name of others' photos,
-    the name-prior control comes from a sample of others' photos instead."""
-    blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, settings.alpha,
+    the name-prior control comes from a sample of others' photos instead. Controls report at the per-person
+    level (alpha, or its default under an FDR level)."""
+    alpha = level.per_person_alpha
+    blocks = evidence_blocks(ev.image_candidate_log_prob, ev.prediction, ev.owner, ev.true_index, alpha,
                              chosen.tau, question.distractor_mask, question.alias_indices(), question.shared_names,
-                             seed=settings.seed)
+                             seed=settings.seed, name_of=question.name_of)
     if question.mode == PER_PERSON:
         own_scores = person_candidate_scores(ev.image_candidate_log_prob, ev.owner, len(blocks))
-        priors = others.blocks(own_scores, settings.alpha) if others is not None else [None] * len(blocks)
+        priors = others.blocks(own_scores, alpha) if others is not None else [None] * len(blocks)
         for block, prior in zip(blocks, priors):
             block["prior"] = prior
     return blocks

@@ -213,3 +213,37 @@ def _drawn_in_words(how: str, gender: str | None, origin: str | None, balance_se
            "half female and half male first names" if balance_sex else "first names of either sex alike")
     where = f", first names and surnames of origin {origin.replace('_', ' ')}" if origin else ""
     return f"{lead}: {sex}{where}"
+
+
+def further_distractors(n: int, exclude: set[str], seed: int, draw: str = DEFAULT_DRAW, gender: str | None = None,
+                        origin: str | None = None) -> list[str]:
+    """Up to n more made-up names drawn as `draw_distractors` draws them (same lists, same gender, origin and sex
+    balance), none in `exclude`, in a seeded order whose every prefix is drawn alike: the sequential p-value
+    (`attack.decide.sequential`) takes them in this order and stops where it can. Every combination of the
+    bundled lists is enumerated once; with balance, female and male first names alternate."""
+    tags, last_origin = first_name_tags(), last_name_origins()
+    lasts = [s for s in last_names() if origin is None or last_origin[s] == origin]
+
+    def combos(sexes) -> list[str]:
+        firsts = [f for f in first_names() if (sexes is None or tags[f][0] in sexes)
+                  and (origin is None or tags[f][1] == origin)]
+        return [f"{f} {s}" for f in firsts for s in lasts]
+
+    if gender is not None:
+        pools = [combos((gender, "u"))]
+    elif draw == "balanced":
+        pools = [combos(("f",)), combos(("m",))]
+    else:
+        pools = [combos(None)]
+    taken = {name_key(e) for e in exclude}
+    rng = np.random.default_rng(seed)
+    shuffled = []
+    for pool in pools:
+        pool = [p for p in pool if name_key(p) not in taken]
+        shuffled.append([pool[i] for i in rng.permutation(len(pool))])
+    out: list[str] = []
+    for k in range(max((len(s) for s in shuffled), default=0)):  # alternate, so every prefix is balanced
+        if len(out) >= n or any(k >= len(s) for s in shuffled):
+            break
+        out += [s[k] for s in shuffled]
+    return out[:n]

@@ -25,6 +25,7 @@ from idia.attack.inputs.distractors import (
     describe_distractors,
     distractors_from_file,
     draw_distractors,
+    further_distractors,
 )
 from idia.errors import InputError
 from idia.names import normalize_name
@@ -66,6 +67,9 @@ class Question:
     aliases: dict[str, list[str]] = field(default_factory=dict)  # person -> other names (shared list only)
     groups: list[DistractorGroup] = field(default_factory=list)  # how the distractors were drawn, per group
     group_of: np.ndarray | None = None  # [n_people] index into groups (None: everyone in the first)
+    listed: list[str] = field(default_factory=list)  # every name the audit was given: never a distractor
+    pool: str | None = None  # the user's distractor pool, when the distractors came from one
+    draw: str = DEFAULT_DRAW
 
     @property
     def n_candidates(self) -> int:
@@ -86,6 +90,20 @@ class Question:
             names = self.group(person).names
             return self.person_names[person] if index == len(names) else names[index]
         return self.shared_names[index]
+
+    def further(self, g: int, n: int) -> list[str]:
+        """Up to n more distractors for group g, drawn as its own were (bundled lists: the same draw, gender and
+        origin; a user's pool: the names of it not yet used), none listed and none already asked, in a seeded
+        order (the sequential p-value takes a prefix). A user's fixed candidate list has none."""
+        group = self.groups[g]
+        exclude = set(self.listed) | set(group.names) | set(self.shared_names) | set(self.person_names)
+        seed = (group.seed + 7919) % 2**32
+        if group.how == "candidates file":
+            return []
+        if group.how == "file":
+            pool = distractors_from_file(self.pool, None, exclude, seed) if self.pool else []
+            return [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))][:n]
+        return further_distractors(n, exclude, seed, self.draw, group.gender, group.origin)
 
     def text_lists(self) -> list[list[str]]:
         """The name lists whose prompts are encoded for everyone: the shared list, or each group's distractors."""
@@ -183,7 +201,7 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
                                 source, balance_sex=how == "balanced")
         return Question(SHARED, cand.names, list(person_names), true, cand.source, cand.added_true_names,
                         not_distractors=kept, aliases={k: v for k, v in aliases.items() if k in set(person_names)},
-                        groups=[group])
+                        groups=[group], listed=listed + alias_names, pool=str(pool) if pool else None, draw=draw)
     if mode != PER_PERSON:
         raise InputError(f"--candidate-set must be auto, shared or per-person, got {mode!r}")
     if aliases:
@@ -208,7 +226,7 @@ def ask(person_names: list[str], n_candidates: int, mode: str = "auto", seed: in
                         dtype=np.int64)
     true = np.full(len(person_names), n_distractors, dtype=np.int64)
     return Question(PER_PERSON, groups[0].names, list(person_names), true, source, groups=groups,
-                    group_of=group_of)
+                    group_of=group_of, listed=listed, pool=str(pool) if pool else None, draw=draw)
 
 
 def _matched_groups(person_names: list[str], attributes: dict, n: int, exclude: set[str], seed: int,

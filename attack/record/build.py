@@ -26,7 +26,7 @@ def offsets(ev: Evidence, n_people: int) -> np.ndarray:
 
 def person_results(everyone: list[Person], ev: Evidence, member, p_values, templates, question: Question,
                    labels: dict[str, bool], evidence: list[dict] | None = None,
-                   occurrences: dict[str, int] | None = None) -> list[PersonResult]:
+                   occurrences: dict[str, int] | None = None, q_values=None) -> list[PersonResult]:
     if occurrences is not None:
         from idia.attack.inputs.occurrences import occurrence_key
     out = []
@@ -52,7 +52,8 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                                 label=labels.get(person.name), evidence=evidence[i] if evidence else None,
                                 distractor_group=question.group(i).id,
                                 occurrences=occurrences.get(occurrence_key(person.name))
-                                if occurrences is not None else None))
+                                if occurrences is not None else None,
+                                q_value=None if q_values is None or i >= len(q_values) else float(q_values[i])))
     return out
 
 

@@ -92,14 +92,39 @@ def _check_evidence(p: dict, rule: dict, where: str) -> None:
             _fail(f"{where}.evidence.paper", f"score {paper.get('score')} differs from the person's {p['score']}")
         if paper.get("flagged") is not (p["score"] >= paper.get("tau", rule.get("tau") or 1)):
             _fail(f"{where}.evidence.paper", f"flagged is {paper.get('flagged')} for score {p['score']}")
+    h = int((rule.get("sequential") or {}).get("h") or 10)
     if perm:
         p_value = perm.get("p_value")
-        expected = perm.get("rank", 0) / (1 + perm.get("n_distractors", 0))
-        if not _same(p_value, expected):
-            _fail(f"{where}.evidence.permutation", f"p-value {p_value} is not rank {perm.get('rank')} / (1 + "
-                                                   f"{perm.get('n_distractors')} distractors) = {expected:.8g}")
-        if perm.get("flagged") is not (p_value is not None and p_value <= perm.get("alpha", rule["alpha"])):
+        n_first = perm.get("n_distractors", 0)
+        if perm.get("drawn", n_first) > n_first:  # extended sequentially past the first distractors
+            n_max = (rule.get("sequential") or {}).get("max_distractors") or perm.get("drawn")
+            expected = _sequential_p(perm.get("drawn"), perm.get("exceedances"), h, n_max)
+            if not _same(p_value, expected):
+                _fail(f"{where}.evidence.permutation", f"p-value {p_value} is not the sequential p-value of "
+                                                       f"{perm.get('exceedances')} exceedances in {perm.get('drawn')} "
+                                                       f"distractors = {expected:.8g}")
+        else:
+            expected = perm.get("rank", 0) / (1 + n_first)
+            if not _same(p_value, expected):
+                _fail(f"{where}.evidence.permutation", f"p-value {p_value} is not rank {perm.get('rank')} / (1 + "
+                                                       f"{n_first} distractors) = {expected:.8g}")
+        alpha = perm.get("alpha", rule.get("alpha"))
+        if perm.get("flagged") is not (p_value is not None and alpha is not None and p_value <= alpha):
             _fail(f"{where}.evidence.permutation", f"flagged is {perm.get('flagged')} for p-value {p_value}")
+    face = ev.get("face")
+    if face:
+        drawn, exceed, bank = face.get("drawn", 0), face.get("exceedances", 0), face.get("bank", 0)
+        expected = _sequential_p(drawn, exceed, h, bank)
+        if drawn > bank or (exceed < h and drawn != bank) or not _same(face.get("p_value"), expected):
+            _fail(f"{where}.evidence.face", f"p-value {face.get('p_value')} does not follow from {exceed} of "
+                                            f"{drawn} faces (bank {bank}) at or above the person's")
+
+
+def _sequential_p(drawn, exceedances, h: int, n_max) -> float:
+    """Besag-Clifford: stopped at the h-th exceedance before the last draw, h / drawn; else the full
+    (g + 1) / (drawn + 1)."""
+    drawn, exceedances = int(drawn or 0), int(exceedances or 0)
+    return h / drawn if exceedances >= h and drawn < int(n_max) else (1 + exceedances) / (1 + drawn)
 
 
 def _check_verdicts(data: dict) -> None:
@@ -125,6 +150,18 @@ def _check_verdicts(data: dict) -> None:
             _fail(where, f"member is {str(p['member']).lower()} but the {rule.name} rule gives "
                          f"{str(bool(member)).lower()} (p-value {p['p_value']:.4g}, score {p['score']})")
     _check_calibration(data.get("calibration"), derived.calibration)
+    _check_q_values(data, derived.p_values[:len(data["persons"])])
+
+
+def _check_q_values(data: dict, p_values) -> None:
+    """Each audited person's q-value is the BH adjustment of the audited p-values."""
+    if all(p.get("q_value") is None for p in data["persons"]):
+        return
+    from idia.attack.decide.fdr import q_values
+    for i, (p, q) in enumerate(zip(data["persons"], q_values(p_values))):
+        if not _same(p.get("q_value"), float(q)):
+            _fail(f"persons[{i}] ({p['name']!r})", f"q-value {p.get('q_value')} but the audited people's p-values "
+                                                   f"give {float(q):.8g}")
 
 
 CALIBRATION_KEYS = ("threshold", "n_reference", "reference_false_positives", "reference_fpr", "target_fpr",

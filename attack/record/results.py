@@ -9,6 +9,10 @@ Schema (version 1), `results.json`:
   calibration   null distribution summary, threshold, reference FPR with Clopper-Pearson 95% interval (or null)
   metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
   perturbation  the inference-time defense the attack ran through (or null)
+  fdr           over the audited people: level, flagged, threshold p, expected false discoveries, Storey's pi0,
+                how many people the model is estimated to know with a 95% interval (attack.decide.fdr)
+  agreement     every rule's verdicts on the audited people against the deciding rule's
+  namesakes     flagged people grouped with near-identical names, and which name each one's photos prefer
   occurrences   with --occurrences: identification by how often people occur in the training data, in bins
                 (attack.record.occurrences); each person's `occurrences` is their count, or null when not listed
   distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts);
@@ -84,6 +88,7 @@ class PersonResult:
     # permutation test, paper rule, aliases, name-prior control, stability (shape: attack.permutation's docstring)
     evidence: dict | None = None
     distractor_group: str | None = None  # id of the `distractors.groups` entry this person was asked among
+    q_value: float | None = None  # BH-adjusted p-value over the audited people (reference people: None)
     occurrences: int | None = None  # captions naming them in the training data (--occurrences), when listed
 
 
@@ -102,6 +107,9 @@ class AttackResult:
     perturbation: dict | None = None
     encoding: dict | None = None  # device, precision, workers; which embeddings came from a cache
     distractors: dict | None = None  # how the distractors were drawn (the permutation test rests on it)
+    fdr: dict | None = None  # over the audited: flagged, expected false discoveries, people the model knows (fdr.py)
+    agreement: dict | None = None  # every rule's verdicts against the deciding rule's (decide.refine.agreement)
+    namesakes: list | None = None  # flagged people grouped with near-identical names (decide.competition)
     occurrences: dict | None = None  # identification by occurrences in training (attack.record.occurrences)
     schema_version: int = SCHEMA_VERSION
     kind: str = KIND_ATTACK

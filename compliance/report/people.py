@@ -14,7 +14,7 @@ from idia.names import name_key, normalize_name
 
 # The audit's complete table, one row per audited person, in the record's order (persons.csv).
 PERSON_COLUMNS = ("name", "n_images", "score", "identified", "p_value", "mean_log_prob", "mean_rank", "mean_prob",
-                  "label")
+                  "label", "q_value", "first_answer")
 
 
 def person_summary(p: dict) -> dict:
@@ -22,7 +22,7 @@ def person_summary(p: dict) -> dict:
     return {"name": p["name"], "n_images": p["n_images"], "score": p["score"], "member": p["member"],
             "p_value": p["p_value"], "mean_log_prob": p["mean_log_prob"], "mean_rank": p["mean_rank"],
             "mean_prob": p["mean_prob"], "label": p.get("label"), "evidence": p.get("evidence"),
-            "distractor_group": p.get("distractor_group")}
+            "distractor_group": p.get("distractor_group"), "q_value": p.get("q_value")}
 
 
 def person_detail(p: dict) -> dict:
@@ -36,11 +36,35 @@ def person_detail(p: dict) -> dict:
             "skipped": p.get("skipped") or []}
 
 
+def first_answer(s: dict) -> str:
+    """The model's first answer for the person's photos: their own name, or the strongest competitor (persons.csv
+    and the reports read it here; empty for a record from before competitors were recorded)."""
+    comp = (s.get("evidence") or {}).get("competition")
+    if not comp:
+        return ""
+    return s["name"] if comp["true_rank"] == 1 else comp["strongest"]
+
+
+def rule_in_words(rule: dict) -> str:
+    """The deciding rule and its level, once, in words: what every report states where it states the verdict."""
+    level = rule.get("level")
+    if level and level.get("kind") == "fdr":
+        at = f"false-discovery rate q = {level['q']} over the audited people (Benjamini-Hochberg)"
+    elif rule["decided_by"] == "paper":
+        at = f"tau = {rule['tau']} phrasing{'s' if rule['tau'] != 1 else ''}"
+    elif rule["decided_by"] == "calibrated-continuous":
+        at = f"target false-positive rate {rule.get('target_fpr')} on the reference people"
+    else:
+        at = f"alpha = {rule.get('alpha')} per person"
+    return f"{rule['decided_by']}, at {at}"
+
+
 def person_row(s: dict) -> tuple:
     """A summary as a persons.csv row (PERSON_COLUMNS)."""
     label = "" if s["label"] is None else ("member" if s["label"] else "non-member")
+    q = "" if s.get("q_value") is None else float(s["q_value"])
     return (s["name"], s["n_images"], s["score"], "yes" if s["member"] else "no", float(s["p_value"]),
-            float(s["mean_log_prob"]), float(s["mean_rank"]), float(s["mean_prob"]), label)
+            float(s["mean_log_prob"]), float(s["mean_rank"]), float(s["mean_prob"]), label, q, first_answer(s))
 
 
 def find_person(data: dict, person: str | None) -> dict:

@@ -18,7 +18,9 @@ from markupsafe import Markup
 
 from idia.compliance.report.kinds import REPORT_KINDS
 from idia.compliance.report.wording import ci as _ci
+from idia.compliance.report.wording import count as _count
 from idia.compliance.report.wording import fixed as _fixed
+from idia.compliance.report.wording import ordinal as _ordinal
 from idia.compliance.report.wording import pct as _pct
 from idia.compliance.report.wording import pval as _pval
 from idia.compliance.report.wording import seconds as _seconds
@@ -78,5 +80,5 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(name=_name, fixed=_fixed, pct=_pct, pval=_pval, ci=_ci, prompt=_prompt, plain=_plain,
-                       visible=visible_text, seconds=_seconds)
+                       visible=visible_text, seconds=_seconds, ordinal=_ordinal, count=_count)
     return env

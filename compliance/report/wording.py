@@ -43,3 +43,14 @@ def seconds(s) -> str:
     if s < 7200:
         return f"{int(s // 60)} min {int(s % 60)} s"
     return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
+
+
+def ordinal(n) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st: a rank as a lawyer reads it."""
+    n = int(n)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
+def count(n) -> str:
+    return f"{int(n):,}"

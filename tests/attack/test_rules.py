@@ -56,8 +56,9 @@ def test_permutation_fpr_is_at_most_alpha_and_it_beats_the_paper_rule_on_the_wor
 def test_without_reference_the_permutation_test_decides_and_the_paper_score_stays(world_model, tmp_path):
     people = _people(tmp_path / "people", NAMES)
     run = run_attack(_settings(people, tmp_path, n_candidates=40), loaded=world_model)
-    r = run.result
-    assert r.rule["decided_by"] == "permutation" and r.rule["alpha"] == 0.01
+    r = run.result  # five people: the face side cannot reach the level, so auto falls back to the name side
+    assert r.rule["decided_by"] == "permutation" and "with 5 people the face side" in r.rule["explanation"]
+    assert r.rule["level"]["kind"] == "fdr" and r.rule["level"]["q"] == 0.05
     assert "distractors" in r.rule["assumption"]
     assert r.distractors["how"] == "balanced" and r.distractors["n"] == 35  # 40 names minus the 5 audited
     assert r.distractors["counts"]["gender"] == {"f": 17, "m": 18}  # balanced by sex, the default
@@ -71,6 +72,20 @@ def test_without_reference_the_permutation_test_decides_and_the_paper_score_stay
     assert paper.rule["decided_by"] == "paper"
     assert [p.score for p in paper.persons] == [p.score for p in r.persons]
     assert [p.evidence["permutation"] for p in paper.persons] == [p.evidence["permutation"] for p in r.persons]
+
+
+def test_auto_decides_by_name_and_face_only_where_the_face_bank_reaches_the_level():
+    from idia.attack.decide.rules import choose_rule
+    default = AttackSettings(model="world", people=".")
+    assert choose_rule(default, False, 200, 200).rule.name == "name-and-face"  # BH at q 0.05: 199 faces suffice
+    assert choose_rule(default, False, 20, 20).rule.name == "name-and-face"  # 1/20 <= 0.05
+    small = choose_rule(default, False, 19, 19)
+    assert small.rule.name == "permutation" and "audit at least 20 people" in small.why
+    one = choose_rule(default, False, 1, 1)  # one person: per person at alpha 0.01, no other face to compare
+    assert one.rule.name == "permutation" and "cannot reach 0.01" in one.why
+    assert choose_rule(default, True, 100, 1).rule.name == "name-and-face"  # reference people join the face bank
+    explicit = AttackSettings(model="world", people=".", rule="name-and-face")
+    assert choose_rule(explicit, False, 1, 1).rule.name == "name-and-face"  # asked for: kept (cannot_flag says why)
 
 
 def test_rule_and_threshold_conflicts_are_one_line(world_model, tmp_path):

@@ -23,12 +23,13 @@ NAMES = ["=SUM(1+2) Doe", "@Ada Byron", "Bob Stone", "Cy Twombly"]
 
 @pytest.fixture(scope="module")
 def noise_run(tmp_path_factory, world_model, world_model_dir):
-    """50 candidates (46 made-up distractors) at alpha 0.01, through a noise perturbation read from a file."""
+    """50 candidates (46 made-up distractors, and no further ones: --max-distractors 46) at alpha 0.01, through a
+    noise perturbation read from a file."""
     root = tmp_path_factory.mktemp("noise-run")
     people = noise_people(root / "people", n_photos=2, names=NAMES)
     pert = NoisePerturbation(strength=0.1).fit(world_model, ["Bob Stone"]).save(root / "noise.json")
     settings = AttackSettings(model=str(world_model_dir), people=people, n_candidates=50, progress=False,
-                              workers=0, command="pytest")
+                              workers=0, command="pytest", alpha=0.01, max_distractors=46)
     said = []
     run = run_attack(settings, loaded=world_model, perturbation=load_perturbation(pert), warn=said.append)
     out = root / "out"

@@ -38,6 +38,9 @@ def hostile_json(tmp_path_factory, calibrated_run):
     others = [p for p in data["persons"] if not p["member"]]
     data["persons"] = members[:len(HOSTILE)] + others[:5]
     data["metrics"] = None  # a subset of the people: drop what no longer follows from them (the record must hold)
+    from idia.attack.decide.fdr import q_values
+    for p, q in zip(data["persons"], q_values([p["p_value"] for p in data["persons"]])):
+        p["q_value"] = float(q)  # BH over the people kept
     renamed, moved = {}, {}
     for p in data["persons"]:
         p["label"] = None

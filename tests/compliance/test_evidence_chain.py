@@ -24,6 +24,7 @@ from idia.compliance import report
 from idia.compliance.report import extracts
 from idia.compliance.report.check import check_report
 from idia.compliance.report.frame import SignatureBlock
+from idia.compliance.report.kinds.audit import facts as audit_facts
 from idia.compliance.report.signing import PASSPHRASE_ENV, load_signer, load_trust_roots
 
 PASSPHRASE = b"test passphrase, not a secret"
@@ -223,8 +224,9 @@ def test_check_fails_on_a_swapped_attachment_and_a_first_page_that_disagrees(sma
     assert rendered.html.count(shown) >= 1
     disagrees = rendered.html.replace(f">{shown}<", f">{identified + 1} of {n}<", 1)
     problems = check_report(report.render_pdf(disagrees, attachments=rendered.attachments)).problems
-    assert problems == [f"page 1 does not show what the carried record gives for identified: "
-                        f"'{shown} audited people identified by the model'"]
+    figure = next(f for f in audit_facts(data) if f.key == "identified")
+    assert figure.value == shown
+    assert problems == [f"page 1 does not show what the carried record gives for identified: {figure.text!r}"]
 
     claimed = SignatureBlock("Test Auditor", "Test Audit Office", "ab" * 32, "a test root")
     unsigned = report.render("audit", data, raw=small_json.read_bytes(), signature=claimed)

@@ -51,7 +51,8 @@ def test_takedown_shows_verdict_statistic_votes_and_hashes(calibrated_json, tmp_
     pdf = out.read_bytes()
     text = pdf_text(pdf, tmp_path)
     flat = squeeze(text)
-    assert "Identified: the model names this person" in text
+    assert "Linked: the model links this name to these photos" in text  # what the test shows, no more (issue 18)
+    assert "names this person" not in text and "strong evidence" not in text
     assert p["name"] in text
     assert f"{p['score']} of 21" in text
     assert f"probability at most {templating._pval(p['p_value'])}" in " ".join(text.split())
@@ -76,7 +77,7 @@ def test_takedown_of_a_non_member_under_the_paper_rule(paper_json, tmp_path):
     data = json.loads(paper_json.read_text())
     p = next(x for x in data["persons"] if not x["member"])
     html = report.render_html("takedown", data, person=p["name"])
-    assert "Not identified" in html
+    assert "No link shown by this test" in html
     assert "No reference people were measured" in html  # no calibration: the p-value is a bound
     assert "analytic bound" in html
 

@@ -174,7 +174,8 @@ def test_the_record_checks_are_the_dataclasses_fields():
     from idia.compliance.report import schema
     person = schema.attack_fields().fields["persons"].item
     assert set(person.fields) == {f.name for f in fields(PersonResult)}
-    assert set(person.optional) == {"label", "evidence", "distractor_group", "occurrences"}  # default None: may be absent
+    assert set(person.optional) == {"label", "evidence", "distractor_group", "occurrences",
+                                    "q_value"}  # default None: may be absent
     assert set(person.fields["votes"].item.fields) == {f.name for f in fields(PromptVote)}
     image = person.fields["images"].item
     assert set(image.fields) == {f.name for f in fields(ImageAnswer)}

@@ -41,3 +41,14 @@ def test_paper_rule_results_are_pinned(attack_world):
 @pytest.mark.slow
 def test_calibrated_results_are_pinned(attack_world):
     assert _differences(_compact(attack_world("calibrated", distractor_draw="uniform").result), PINNED["calibrated"]) == []
+
+
+@pytest.mark.slow
+def test_default_results_are_pinned(attack_world):
+    """The default verdict (issue 18): name-and-face, everyone decided together by BH at q = 0.05. Pinned on
+    purpose when the default changed from the permutation test at alpha = 0.01 per person; what changed is
+    written in the file's `default_changed`."""
+    r = attack_world("default", distractor_draw="uniform").result
+    assert r.rule["decided_by"] == "name-and-face" and r.rule["level"]["kind"] == "fdr"
+    assert _differences(_compact(r), PINNED["default"]) == []
+    assert [p.q_value for p in r.persons] == PINNED["default_q_values"]

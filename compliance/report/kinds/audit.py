@@ -18,7 +18,14 @@ from idia.compliance.report.attachments import Attachment, csv_bytes, size_text
 from idia.compliance.report.facts import Fact
 from idia.compliance.report.frame import model_identity, threat_model
 from idia.compliance.report.kinds import ReportKind, Request, register
-from idia.compliance.report.people import PERSON_COLUMNS, distractor_groups, person_row, person_summary
+from idia.compliance.report.people import (
+    PERSON_COLUMNS,
+    distractor_groups,
+    first_answer,
+    person_row,
+    person_summary,
+    rule_in_words,
+)
 from idia.compliance.report.schema import ATTACK_RECORD
 from idia.compliance.report.wording import fixed, pct
 
@@ -74,7 +81,11 @@ def facts(record: dict) -> list[Fact]:
     """Page 1's figures: who was identified, the measured false-positive rate, the accuracy against truth."""
     persons = record["persons"]
     n, identified = len(persons), sum(1 for p in persons if p["member"])
-    out = [Fact("identified", f"{identified} of {n}", "audited people identified by the model")]
+    fdr = record.get("fdr")
+    false_alarms = (f" (about {fixed(fdr['expected_false_discoveries'], 1)} expected to be false alarms)"
+                    if fdr and fdr.get("flagged") else "")
+    out = [Fact("identified", f"{identified} of {n}",
+                f"audited people flagged: the model links their name to their photos{false_alarms}")]
     cal, m = record.get("calibration"), record.get("metrics")
     if cal:
         out.append(Fact("reference_fpr", pct(cal["reference_fpr"]),
@@ -113,6 +124,8 @@ def _reference_photos(data: dict, images: list[dict]) -> int:
 
 def build(data: dict, request: Request) -> tuple[dict, list[Attachment]]:
     summaries = [person_summary(p) for p in data["persons"]]
+    for s in summaries:
+        s["first_answer"] = first_answer(s)
     images = data["manifest"]["inputs"].get("images", [])
     context = {
         "persons": summaries,
@@ -127,6 +140,7 @@ def build(data: dict, request: Request) -> tuple[dict, list[Attachment]]:
         "distractor_groups": distractor_groups(data),
         "threat": threat_model(data, summaries),
         "model_id": model_identity(data["manifest"], data["model"]),
+        "rule_words": rule_in_words(data["rule"]),
     }
     return context, []
 

@@ -14,7 +14,14 @@ from idia.compliance.report.attachments import Attachment
 from idia.compliance.report.facts import Fact
 from idia.compliance.report.frame import model_identity, threat_model
 from idia.compliance.report.kinds import ReportKind, Request, register
-from idia.compliance.report.people import drawn_for, find_person, person_detail, person_summary
+from idia.compliance.report.people import (
+    drawn_for,
+    find_person,
+    first_answer,
+    person_detail,
+    person_summary,
+    rule_in_words,
+)
 from idia.compliance.report.photos import thumbnail
 from idia.compliance.report.schema import ATTACK_RECORD, typed_person
 from idia.compliance.report.wording import pct, pval
@@ -57,7 +64,7 @@ def build(data: dict, request: Request) -> tuple[dict, list]:
     photos = [thumbnail(im["file"], im["sha256"]) for im in p["images"]] if request.include_photos else []
     report_cmd = shlex.join(["idia", "report", request.source_name, "--kind", NAME, "--person", p["name"]])
     return {"person": p, "photos": photos, "include_photos": request.include_photos, "report_command": report_cmd,
-            "drawn": drawn_for(data, p),
+            "drawn": drawn_for(data, p), "rule_words": rule_in_words(one["rule"]), "first_answer": first_answer(p),
             "threat": threat_model(one, [person_summary(one["persons"][0])], run_people=len(data["persons"])),
             "model_id": model_identity(data["manifest"], data["model"])}, []
 
