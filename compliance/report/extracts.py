@@ -58,15 +58,19 @@ def photos_digest(photos_csv: bytes) -> str:
 
 # --- takedown -------------------------------------------------------------------------------------------------
 
-def withhold(person: dict, others: set[str]) -> dict:
-    """The person's result with every answer naming another audited person replaced by WITHHELD."""
-    p = copy.deepcopy(person)
-    for v in p["votes"]:
-        if v.get("vote") in others:
-            v["vote"] = WITHHELD
-    for im in p["images"]:
-        im["top"] = [[WITHHELD if name in others else name, prob] for name, prob in (im.get("top") or [])]
-    return p
+def withhold(value, others: set[str]):
+    """A copy of `value` (a person's result, a namesake group) with every string that is another audited person's
+    name replaced by WITHHELD: their votes, top answers, strongest competitor, near-identical names."""
+    if isinstance(value, dict):
+        return {k: withhold(v, others) for k, v in value.items()}
+    if isinstance(value, list):
+        return [withhold(v, others) for v in value]
+    return WITHHELD if isinstance(value, str) and value in others else value
+
+
+def own_namesake_groups(data: dict, name: str, others: set[str]) -> list[dict]:
+    """The near-identical-name groups the person belongs to, other audited people's names withheld."""
+    return [withhold(g, others) for g in data.get("namesakes") or [] if name in g.get("flagged", [])]
 
 
 def photo_set_digest(pairs) -> str:
@@ -97,8 +101,11 @@ def person_record(data: dict, person: dict) -> dict:
                                     "the list names other people and is not carried"}
     candidates = {k: v for k, v in data["candidates"].items() if k != "added_true_names"}
     out = {k: v for k, v in data.items() if k not in ("persons", "reference", "not_auditable", "warnings")}
+    others = everyone - {person["name"]}
     out.update(manifest=manifest, candidates=candidates, distractors=person_distractors(data, person),
-               persons=[withhold(person, everyone - {person["name"]})], reference=[], not_auditable=[], warnings=[])
+               persons=[withhold(person, others)], reference=[], not_auditable=[], warnings=[])
+    if "namesakes" in data:
+        out["namesakes"] = own_namesake_groups(data, person["name"], others)
     return out
 
 

@@ -5,7 +5,7 @@ import copy
 import json
 
 import pytest
-from idia_testkit import HOSTILE, write_verification_folder
+from idia_testkit import HOSTILE, keep_people, write_verification_folder
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +36,8 @@ def hostile_json(tmp_path_factory, calibrated_run):
     data = copy.deepcopy(calibrated_run.result.to_dict())
     members = [p for p in data["persons"] if p["member"]]
     others = [p for p in data["persons"] if not p["member"]]
-    data["persons"] = members[:len(HOSTILE)] + others[:5]
-    data["metrics"] = None  # a subset of the people: drop what no longer follows from them (the record must hold)
-    from idia.attack.decide.fdr import q_values
-    for p, q in zip(data["persons"], q_values([p["p_value"] for p in data["persons"]])):
-        p["q_value"] = float(q)  # BH over the people kept
+    keep_people(data, members[:len(HOSTILE)] + others[:5])
     renamed, moved = {}, {}
-    for p in data["persons"]:
-        p["label"] = None
     for p, new in zip(data["persons"], HOSTILE.values()):
         renamed[p["name"]] = new
         p["name"] = new

@@ -17,7 +17,7 @@ import subprocess
 import threading
 
 import pytest
-from idia_testkit import pdf_text, run_idia, squeeze, write_verification_folder
+from idia_testkit import keep_people, pdf_text, run_idia, squeeze, write_verification_folder
 from pypdf import PdfReader
 
 from idia.compliance import report
@@ -101,10 +101,7 @@ def _small(data: dict, n: int = 8) -> dict:
     calibration re-derives from them) kept, the metrics (of the full set) dropped, so the record holds together."""
     out = copy.deepcopy(data)
     members = [p for p in out["persons"] if p["member"]][:n // 2]
-    out["persons"] = members + [p for p in out["persons"] if not p["member"]][:n - len(members)]
-    out["metrics"] = None
-    for p in out["persons"]:
-        p["label"] = None
+    keep_people(out, members + [p for p in out["persons"] if not p["member"]][:n - len(members)])
     kept = {p["name"] for p in out["persons"] + out["reference"]}
     out["manifest"]["inputs"]["images"] = [im for im in out["manifest"]["inputs"]["images"] if im["person"] in kept]
     return out

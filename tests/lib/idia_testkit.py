@@ -215,3 +215,15 @@ HOSTILE = {
     "arabic": "محمد الأحمد",
     "hebrew": "דוד כהן",
 }
+
+
+def keep_people(data: dict, persons: list[dict]) -> dict:
+    """A record cut to `persons`, holding together as every reader checks: the metrics (of the full set) dropped,
+    labels cleared, and the q-values re-derived by BH over the people kept."""
+    from idia.attack.decide.fdr import q_values
+    data["persons"] = persons
+    data["metrics"] = None
+    for p, q in zip(persons, q_values([p["p_value"] for p in persons])):
+        p["q_value"] = float(q)
+        p["label"] = None
+    return data
