@@ -188,6 +188,10 @@ class AttackSettings:
                                                             yaml=None))
     extra_inputs: dict = field(default_factory=dict, metadata=_opt(None, "dict", "More inputs for the manifest.",
                                                                    yaml=None))
+    decision_boundary: dict | None = field(default=None, metadata=_opt(
+        None, "dict", "An earlier run's decision boundary (results.json's rule.boundary), applied as it is instead "
+        "of the rule fitting its own: a verification judges the model after a defense as the model before it.",
+        yaml=None))
 
     def validate(self) -> "AttackSettings":
         """Raise InputError naming the first bad value's flag; returns self so calls chain."""

@@ -123,6 +123,25 @@ def name_variant(name: str, variant: str) -> str:
     raise InputError(f"name variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
 
 
+def parse_variants(value) -> tuple[str, ...]:
+    """Name variants from 'first,last' or a sequence; each one of VARIANTS, in VARIANTS' order, once."""
+    if value is None:
+        return ()
+    given = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v and v.strip()]
+    bad = [v for v in given if v not in VARIANTS]
+    if bad:
+        raise InputError(f"name variant must be one of {', '.join(VARIANTS)}, got {bad[0]!r}")
+    return tuple(v for v in VARIANTS if v in given)
+
+
+def name_forms(names: Sequence[str], variants: Sequence[str]) -> list[str]:
+    """The other forms the names are known by (each variant of each name), without the full names themselves,
+    in order and once each (case-insensitively)."""
+    full = {normalize_name(n).casefold() for n in names}
+    forms = [name_variant(n, v) for n in names for v in variants]
+    return [f for f in dict.fromkeys(forms) if f.casefold() not in full]
+
+
 def variant_distractors(variant: str, n: int, exclude: set[str], seed: int) -> list[str]:
     """Made-up names of the same form, from the bundled name lists."""
     rng = np.random.default_rng(seed)

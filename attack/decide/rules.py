@@ -1,9 +1,17 @@
 """The decide stage: embeddings → evidence (the paper's votes and the continuous score) → verdicts and p-values
-under the chosen rule → metrics when ground truth is given."""
+under the chosen rule → metrics when ground truth is given.
+
+A rule's decision boundary. Every rule returns, in `Verdicts.boundary`, the parameters that decide another run
+exactly as this one decided, without refitting on that run's data (paper: tau; permutation: the per-person
+level; calibrated: the reference people's null scores the threshold and p-values come from), and honours
+`RuleInputs.boundary` (the settings' `decision_boundary`) by deciding with it instead of fitting its own. A
+verification judges the model after a defense at the boundary the model before it was judged at, whatever the
+rule; a new rule provides both (a rule whose boundary depends on the data, e.g. a level chosen across people,
+records the level it arrived at)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +61,7 @@ class RuleInputs:
     tau: int
     target_fpr: float | None
     with_aliases: bool
+    boundary: dict | None = None  # an earlier run's Verdicts.boundary, applied as it is (None: the rule's own)
 
 
 @dataclass
@@ -62,6 +71,7 @@ class Verdicts:
     p_value_method: str
     explanation: str
     calibration: dict | None = None
+    boundary: dict = field(default_factory=dict)  # what decides another run as this one (see the module doc)
 
 
 def _null_scores(inputs: RuleInputs) -> dict:
@@ -78,19 +88,22 @@ class PaperRule:
     needs_reference = False
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
-        ev, ref, tau = inputs.evidence, inputs.is_reference, inputs.tau
+        ev, ref = inputs.evidence, inputs.is_reference
+        tau = inputs.boundary["tau"] if inputs.boundary else inputs.tau
         member = ev.score >= tau
         explanation = "verdicts by the paper's rule (score >= tau)"
         if not ref.any():
             return Verdicts(member, calibrate.markov_p_value(ev.score, inputs.n_prompts, inputs.n_candidates),
-                            f"analytic bound (no reference people): {calibrate.MARKOV_ASSUMPTION}", explanation)
+                            f"analytic bound (no reference people): {calibrate.MARKOV_ASSUMPTION}", explanation,
+                            boundary={"tau": tau})
         k, n = int((ev.score[ref] >= tau).sum()), int(ref.sum())
         calibration = {"target_fpr": None, "n_reference": n, "threshold": tau, "statistic": "paper score",
                        "reference_false_positives": k, "reference_fpr": k / n,
                        "reference_fpr_ci95": list(calibrate.clopper_pearson(k, n)),
                        "p_value": "empirical: (1 + #{reference >= s}) / (1 + n_reference)", **_null_scores(inputs)}
         return Verdicts(member, calibrate.empirical_p_value(ev.score[ref], ev.score),
-                        "empirical over the reference people, on the paper's score", explanation, calibration)
+                        "empirical over the reference people, on the paper's score", explanation, calibration,
+                        {"tau": tau})
 
 
 class PermutationRule:
@@ -101,11 +114,12 @@ class PermutationRule:
     needs_reference = False
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
-        test = PermutationTest(inputs.alpha)
+        alpha = inputs.boundary["alpha"] if inputs.boundary else inputs.alpha
+        test = PermutationTest(alpha)
         method = P_VALUE_METHOD + (" (with aliases: the exact max over the person's names)"
                                    if inputs.with_aliases else "")
         return Verdicts(test.decide(inputs.permutation_p), inputs.permutation_p, method,
-                        test.describe()["explanation"])
+                        test.describe()["explanation"], boundary={"alpha": alpha})
 
 
 class CalibratedRule:
@@ -116,13 +130,16 @@ class CalibratedRule:
     needs_reference = True
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
-        ev = inputs.evidence
-        cal = calibrate.NullCalibration(inputs.target_fpr).fit(ev.mean_log_prob[inputs.is_reference])
-        calibration = {**cal.describe(), "statistic": "mean log-probability of the true name", **_null_scores(inputs)}
+        ev, fixed = inputs.evidence, inputs.boundary
+        target_fpr = fixed["target_fpr"] if fixed else inputs.target_fpr
+        null = fixed["null"] if fixed else [float(x) for x in ev.mean_log_prob[inputs.is_reference]]
+        cal = calibrate.NullCalibration(target_fpr).fit(null)
+        calibration = {**cal.describe(), "statistic": "mean log-probability of the true name", **_null_scores(inputs),
+                       "null_from": "an earlier run (a fixed boundary)" if fixed else "this run's reference people"}
         return Verdicts(cal.predict(ev.mean_log_prob), cal.p_value(ev.mean_log_prob),
                         "empirical over the reference people, on the continuous score",
                         f"verdicts by the continuous score, flagged when its empirical p-value over the reference "
-                        f"people is at most {inputs.target_fpr}", calibration)
+                        f"people is at most {target_fpr}", calibration, {"target_fpr": target_fpr, "null": null})
 
 
 RULES: Registry = Registry("--rule", order=lambda rule: rule.name)
@@ -181,13 +198,15 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
                               for b in blocks], dtype=np.float64)
     n_prompts, n_cand = texts[0].shape[0], question.n_candidates
     verdicts = chosen.rule.decide(RuleInputs(ev, permutation_p, is_reference, n_prompts, n_cand, settings.alpha,
-                                             chosen.tau, chosen.target_fpr, bool(question.aliases)))
+                                             chosen.tau, chosen.target_fpr, bool(question.aliases),
+                                             settings.decision_boundary))
     rule_doc = {
         "decided_by": chosen.rule.recorded, "tau": chosen.tau, "target_fpr": chosen.target_fpr,
         "alpha": settings.alpha, "n_prompts": n_prompts, "n_candidates": n_cand, "candidate_set": question.mode,
         "max_images": settings.max_images, "p_value_method": verdicts.p_value_method, "paper_rule": PAPER_RULE,
         "continuous_score": CONTINUOUS, "assumption": ASSUMPTION, "breaks_if": BREAKS_IF,
-        "explanation": verdicts.explanation,
+        "explanation": verdicts.explanation, "boundary": verdicts.boundary,
+        "boundary_fixed": settings.decision_boundary is not None,
     }
     return Decision(ev, verdicts.member, verdicts.p_values, rule_doc, verdicts.calibration,
                     _metrics(ev, verdicts.member, is_reference, labels_by_person), blocks)

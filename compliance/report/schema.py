@@ -89,9 +89,10 @@ def typed_person(data: dict, person: dict):
     return AttackResult.from_dict({**data, "persons": [person], "reference": []}).persons[0]
 
 
-# The verification record's versions the mitigation report renders (2 adds photos, probes and relearning, each
+# The verification record's versions the mitigation report renders (3 adds the decision boundary, non-members,
+# utility intervals, probes not run and the verdict; 2 adds photos, probes and relearning, each
 # may be null; 1 renders without them), and the blocks it reads.
-VERIFICATION_SCHEMAS = (1, 2)
+VERIFICATION_SCHEMAS = (1, 2, 3)
 VERIFICATION_KEYS = ("manifest", "defense", "redacted", "neighbours", "collateral", "summary")
 
 

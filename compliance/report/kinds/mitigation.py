@@ -1,6 +1,8 @@
-"""The mitigation report: a defense's `idia verify` record, for an ML team (identification of the redacted
-people, their namesakes and everyone else before and after, utility, the probes, the relearning probe, the
-training curve and a perturbation's trade-off)."""
+"""The mitigation report: a defense's `idia verify` record, for an ML team (the one verdict, identification of
+the redacted people, their namesakes, everyone else and the non-members before and after, utility with its
+interval, the probes and those not run, the relearning probe, the training curve and a perturbation's
+trade-off). Records of schema 1 and 2 carry no verdict, non-members, intervals or probes-not-run: those parts are
+left out for them."""
 
 from __future__ import annotations
 
@@ -30,13 +32,25 @@ def build(data: dict, request: Request) -> tuple[dict, list]:
     sweep = data.get("sweep")
     rows = sweep["rows"] if sweep and sweep.get("rows") else None
     photos = data.get("photos") or {}
+    summary = data["summary"]
+    nonmembers = [r for r in data.get("nonmembers") or [] if r["before"]["member"] or r["after"]["member"]]
+    groups = [("redacted", "People asked to be forgotten (redacted)", data["redacted"]),
+              ("neighbours", "Namesakes of redacted people (share a first or last name)", data["neighbours"]),
+              ("collateral", "Everyone else audited (collateral)", data["collateral"])]
+    if "nonmembers" in summary:
+        groups.append(("nonmembers", "Non-members (the model never saw them): identified before or after",
+                       nonmembers))
     return {
         "v": data,
+        "verdict": data.get("verdict"),
+        "decision": data.get("decision"),
+        "not_run": data.get("probes_not_run") or [],
+        "nonmembers": summary.get("nonmembers"),
+        "recalibrated": any("identified_after_recalibrated" in summary[k] for k, _, _ in groups),
+        "utility_ci": bool(summary.get("utility") and "change_ci95" in summary["utility"]),
         "settings_rows": _flatten(data["defense"].get("settings")),
         "input_rows": _flatten(data["manifest"].get("inputs")),
-        "groups": [("redacted", "People asked to be forgotten (redacted)", data["redacted"]),
-                   ("neighbours", "Namesakes of redacted people (share a first or last name)", data["neighbours"]),
-                   ("collateral", "Everyone else audited (collateral)", data["collateral"])],
+        "groups": groups,
         "losses_plot": plots.training_curve(losses) if losses else None,
         "sweep_plot": plots.sweep(rows, sweep.get("kind", "")) if rows else None,
         "tradeoff_plot": plots.tradeoff(rows, sweep.get("kind", "")) if rows else None,
