@@ -71,7 +71,7 @@ class DefenseContext:
     progress: bool = False
     known_names: list[str] = field(default_factory=list)
     unlearn_photos: dict[str, list[Path]] = field(default_factory=dict)  # redacted people's unlearn halves
-    retain_photos: list[Path] = field(default_factory=list)  # everyone else's unlearn halves
+    retain_photos: dict[str, list[Path]] = field(default_factory=dict)  # everyone else's unlearn halves, by name
     warn: Callable[[str], None] | None = None
 
 

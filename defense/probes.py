@@ -80,11 +80,11 @@ def split_photos(people: Sequence[Person], seed: int, need: Sequence[str] = ()) 
     return split
 
 
-def photo_sets(split: PhotoSplit, names: Sequence[str]) -> tuple[dict[str, list[Path]], list[Path]]:
-    """(the redacted people's unlearn photos by name, everyone else's unlearn photos)."""
+def photo_sets(split: PhotoSplit, names: Sequence[str]) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """(the redacted people's unlearn photos by name, everyone else's unlearn photos by name)."""
     gone = {n.casefold() for n in names}
     unlearn = {n: [ph.path for ph in ps] for n, ps in split.unlearn.items() if n.casefold() in gone}
-    retain = [ph.path for n, ps in split.unlearn.items() if n.casefold() not in gone for ph in ps]
+    retain = {n: [ph.path for ph in ps] for n, ps in split.unlearn.items() if n.casefold() not in gone and ps}
     return unlearn, retain
 
 

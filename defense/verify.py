@@ -26,8 +26,7 @@ from idia.attack.model.adapter import LoadedModel
 from idia.attack.model.load import load_clip
 from idia.attack.run import AttackRun, run_attack, write_attack
 from idia.attack.settings import AttackSettings
-from idia.defense import base
-from idia.defense import judge
+from idia.defense import base, judge
 from idia.defense.judge import compare, group_summary, person_summary  # noqa: F401  (the verification's groups)
 from idia.defense.probes import (
     VARIANTS,
@@ -216,7 +215,7 @@ def _defend(cfg: VerifyConfig, chain: list[type], names: list[str], attack: Atta
     audited = {p.name.casefold() for p in before.result.persons}
     # Everyone photographed for this verification is a real name whose neighbours the redaction must spare.
     seen = [p.name for p in before.result.persons + before.result.reference]
-    unlearn, retain = photo_sets(split, names) if split else ({}, [])
+    unlearn, retain = photo_sets(split, names) if split else ({}, {})
     if any(d.needs_photos for d in chain):
         missing = [n for n in names if n.casefold() in audited and n not in unlearn]
         if not unlearn:
@@ -227,7 +226,7 @@ def _defend(cfg: VerifyConfig, chain: list[type], names: list[str], attack: Atta
     context = base.DefenseContext(loaded=encoder.loaded, encoder=encoder, names=names, seed=attack.seed,
                                   progress=attack.progress, known_names=seen, unlearn_photos=unlearn,
                                   retain_photos=retain, warn=warn)
-    return base.apply_chain(chain, context, cfg.options()), retain
+    return base.apply_chain(chain, context, cfg.options()), [p for ps in retain.values() for p in ps]
 
 
 def _inputs(cfg: VerifyConfig, attack: AttackSettings, loaded: LoadedModel, names: list[str], record: dict) -> dict:

@@ -196,7 +196,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
     loaded = _load(model, checkpoint, device)
     from idia.attack.encode.encoder import Encoder
     encoder = Encoder(loaded, device=device, precision=precision, use_cache=False, progress=False)
-    unlearn, retain, split = {}, [], None
+    unlearn, retain, split = {}, {}, None
     if people_dir is not None and any(d.needs_photos for d in chain):
         from idia.attack.inputs.people import scan_people
         from idia.defense.probes import photo_sets, split_photos
@@ -216,7 +216,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
     if not quiet and isinstance(applied.estimator, FaceRedactor):
         first, last = applied.estimator.losses_[0], applied.estimator.losses_[-1]
         click.echo(f"image tower: unlearnt {sum(len(v) for v in unlearn.values())} photo(s) of "
-                   f"{len(applied.estimator.names_)} people, kept {len(retain)}; redaction loss "
+                   f"{len(applied.estimator.names_)} people, kept {sum(len(v) for v in retain.values())}; redaction loss "
                    f"{first['redaction']:.4f} -> {last['redaction']:.4f}", err=True)
     if not quiet and not isinstance(redactor, FaceRedactor):
         first, last = redactor.losses_[0], redactor.losses_[-1]

@@ -173,6 +173,37 @@ def test_mitigation_without_training_or_sweep_omits_the_plots(calibrated_run):
     assert "unchanged: the defense does not alter the weights" in html
 
 
+def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_probes_not_run(calibrated_run):
+    v = make_verification(calibrated_run.result.to_dict(), sweep=False)
+    v["schema_version"] = 3
+    gone = v["redacted"][0]["name"]
+    stranger = {"name": "Nadia Nonmember", "before": {**v["redacted"][0]["before"], "member": False},
+                "after": {**v["redacted"][0]["before"], "member": True}}
+    v["nonmembers"] = [stranger]
+    v["summary"]["nonmembers"] = {"n": 100, "identified_before": 0, "identified_after": 1, "rate_before": 0.0,
+                                  "rate_after": 0.01, "newly_identified": 1}
+    v["summary"]["utility"].update({"change": -0.025, "change_ci95": [-0.061, 0.011],
+                                    "top1_before_ci95": [0.86, 0.96], "top1_after_ci95": [0.83, 0.94],
+                                    "images_lost": 4, "images_gained": 1, "ci_method": "Agresti and Min"})
+    v["decision"] = {"judged_at": "the before attack's decision boundary",
+                     "before": {"rule": "calibrated-continuous", "threshold": -2.5, "boundary": {}, "fixed": False},
+                     "after_recalibrated": {"rule": "calibrated-continuous", "threshold": -3.25, "boundary": {},
+                                            "fixed": False}}
+    v["probes_not_run"] = [{"probe": "relearning", "why": "no relearning step counts given"}]
+    v["verdict"] = {"forgotten": False, "text": "not forgotten: 1 of 3 redacted people are still identified, by "
+                                                "variant:last", "rule": "every redacted person at or below the "
+                    "before threshold", "probes_run": ["unseen-photos", "variant:last"],
+                    "failed_probes": ["variant:last"], "probes_not_run": ["relearning"],
+                    "per_person": [{"name": gone, "forgotten": False, "identified_by": ["variant:last"]}]}
+    v["defense"]["settings"]["variants"] = "last"
+    text = squeeze(report.render_html("mitigation", v))
+    assert "Notforgotten" in text and "byvariant:last" in text
+    assert "Non-membersnewlyidentifiedafterthedefense:1of100" in text and "NadiaNonmember" in text
+    assert "-2.5%(95%CI-6.1%to1.1%)" in text and "threshold-2.500" in text and "(-3.250)" in text
+    assert "relearning:norelearningstepcountsgiven" in text
+    assert "otherformstheredactedpeopleareknownby(last)" in text
+
+
 # --- hostile input -------------------------------------------------------------------------------------------
 
 def test_hostile_names_come_out_as_text_and_nothing_local_is_read(hostile_json, tmp_path):

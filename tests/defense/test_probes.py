@@ -126,7 +126,7 @@ def test_the_relearning_probe_reports_who_comes_back(image_verification):
 def test_text_redaction_holds_on_heldout_phrasings_and_shows_name_variants(world_model, world_model_dir,
                                                                          world_photos, redact_names, tmp_path):
     cfg = VerifyConfig(attack=world_attack(world_model_dir, world_photos), names=redact_names, probes=True,
-                       variants=("first", "initials"), steps=120)
+                       probe_variants=("first", "initials"), steps=120)
     record = verify(cfg, loaded=world_model).record
     rows = {r["probe"]: r for r in record["probes"]["rows"]}
     print("\n", {k: (r["redacted"]["identified_before"], r["redacted"]["identified_after"], r["redacted"]["n"])

@@ -26,6 +26,12 @@ def _flatten(d, prefix: str = "") -> list[tuple[str, object]]:
     return rows
 
 
+def _redacted_forms(settings: dict | None) -> str | None:
+    """The name forms the defense also redacted (`variants`, of any stage of a chain), as given."""
+    found = [v for k, v in _flatten(settings) if k.split(".")[-1] == "variants" and v]
+    return ", ".join(dict.fromkeys(x if isinstance(x, str) else ",".join(x) for x in found)) or None
+
+
 def build(data: dict, request: Request) -> tuple[dict, list]:
     record = data["defense"].get("record") or {}
     losses = record.get("losses") or []
@@ -43,6 +49,7 @@ def build(data: dict, request: Request) -> tuple[dict, list]:
     return {
         "v": data,
         "verdict": data.get("verdict"),
+        "redacted_forms": _redacted_forms(data["defense"].get("settings")),
         "decision": data.get("decision"),
         "not_run": data.get("probes_not_run") or [],
         "nonmembers": summary.get("nonmembers"),
