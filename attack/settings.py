@@ -43,6 +43,14 @@ def at_least(low: int | float) -> Callable[[Any], str | None]:
     return check
 
 
+def above(low: int | float) -> Callable[[Any], str | None]:
+    def check(value):
+        if value is not None and not value > low:
+            return f"must be above {low}, got {value}"
+        return None
+    return check
+
+
 def between(low: int, high: int) -> Callable[[Any], str | None]:
     def check(value):
         if value is not None and not low <= value <= high:
@@ -137,6 +145,9 @@ class AttackSettings:
     aliases: Path | None = field(default=None, metadata=_opt(
         "--aliases", "path", "Other names people are known by (YAML name: [alias, ...], or TSV): any of them may be "
         "the one the model knows; the test accounts for trying several (shared candidate list only)."))
+    occurrences: Path | None = field(default=None, metadata=_opt(
+        "--occurrences", "path", "How often each person occurs in the training data: the names.csv of `idia scan` "
+        "(name,count). Recorded per person; the audit report plots identification against it."))
     prompts: Path | None = field(default=None, metadata=_opt(
         "--prompts", "path", "Prompt templates, one per line with '{0}' for the name (default: the paper's 21)."))
     rule: str = field(default="auto", metadata=_opt(
@@ -211,6 +222,14 @@ class AttackSettings:
                 raise InputError(f"--attributes draws each person's distractors from idia's bundled lists in the "
                                  f"per-person question; it cannot be combined with {conflict}")
         return self
+
+    def check_output(self, out: str | Path, flag: str = "--out") -> None:
+        """Refuse an output folder inside --people or --reference: the next run would read it as a person."""
+        where = Path(out).resolve()
+        for name, folder in (("--people", self.people), ("--reference", self.reference)):
+            if folder is not None and (where == Path(folder).resolve() or Path(folder).resolve() in where.parents):
+                raise InputError(f"{flag} {out}: is inside {name} {folder}; the next run would read it as a person "
+                                 "folder. Choose an output folder outside it")
 
     def replace(self, **changes) -> "AttackSettings":
         return dataclasses.replace(self, **changes)

@@ -12,7 +12,8 @@ import warnings
 
 import click
 
-from idia.compliance.commands import attack, audit, convert, defend, report, world
+from idia.compliance.commands import attack, audit, convert, defend, report, scan, world
+from idia.compliance.commands.common import catch_sigterm
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,10 +27,11 @@ def main():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     warnings.filterwarnings("ignore", message=".*QuickGELU.*")
+    catch_sigterm()
 
 
-for _command in (world.world, attack.attack, audit.audit, audit.demo, defend.defend, defend.verify, report.report,
-                 convert.convert):
+for _command in (world.world, scan.scan, attack.attack, audit.audit, audit.demo, defend.defend, defend.verify,
+                 report.report, convert.convert):
     main.add_command(_command)
 
 

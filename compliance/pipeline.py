@@ -23,8 +23,8 @@ STATE_FILE = "state.json"
 
 
 def fingerprint(path: Path | None) -> str | None:
-    """What an input is: a file's SHA-256; for a folder tree, its files' names, sizes and modification times
-    (cheap for thousands of photos; the attack records every photo's SHA-256 itself)."""
+    """What an input is: a file's SHA-256; for a folder tree, its files' names and SHA-256s. Content, not size
+    and modification time: a photo swapped for another of the same size and time is a changed input."""
     if path is None:
         return None
     path = Path(path)
@@ -35,8 +35,7 @@ def fingerprint(path: Path | None) -> str | None:
     rows = []
     for p in sorted(path.rglob("*")):
         if p.is_file():
-            st = p.stat()
-            rows.append(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}")
+            rows.append(f"{p.relative_to(path)}:{sha256_file(p)}")
     return sha256_text("\n".join(rows))
 
 
@@ -110,6 +109,8 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
     a = cfg.attack
     settings = a.replace(model=resolve_model_arg(a.model), progress=progress, command=command,
                          extra_inputs={"audit_config_sha256": sha256_file(cfg.source)}).validate()
+    settings.check_output(out, "output:")
+    _check_report_people(cfg, a.people)  # a takedown of someone not audited fails now, not after the attack
     # What the results depend on (the runtime settings too: precision and device change the numbers).
     base_key = {**_model_fingerprint(a), "people": fingerprint(a.people), "reference": fingerprint(a.reference),
                 "labels": fingerprint(a.labels), "candidates": fingerprint(a.candidates),
@@ -123,7 +124,7 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
     attack_key = sha256_text(canonical_json({**base_key, "rule": a.rule, "alpha": a.alpha, "tau": a.tau,
                                              "target_fpr": a.target_fpr}))
     outcome = AuditOutcome(output=out, attack=attack_dir / "results.json")
-    if log.done("attack", attack_key):
+    if log.done("attack", attack_key) and _holds_together(outcome.attack, say):
         outcome.resumed.append("attack")
         say(f"attack: already done ({outcome.attack})")
     else:
@@ -141,7 +142,7 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
         key = sha256_text(canonical_json({**base_key, "attack": attack_sha, "defense": _defense_key(spec),
                                           "utility": fingerprint(cfg.utility)}))
         target = folder / "verification.json"
-        if log.done(name, key):
+        if log.done(name, key) and _holds_together(target, say):
             outcome.resumed.append(name)
             say(f"{name}: already done ({target})")
         else:
@@ -171,6 +172,33 @@ def _run_audit_locked(cfg: AuditConfig, out: Path, progress: bool, warn, command
         outcome.reports.append(pdf)
     atomic_write_json(out / "audit.json", outcome.to_dict())
     return outcome
+
+
+def _holds_together(record: Path, say: Callable[[str], None]) -> bool:
+    """A finished step's record, checked like any reader checks it before it is trusted on resume; one that
+    does not hold together (edited since) is made again."""
+    from idia.compliance.report.schema import ATTACK_RECORD, VERIFICATION_RECORD, check_record, load_record
+    from idia.errors import InputError
+    try:
+        data, _ = load_record(record)
+        reads = ATTACK_RECORD if data.get("kind") == ATTACK_RECORD.kind else VERIFICATION_RECORD
+        check_record(data, reads, "resumed", record.parent)
+    except InputError as e:
+        say(f"{record}: {e}; running the step again")
+        return False
+    return True
+
+
+def _check_report_people(cfg: AuditConfig, people: Path) -> None:
+    """Every person a report is about is among the people folders, checked before anything runs."""
+    from idia.attack.inputs.people import folder_names
+    from idia.errors import InputError
+    from idia.names import name_key
+    known = {name_key(n) for n in folder_names(people)}
+    for spec in cfg.reports:
+        if spec.person and name_key(spec.person) not in known:
+            raise InputError(f"{cfg.source}: the {spec.kind} report is about {spec.person!r}, who has no folder "
+                             f"in {people}; nothing was run")
 
 
 def _defense_key(spec: DefenseSpec) -> dict:

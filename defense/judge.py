@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from idia.defense.record import group_summary
 from idia.defense.redact import find_neighbours
 
 PROBE_TEMPLATES = "templates"
@@ -33,18 +34,6 @@ def variant_probe(variant: str) -> str:
 
 def person_summary(p) -> dict:
     return {"score": p.score, "member": p.member, "p_value": p.p_value, "mean_log_prob": p.mean_log_prob}
-
-
-def group_summary(rows: list[dict]) -> dict:
-    n = len(rows)
-    before = sum(r["before"]["member"] for r in rows)
-    after = sum(r["after"]["member"] for r in rows)
-    out = {"n": n, "identified_before": before, "identified_after": after,
-           "rate_before": before / n if n else 0.0, "rate_after": after / n if n else 0.0,
-           "newly_identified": sum(r["after"]["member"] and not r["before"]["member"] for r in rows)}
-    if rows and all("after_recalibrated" in r for r in rows):
-        out["identified_after_recalibrated"] = sum(r["after_recalibrated"]["member"] for r in rows)
-    return out
 
 
 def compare(before, after, names: Sequence[str], recalibrated=None) -> dict:

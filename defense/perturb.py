@@ -14,12 +14,16 @@ Two kinds, each a `Perturbation` the attack runs through (`run_attack(..., pertu
 
 Scikit-learn manner: `__init__` stores settings, `fit(loaded, names)` computes `directions_`, `save(path)` writes
 a self-contained JSON (directions as lists, the checkpoint SHA-256 it was fitted on), `load_perturbation(path)`
-reads it back with every field checked. Each kind registers its class in PERTURBATIONS; the defenses of
+reads it back (a regular file, bounded) with every field checked: strength 0 is refused (it turns the defense
+off), and before an attack runs through a saved projection, `check_fitted` fits it again from the names it lists
+on the attacked model and refuses a file whose directions remove other names than those (edited names). An
+attack's manifest records the file's SHA-256 (`describe()["sha256"]` is that of its content). Each kind registers its class in PERTURBATIONS; the defenses of
 defense/kinds/ name the class they fit. No torch at import: the command line reads SIDES.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -30,7 +34,7 @@ import numpy as np
 from idia.attack.inputs.distractors import make_distractors
 from idia.attack.inputs.prompts import PAPER_TEMPLATES, fill
 from idia.errors import InputError
-from idia.io import atomic_write_json
+from idia.io import atomic_write_json, canonical_json, read_regular_bytes, sha256_text
 from idia.names import normalize_name
 from idia.registry import Registry
 
@@ -74,9 +78,16 @@ class _Fitted:
         raise NotImplementedError
 
     def describe(self) -> dict:
+        """What the record says of it; `sha256` is that of its content (the JSON `save` writes, canonically
+        spelled), `file` and `file_sha256` where it was read from a file."""
         self._check_fitted()
-        return {"kind": self.kind, **self.settings(), "names": self.names_,
-                "checkpoint_sha256": self.checkpoint_sha256_, "embed_dim": self.embed_dim_}
+        out = {"kind": self.kind, **self.settings(), "names": self.names_,
+               "checkpoint_sha256": self.checkpoint_sha256_, "embed_dim": self.embed_dim_,
+               "sha256": sha256_text(canonical_json(self.to_dict()))}
+        return {**out, **getattr(self, "source_", {})}
+
+    def check_fitted(self, encoder) -> None:
+        """Nothing to re-derive: what this kind does does not depend on its names."""
 
     def to_dict(self) -> dict:
         return {"kind": KIND_PERTURBATION, "schema_version": SCHEMA_VERSION, "type": self.kind,
@@ -109,8 +120,9 @@ class NoisePerturbation(_Fitted):
         return {"strength": float(self.strength), "seed": int(self.seed), "applies_to": "image"}
 
     def fit(self, loaded: LoadedModel, names: Sequence[str] = (), encoder=None) -> "NoisePerturbation":
-        if not (math.isfinite(self.strength) and self.strength >= 0):
-            raise InputError(f"noise strength must be a finite number >= 0, got {self.strength}")
+        if not (math.isfinite(self.strength) and self.strength > 0):
+            raise InputError(f"noise strength must be a finite number above 0 (0 turns the defense off), got "
+                             f"{self.strength}")
         self._fit_common(loaded, names)
         return self
 
@@ -118,7 +130,7 @@ class NoisePerturbation(_Fitted):
     def from_record(cls, data: dict, settings: dict, path: Path) -> "NoisePerturbation":
         """The unfitted perturbation a saved file describes (`load_perturbation` checked the common fields)."""
         p = cls(strength=float(settings["strength"]), seed=settings["seed"])
-        _need(p.strength >= 0, path, "noise strength must be >= 0")
+        _need(p.strength > 0, path, "noise strength must be above 0; 0 turns the defense off")
         return p
 
     def transform_image(self, emb: np.ndarray) -> np.ndarray:
@@ -160,8 +172,9 @@ class ProjectionPerturbation(_Fitted):
                 "templates": list(self.templates), "n_generic": int(self.n_generic), "seed": int(self.seed)}
 
     def _check_params(self) -> None:
-        if self.strength is not None and not (math.isfinite(self.strength) and self.strength >= 0):
-            raise InputError(f"projection strength (directions removed) must be a number >= 0, got {self.strength}")
+        if self.strength is not None and not (math.isfinite(self.strength) and self.strength > 0):
+            raise InputError(f"projection strength (directions removed) must be a number above 0 (0 turns the "
+                             f"defense off), got {self.strength}")
         if self.side not in SIDES:
             raise InputError(f"projection side must be one of {', '.join(SIDES)}, got {self.side!r}")
 
@@ -219,6 +232,23 @@ class ProjectionPerturbation(_Fitted):
     def _fitted_arrays(self) -> dict:
         return {"directions": self.directions_.tolist(), "explained": self.explained_}
 
+    def check_fitted(self, encoder) -> None:
+        """Fit again from the names and settings this perturbation lists, on the attacked model: the directions
+        must span the same space (every principal angle's cosine at least 0.99). A file whose names were edited
+        (the record would name people the directions do not remove) is refused. Only a perturbation read from a
+        file is checked; one fitted in this process is what it says."""
+        if not hasattr(self, "source_"):
+            return
+        again = ProjectionPerturbation(self.strength, self.side, self.templates, self.n_generic, self.seed).fit(
+            encoder.loaded, self.names_, encoder=encoder)
+        u, v = self.directions_.astype(np.float64), again.directions_.astype(np.float64)
+        cosines = np.linalg.svd(u @ v.T, compute_uv=False) if len(u) == len(v) else np.zeros(1)
+        if cosines.min() < 0.99:
+            raise InputError(f"{self.source_['file']}: its directions are not those of the names it lists "
+                             f"({', '.join(self.names_[:3])}{', ...' if len(self.names_) > 3 else ''}) on this "
+                             "model: the file was edited after it was saved; fit it again with `idia defend "
+                             "perturb`")
+
     def weights(self) -> np.ndarray:
         """How much of each direction goes: 1 for the first floor(strength), the fraction for the next, then 0."""
         return np.clip(self._strength() - np.arange(len(self.directions_)), 0.0, 1.0)
@@ -264,10 +294,10 @@ def _number(x) -> bool:
 def load_perturbation(path: str | Path):
     """A fitted perturbation from the JSON `save` wrote; anything malformed is an InputError naming the file."""
     path = Path(path)
+    raw = read_regular_bytes(path, MAX_PERTURBATION_BYTES, what="perturbation file",
+                             missing="no such perturbation file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, IsADirectoryError):
-        raise InputError(f"{path}: no such perturbation file") from None
+        data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a JSON perturbation file ({e})") from None
     _need(isinstance(data, dict), path, "expected a JSON object")
@@ -296,5 +326,9 @@ def load_perturbation(path: str | Path):
         raise InputError(f"{path}: not a valid idia perturbation file ({e})") from None
     except (TypeError, ValueError) as e:
         raise InputError(f"{path}: not a valid idia perturbation file ({e})") from None
-    p.names_, p.embed_dim_, p.checkpoint_sha256_ = list(names), dim, sha
+    p.names_, p.embed_dim_, p.checkpoint_sha256_ = [normalize_name(n) for n in names], dim, sha
+    p.source_ = {"file": str(path), "file_sha256": hashlib.sha256(raw).hexdigest()}
     return p
+
+
+MAX_PERTURBATION_BYTES = 256 << 20  # directions of a few hundred names at a few thousand dimensions fit easily

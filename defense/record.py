@@ -36,7 +36,135 @@ verification.json:
   sweep       null or {kind, rows: [{strength, redacted_rate, others_rate, utility_top1}]}
   attack_before "before/results.json", attack_after "after/results.json", attack_after_recalibrated
               "after-recalibrated/results.json" or null (the same boundary: the after attack is that one)
+
+Every reader checks that a verification holds together (`check_verification_record`): the summary from the rows,
+the linked files from their SHA-256, each row from the attacks it came from (after_recalibrated from the
+recalibrated attack).
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from idia.errors import InputError
 
 KIND_VERIFICATION = "idia-verification"
 SCHEMA_VERSION = 3  # 3: decision, nonmembers, intervals, probes_not_run, verdict
+
+
+# --- does a verification hold together? ------------------------------------------------------------------------
+# Nothing here imports torch: the mitigation report and `idia check` read verifications without it.
+
+GROUPS = ("redacted", "neighbours", "collateral", "nonmembers")
+SUMMARY_KEYS = ("score", "member", "p_value", "mean_log_prob")
+RECALIBRATED_KEYS = ("member", "p_value")
+RECALIBRATED = "attack_after_recalibrated"
+
+
+def group_summary(rows: list[dict]) -> dict:
+    """A section's counts and rates, from its rows (the one definition: the verification writes it, the check
+    recomputes it). `newly_identified`: identified after (at the before boundary) but not before; with a
+    recalibrated after in every row, how many it identifies."""
+    n = len(rows)
+    before = sum(r["before"]["member"] for r in rows)
+    after = sum(r["after"]["member"] for r in rows)
+    out = {"n": n, "identified_before": before, "identified_after": after,
+           "rate_before": before / n if n else 0.0, "rate_after": after / n if n else 0.0,
+           "newly_identified": sum(bool(r["after"]["member"] and not r["before"]["member"]) for r in rows)}
+    if rows and all("after_recalibrated" in r for r in rows):
+        out["identified_after_recalibrated"] = sum(r["after_recalibrated"]["member"] for r in rows)
+    return out
+
+
+def _fail(where: str, problem: str):
+    from idia.attack.record.check import Inconsistent
+    raise Inconsistent(f"the verification does not hold together: {where}: {problem} (edited, or parts of two "
+                       "runs)")
+
+
+def check_verification_record(data: dict, folder: Path | None = None,
+                              read: Callable[[Path], dict] | None = None) -> None:
+    """The summary's counts follow from the sections' rows; with `folder` (where verification.json lies), every
+    file it links is the one recorded (SHA-256), and each row's before and after figures are those of the person
+    in before/ and after/results.json (read, and checked in turn, by `read`), the redacted section holding exactly
+    the audited people whose names were to be redacted."""
+    for group in GROUPS:
+        derived = group_summary(data[group])
+        recorded = (data.get("summary") or {}).get(group) or {}
+        for key, value in derived.items():
+            if key not in recorded or abs(float(recorded[key]) - value) > 1e-12:
+                _fail(f"summary.{group}.{key}", f"{recorded.get(key)!r} but its {len(data[group])} rows give {value}")
+    if folder is None:
+        return
+    _check_outputs(data, folder)
+    if read is not None:
+        before, after = (read(folder / data[k]) for k in ("attack_before", "attack_after"))
+        recalibrated = read(folder / data[RECALIBRATED]) if data.get(RECALIBRATED) else None
+        _check_sections(data, before, after, recalibrated)
+
+
+def _check_outputs(data: dict, folder: Path) -> None:
+    from idia.io import sha256_file
+    outputs = (data.get("manifest") or {}).get("outputs") or {}
+    linked = [data.get(k) for k in ("attack_before", "attack_after", RECALIBRATED) if data.get(k)
+              or k != RECALIBRATED]
+    for name in linked:
+        if name not in outputs:
+            _fail("manifest.outputs", f"does not record the SHA-256 of {name}")
+    for name, entry in outputs.items():
+        path = folder / name
+        if not isinstance(entry, dict) or "sha256" not in entry:
+            continue
+        if not path.is_file():
+            if name in linked:
+                raise InputError(f"{path}: missing; the verification's figures cannot be checked without the "
+                                 "attacks it links")
+            continue
+        if sha256_file(path) != entry["sha256"]:
+            _fail(f"manifest.outputs[{name!r}]", f"{path} is not the file this verification was written with "
+                                                 "(SHA-256 differs)")
+
+
+def _check_sections(data: dict, before: dict, after: dict, recalibrated: dict | None = None) -> None:
+    b = {p["name"]: p for p in before["persons"]}
+    a = {p["name"]: p for p in after["persons"]}
+    r = {p["name"]: p for p in recalibrated["persons"]} if recalibrated is not None else None
+    sides = [("before", b, SUMMARY_KEYS), ("after", a, SUMMARY_KEYS)]
+    if r is not None:
+        sides.append(("after_recalibrated", r, RECALIBRATED_KEYS))
+    for group in GROUPS:
+        for i, row in enumerate(data[group]):
+            for side, people, keys in sides:
+                person = people.get(row["name"])
+                source = data[RECALIBRATED] if side == "after_recalibrated" else data["attack_" + side]
+                if person is None:
+                    _fail(f"{group}[{i}]", f"{row['name']!r} is not among the people of {source}")
+                if side not in row or any(row[side].get(k) != person[k] for k in keys):
+                    _fail(f"{group}[{i}].{side} ({row['name']!r})",
+                          f"{_figures(row.get(side) or {}, keys)} but {source} holds {_figures(person, keys)}")
+    names = ((data.get("manifest") or {}).get("inputs") or {}).get("names") or {}
+    if isinstance(names, dict) and isinstance(names.get("names"), list):
+        gone = {n.casefold() for n in names["names"]}
+        wanted = sorted(n for n in b if n.casefold() in gone)
+        if sorted(r["name"] for r in data["redacted"]) != wanted:
+            _fail("redacted", f"lists {len(data['redacted'])} people, but {len(wanted)} audited people were to be "
+                              "redacted")
+    labelled = any(p.get("label") is not None for p in b.values())
+    counted = {n for n, p in b.items() if (p.get("label") if labelled else True)}
+    others = {r["name"] for g in ("neighbours", "collateral") for r in data[g]}
+    expected = counted - {r["name"] for r in data["redacted"]}
+    if others != expected:
+        missing = sorted(expected - others) or sorted(others - expected)
+        _fail("neighbours and collateral", f"{len(others)} people listed where the attacks give {len(expected)} "
+                                           f"(e.g. {missing[0]!r})")
+    redacted = {r["name"] for r in data["redacted"]}
+    nonmembers = {n for n, p in b.items() if labelled and p.get("label") is False} - redacted
+    listed = {row["name"] for row in data["nonmembers"]}
+    if listed != nonmembers:
+        _fail("nonmembers", f"{len(listed)} people listed where the attacks give {len(nonmembers)} labelled "
+                            "non-members")
+
+
+def _figures(d: dict, keys: tuple = SUMMARY_KEYS) -> str:
+    return ", ".join(f"{k} {d.get(k)}" for k in keys)

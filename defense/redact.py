@@ -74,6 +74,7 @@ from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
 from idia.defense.probes import name_forms, parse_variants
 from idia.defense.training import (
+    TokenCache,
     cosine_distance,
     encode_text_features,
     layernorm_parameter_names,
@@ -82,6 +83,7 @@ from idia.defense.training import (
     train,
 )
 from idia.errors import InputError
+from idia.io import read_text_file
 from idia.names import normalize_name
 
 KIND_REDACTION = "idia-redaction"
@@ -191,12 +193,7 @@ def bundled_captions() -> list[str]:
 def read_captions(path: str | Path) -> list[str]:
     """Clean captions from a text file, one per line ('#' comments and blank lines skipped)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        raise InputError(f"{path}: no such captions file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file of captions") from None
+    text = read_text_file(path, "text file of captions")
     out = [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not out:
         raise InputError(f"{path}: holds no captions")
@@ -391,17 +388,18 @@ class NameRedactor(PresetEstimator):
             trainable -= set(layernorm_parameter_names(student))
         params, anchors = student_parameters(student, teacher, trainable)
         device = next(student.parameters()).device
-        tok = loaded.tokenizer
+        tok = TokenCache(loaded.tokenizer)
 
         def terms(step: int) -> tuple[torch.Tensor, torch.Tensor]:
             named, neutral = sampler.redaction(self.batch_names, rng)
             clean = sampler.utility(self.batch_clean, rng)
+            clean_tokens = tok(clean).to(device)
             with torch.no_grad(), autocast(device, self.precision):
                 target_r = encode_text_features(teacher, tok(neutral).to(device)).float()
-                target_u = encode_text_features(teacher, tok(clean).to(device)).float()
+                target_u = encode_text_features(teacher, clean_tokens).float()
             with autocast(device, self.precision):  # mixed precision: the weights and the losses stay fp32
                 named_f = encode_text_features(student, tok(named).to(device)).float()
-                clean_f = encode_text_features(student, tok(clean).to(device)).float()
+                clean_f = encode_text_features(student, clean_tokens).float()
             return cosine_distance(named_f, target_r), cosine_distance(clean_f, target_u)
 
         self.losses_, self.seconds_ = train(

@@ -101,3 +101,26 @@ def train(params: list[torch.Tensor], anchors: list[torch.Tensor], terms: StepTe
     for p in params:
         p.requires_grad_(False)
     return losses, time.perf_counter() - t0
+
+
+class TokenCache:
+    """A tokenizer that remembers each caption's token row. A fine-tune draws the same captions again and again,
+    and open_clip's tokenizer (text cleaning, BPE) costs about as much as a tiny text tower's forward pass. Every
+    tokenizer idia uses pads each text to the context length on its own, so a row does not depend on the batch
+    it was first tokenized in."""
+
+    def __init__(self, tokenizer, limit: int = 200_000):
+        self.tokenizer = tokenizer
+        self.limit = limit
+        self.rows: dict[str, torch.Tensor] = {}
+
+    def __call__(self, texts) -> torch.Tensor:
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self.rows]
+        if missing:
+            fresh = dict(zip(missing, self.tokenizer(missing)))
+            if len(self.rows) + len(fresh) > self.limit:
+                self.rows.clear()
+            self.rows.update(fresh)
+            return torch.stack([self.rows.get(t, fresh.get(t)) for t in texts])
+        return torch.stack([self.rows[t] for t in texts])

@@ -125,6 +125,8 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
     chain = cfg.chain()
     if cfg.strengths and cfg.defense != "perturb":
         raise InputError("a strength sweep is for --defense perturb")
+    if cfg.defense == "perturb" and cfg.strength is not None and not cfg.strength > 0:
+        raise InputError(f"--strength must be above 0 (0 turns the defense off), got {cfg.strength}")
     names = read_redaction_names(cfg.names)
     attack = cfg.attack.validate()
     loaded = loaded or load_clip(attack.model, attack.checkpoint)
@@ -324,8 +326,10 @@ def compare_rows(persons: dict, names: Sequence[str]) -> tuple[int, int, int]:
 
 
 def write_verification(v: Verification, out: str | Path) -> Path:
-    """The attacks, the defense and the sweep first, verification.json last: it never points at a missing file."""
+    """The attacks, the defense and the sweep first, verification.json last: it never points at a missing file.
+    A verification.json already there is withdrawn first, so it never sits beside another run's attacks."""
     out = Path(out)
+    (out / "verification.json").unlink(missing_ok=True)
     outputs = {}
     runs = (("attack_before", v.before), ("attack_after", v.after), ("attack_after_recalibrated", v.recalibrated))
     for key, run in runs:

@@ -13,9 +13,45 @@ from pathlib import Path
 from typing import Any
 
 
+def _open_regular(path: Path, what: str):
+    """`path` opened for reading if it is a regular file (checked on the open descriptor, opened without blocking,
+    so a FIFO never hangs and /dev/zero is never read); an InputError naming it otherwise."""
+    import stat
+
+    from idia.errors import InputError
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{path}: is a folder, not a {what}")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: not a regular file (a device, FIFO or socket); expected a {what}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_regular_file(path: str | Path, what: str = "file") -> None:
+    """That an existing `path` is a regular file, before a library opens it by name (torch, safetensors): a
+    FIFO or a device given as a checkpoint is refused in one line instead of hanging or reading forever. A
+    missing path is left to the reader's own message."""
+    path = Path(path)
+    if path.is_dir():
+        return
+    try:
+        f, _ = _open_regular(path, what)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    f.close()
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a regular file's bytes (a FIFO or device is an InputError, never read)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    f, _ = _open_regular(Path(path), "file")
+    with f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -28,27 +64,19 @@ def read_regular_bytes(path: str | Path, limit: int = MAX_RECORD_BYTES, what: st
                        missing: str | None = None) -> bytes:
     """A regular file's bytes, at most `limit` of them; anything else (a FIFO, /dev/zero, a folder, a file over
     the limit) is an InputError naming the path, instead of a hang or running out of memory."""
-    import stat
-
     from idia.errors import InputError
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        f, st = _open_regular(path, what)
     except FileNotFoundError:
         raise InputError(f"{path}: {missing or 'no such ' + what}") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not a {what}") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise InputError(f"{path}: is a folder, not a {what}")
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{path}: not a regular file (a device, FIFO or socket); expected a {what}")
+    with f:
         if st.st_size > limit:
             raise InputError(f"{path}: {st.st_size:,} bytes is over the {limit:,}-byte limit for a {what}")
-        os.set_blocking(fd, True)
         try:
             data = f.read(limit + 1)
         except OSError as e:
@@ -140,3 +168,34 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_text_writer(path: str | Path):
+    """A text file written as a stream and renamed into place when the block ends without an error: a reader
+    sees the old file or the whole new one, and a large table never has to be held in memory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# OWASP's CSV-injection guidance: a text cell starting with one of these is read as a formula by spreadsheets
+# ("=HYPERLINK(...)" as a person's name). Such a cell is written with a leading apostrophe, the spreadsheets' own
+# mark for "this is text"; numbers are written as numbers and never touched.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value):
+    """A text cell made inert for spreadsheets (see FORMULA_START); anything else unchanged. Every CSV idia
+    writes passes its text cells (names, files, templates) through this."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value

@@ -167,6 +167,44 @@ def training_pairs(world: World):
         yield image, [t.format(colour=colour, shape=shape) for t in SHAPE_CAPTIONS]
 
 
+def write_training_captions(world: World, out: str | Path, shard_size: int = 1000, images: bool = True,
+                            members: int | None = None, shapes: int | None = None) -> dict:
+    """The training set as webdataset tar shards (out/train-NNNNN.tar): per training image, KEY.txt with one of
+    its captions (the k-th photo of a member gets TRAIN_CAPTIONS[(index + k) % 8], so every variant occurs) and
+    KEY.png (unless `images` is False). `members` keeps the first N members, `shapes` the first N shape
+    pictures (default: all of both). Returns {member's name: captions naming them}, the counts a scan must find.
+
+    The trainer draws a caption variant per epoch instead; the people, their photos and how often each occurs
+    are the same."""
+    import io
+    import tarfile
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = world.members[:members] if members is not None else world.members
+    n_shapes = world.spec.n_shape_images if shapes is None else shapes
+    samples = [(p, k) for p in chosen for k in range(p.n_train_images)] + [(None, k) for k in range(n_shapes)]
+    counts = {p.name: p.n_train_images for p in chosen}
+    for shard in range(0, len(samples), shard_size):
+        with tarfile.open(out / f"train-{shard // shard_size:05d}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+            for i, (person, k) in enumerate(samples[shard:shard + shard_size], start=shard):
+                if person is not None:
+                    caption = TRAIN_CAPTIONS[(person.index + k) % len(TRAIN_CAPTIONS)].format(name=person.name)
+                    image = world.photo(person, STREAM_TRAIN, k) if images else None
+                else:
+                    image, (colour, shape) = world.shape_image(STREAM_SHAPES_TRAIN, k)
+                    caption = SHAPE_CAPTIONS[k % len(SHAPE_CAPTIONS)].format(colour=colour, shape=shape)
+                members_data = [(f"{i:07d}.txt", caption.encode("utf-8"))]
+                if images and image is not None:
+                    buf = io.BytesIO()
+                    image.save(buf, format="PNG", optimize=False)
+                    members_data.append((f"{i:07d}.png", buf.getvalue()))
+                for name, data in members_data:
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime, info.mode = len(data), 0, 0o644
+                    tar.addfile(info, io.BytesIO(data))
+    return counts
+
+
 def write_photos(world: World, out: str | Path, images_per_person: int = 10, shapes_per_class: int = 10) -> dict:
     """Render fresh, never-trained photos for an audit:
 

@@ -59,7 +59,8 @@ def name_prior(image_scores, predictions, owner, true_index, alpha: float = 0.01
         others_mean = (total[None, :] - sums) / n_other[:, None]  # [n_people, C]
         own_mean = sums / counts[:, None]
     n_prompts = predictions.shape[1]
-    picks = np.bincount((owner[:, None] * n_cand + predictions).ravel(),
+    answered = predictions >= 0  # a tied answer (NO_VOTE) picks no name
+    picks = np.bincount((owner[:, None] * n_cand + predictions)[answered],
                         minlength=n_people * n_cand).reshape(n_people, n_cand)
     picks_total = picks.sum(axis=0)
     picks_others = picks_total[true_index] - picks[rows, true_index]

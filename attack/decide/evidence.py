@@ -5,6 +5,10 @@ embedding is most similar (no averaging over prompts); per prompt, the name most
 is that prompt's vote, and a tie for the top count gives no vote; the score is the number of prompts voting for
 the true name, and the person counts as a member if the score reaches tau (1 in the paper).
 
+Ties are ties wherever they occur: an image whose top similarity is shared by two or more names names nobody for
+that prompt (NO_VOTE, never the first of them), a prompt whose images named nobody is a tie, and a photo whose
+best names by mean similarity tie has no first choice (`top_tie`).
+
 Beside the paper's discrete score we keep continuous evidence of the same predictions: the softmax
 log-probability of the true name (with the model's own logit scale) and its rank, averaged over images and
 prompts. Everything is computed for all people at once, in chunks of images.
@@ -44,6 +48,7 @@ class Evidence:
     # [n_images, n_candidates] mean over prompts of log softmax: every candidate scored as the true name is, for
     # the candidate-permutation test and the controls (attack.permutation, attack.controls)
     image_candidate_log_prob: np.ndarray | None = None
+    top_tie: np.ndarray | None = None  # [n_images] the first two names by mean similarity score exactly alike
 
     @property
     def n_prompts(self) -> int:
@@ -53,11 +58,15 @@ class Evidence:
 def majority_votes(owner: np.ndarray, prediction: np.ndarray, n_people: int, n_candidates: int):
     """Per person and prompt: the name most images agree on, or NO_VOTE if two or more names tie.
 
-    Vectorised over everyone: count (person, prompt, name) triples, find each (person, prompt) group's top count
-    and how many names reach it. Returns (vote, vote_count, tie)."""
+    Images whose own answer was a tie (prediction NO_VOTE) name nobody and are not counted; a prompt for which
+    every image of the person tied is itself a tie. Vectorised over everyone: count (person, prompt, name)
+    triples, find each (person, prompt) group's top count and how many names reach it. Returns (vote,
+    vote_count, tie)."""
     n_prompts = prediction.shape[1]
+    prediction = np.asarray(prediction, dtype=np.int64)
     group = owner[:, None].astype(np.int64) * n_prompts + np.arange(n_prompts)[None, :]
-    keys, counts = np.unique((group * n_candidates + prediction).ravel(), return_counts=True)
+    answered = prediction != NO_VOTE
+    keys, counts = np.unique((group * n_candidates + prediction)[answered], return_counts=True)
     grp, cand = keys // n_candidates, keys % n_candidates
     n_groups = n_people * n_prompts
     top = np.zeros(n_groups, dtype=np.int64)
@@ -68,7 +77,9 @@ def majority_votes(owner: np.ndarray, prediction: np.ndarray, n_people: int, n_c
     vote[grp[at_top]] = cand[at_top]
     tie = n_at_top > 1
     vote[tie] = NO_VOTE
-    vote[n_at_top == 0] = NO_VOTE  # a person without images
+    vote[n_at_top == 0] = NO_VOTE  # a person without images, or whose every image tied
+    asked = np.bincount(group.ravel(), minlength=n_groups) > 0
+    tie |= asked & (n_at_top == 0)  # images there, none of them named anyone: a tie, not an answer
     shape = (n_people, n_prompts)
     return vote.reshape(shape), top.reshape(shape), tie.reshape(shape)
 
@@ -118,6 +129,7 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
     top_idx = np.empty((n_images, k), dtype=np.int64)
     top_sim = np.empty((n_images, k), dtype=np.float32)
     cand_lp = np.empty((n_images, n_candidates), dtype=np.float32)
+    top_tie = np.zeros(n_images, dtype=bool)
     flat_text = [t.reshape(n_prompts * n_shared, -1).T for t in texts]  # [d, P*C] each
     image_group = np.asarray(group_of, dtype=np.int64)[owner] if len(texts) > 1 else None
     for s in range(0, n_images, chunk):
@@ -133,8 +145,9 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
             sims = np.concatenate([sims, own_similarity[e][:, :, None].astype(sims.dtype)], axis=2)
         rows = np.arange(sims.shape[0])
         t = true_index[owner[e]]
-        pred[e] = sims.argmax(axis=2)
-        pred_sim[e] = np.take_along_axis(sims, pred[e][:, :, None], axis=2)[:, :, 0]
+        top_sim_e = sims.max(axis=2)
+        pred[e] = np.where((sims == top_sim_e[:, :, None]).sum(axis=2) > 1, NO_VOTE, sims.argmax(axis=2))
+        pred_sim[e] = top_sim_e
         ts = sims[rows, :, t]  # [b, P]
         true_sim[e] = ts
         true_rank[e] = 1 + (sims > ts[:, :, None]).sum(axis=2)
@@ -146,6 +159,7 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
         order = np.argsort(-np.take_along_axis(mean_sims, part, axis=1), axis=1, kind="stable")
         top_idx[e] = np.take_along_axis(part, order, axis=1)
         top_sim[e] = np.take_along_axis(mean_sims, top_idx[e], axis=1)
+        top_tie[e] = (mean_sims == top_sim[e][:, :1]).sum(axis=1) > 1
     vote, vote_count, tie = majority_votes(owner, pred, n_people, n_candidates)
     per_person = np.bincount(owner, minlength=n_people) * n_prompts
 
@@ -159,4 +173,5 @@ def gather_evidence(image_emb: np.ndarray, owner: np.ndarray, true_index: np.nda
                     top_similarity=top_sim, vote=vote, vote_count=vote_count, tie=tie,
                     score=paper_score(vote, true_index), mean_log_prob=person_mean(true_lp),
                     mean_rank=person_mean(true_rank.astype(np.float64)),
-                    mean_prob=person_mean(np.exp(true_lp.astype(np.float64))), image_candidate_log_prob=cand_lp)
+                    mean_prob=person_mean(np.exp(true_lp.astype(np.float64))), image_candidate_log_prob=cand_lp,
+                    top_tie=top_tie)

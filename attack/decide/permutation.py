@@ -179,6 +179,16 @@ def alias_p_values(person_scores: np.ndarray, alias_indices: list[list[int]], di
     return p_out, best, best_pos
 
 
+def smallest_p_value(n_distractors: int, n_names: int = 1) -> float:
+    """The smallest p-value the candidate-permutation test can give at all: a person known under `n_names` names
+    (aliases) whose best name outranks every one of `n_distractors` made-up distractors gets k / (k + D) (1 / (1 +
+    D) for one name; see `alias_p_values`). A level below it can never flag anyone, however well the model
+    knows them. (Sequential p-values, when added, have their own floor and extend this.)"""
+    if n_names < 1:
+        raise ValueError("a person has at least one name")
+    return n_names / (n_names + max(int(n_distractors), 0))
+
+
 class PermutationTest:
     """Flag a person when the candidate-permutation p-value is at most `alpha`.
 
@@ -194,9 +204,9 @@ class PermutationTest:
     def decide(self, p) -> np.ndarray:
         return np.asarray(p, dtype=np.float64) <= self.alpha
 
-    def smallest_p(self, n_distractors: int) -> float:
+    def smallest_p(self, n_distractors: int, n_names: int = 1) -> float:
         """The strongest evidence the list allows; alpha below it can never flag anyone."""
-        return 1.0 / (1 + n_distractors)
+        return smallest_p_value(n_distractors, n_names)
 
     def describe(self) -> dict:
         return {"decided_by": "permutation", "alpha": self.alpha, "p_value_method": P_VALUE_METHOD,

@@ -1,6 +1,18 @@
 """The decide stage: embeddings → evidence (the paper's votes and the continuous score) → verdicts and p-values
 under the chosen rule → metrics when ground truth is given.
 
+A rule is a `Rule` in the RULES registry. Beside `decide` (verdicts and p-values from the evidence) each rule
+says two things from what a record holds, so that nothing it decided has to be taken on trust:
+
+  check_levels(levels)  before any model loads: None when the rule can flag someone at these settings, else why
+                        not (a warning the record and the report carry); an InputError for settings it cannot
+                        run at all (too few reference people to calibrate)
+  rederive(record)      its verdicts and p-values (and calibration block) recomputed from the per-person
+                        statistics a results.json holds: what `attack.record.check` compares the record with.
+                        The default builds `RuleInputs` from the record and calls `decide`; a rule whose decision
+                        rests on more than the paper score, the continuous score and the permutation (or alias)
+                        p-value must override it, reading that from the record (and the record must hold it).
+
 A rule's decision boundary. Every rule returns, in `Verdicts.boundary`, the parameters that decide another run
 exactly as this one decided, without refitting on that run's data (paper: tau; permutation: the per-person
 level; calibrated: the reference people's null scores the threshold and p-values come from), and honours
@@ -11,6 +23,7 @@ records the level it arrived at)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +39,7 @@ from idia.attack.decide.permutation import (
     P_VALUE_METHOD,
     PermutationTest,
     person_candidate_scores,
+    smallest_p_value,
 )
 from idia.attack.inputs.question import PER_PERSON, Question
 from idia.errors import InputError
@@ -74,18 +88,94 @@ class Verdicts:
     boundary: dict = field(default_factory=dict)  # what decides another run as this one (see the module doc)
 
 
+@dataclass(frozen=True)
+class Levels:
+    """What decides whether a rule can flag anyone at all, known before any model loads."""
+
+    n_prompts: int
+    n_distractors: int  # the made-up distractors each person's name is ranked among
+    n_reference: int  # auditable reference people
+    alpha: float
+    tau: int
+    target_fpr: float | None
+
+
+@dataclass
+class RecordedStatistics:
+    """The per-person statistics a results.json holds, where a rule reads `Evidence` (re-derivation)."""
+
+    score: np.ndarray
+    mean_log_prob: np.ndarray
+
+
+class Rule:
+    """A decision rule (see the module's docstring for what each method owes the record)."""
+
+    name = recorded = ""
+    needs_reference = False
+
+    def decide(self, inputs: RuleInputs) -> Verdicts:
+        raise NotImplementedError
+
+    def check_levels(self, levels: Levels) -> str | None:
+        return None
+
+    def rederive(self, record: dict) -> Verdicts:
+        return self.decide(inputs_from_record(record))
+
+
+def _everyone(record: dict) -> list[dict]:
+    return list(record["persons"]) + list(record.get("reference") or [])
+
+
+def _permutation_p(person: dict) -> float:
+    ev = person.get("evidence") or {}
+    block = ev.get("aliases") or ev.get("permutation") or {}
+    p = block.get("p_value")
+    return float(p) if isinstance(p, (int, float)) else float("nan")
+
+
+def inputs_from_record(record: dict) -> RuleInputs:
+    """What `decide` read, rebuilt from a results.json: audited people, then reference people (and the boundary
+    the run was decided at, when it was given one rather than fitting its own)."""
+    people, rule = _everyone(record), record["rule"]
+    n_audited = len(record["persons"])
+    stats = RecordedStatistics(np.array([p["score"] for p in people], dtype=np.int64),
+                               np.array([p["mean_log_prob"] for p in people], dtype=np.float64))
+    return RuleInputs(stats, np.array([_permutation_p(p) for p in people], dtype=np.float64),
+                      np.arange(len(people)) >= n_audited, int(rule["n_prompts"]), int(rule["n_candidates"]),
+                      float(rule["alpha"]), int(rule["tau"]) if rule.get("tau") is not None else 1,
+                      rule.get("target_fpr"), any((p.get("evidence") or {}).get("aliases") for p in people),
+                      rule.get("boundary") if rule.get("boundary_fixed") else None)
+
+
+def levels_from_record(record: dict) -> Levels:
+    rule = record["rule"]
+    n_dist = [((p.get("evidence") or {}).get("permutation") or {}).get("n_distractors") for p in _everyone(record)]
+    n_dist = [n for n in n_dist if isinstance(n, int)]
+    return Levels(int(rule["n_prompts"]), min(n_dist) if n_dist else int(rule["n_candidates"]) - 1,
+                  len(record.get("reference") or []), float(rule["alpha"]),
+                  int(rule["tau"]) if rule.get("tau") is not None else 1, rule.get("target_fpr"))
+
+
 def _null_scores(inputs: RuleInputs) -> dict:
     ev, ref = inputs.evidence, inputs.is_reference
     return {"null_scores": [float(x) for x in ev.mean_log_prob[ref]],
             "null_paper_scores": [int(x) for x in ev.score[ref]]}
 
 
-class PaperRule:
+class PaperRule(Rule):
     """Hintersdorf et al.'s rule: member when at least tau prompts' majority votes name the person. Its p-value
     is empirical over reference people when there are some, else Markov's bound."""
 
     name = recorded = "paper"
     needs_reference = False
+
+    def check_levels(self, levels: Levels) -> str | None:
+        if levels.tau > levels.n_prompts:
+            return (f"tau {levels.tau} is more than the {levels.n_prompts} prompts: no score can reach it, so nobody "
+                    f"can be identified whatever the model knows; use --tau {levels.n_prompts} or less")
+        return None
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         ev, ref = inputs.evidence, inputs.is_reference
@@ -106,12 +196,22 @@ class PaperRule:
                         {"tau": tau})
 
 
-class PermutationRule:
+class PermutationRule(Rule):
     """The candidate-permutation test: flagged when the true name outranks enough made-up distractors
     (`idia.attack.decide.permutation`); needs no reference people."""
 
     name = recorded = "permutation"
     needs_reference = False
+
+    def check_levels(self, levels: Levels) -> str | None:
+        floor = smallest_p_value(levels.n_distractors)
+        if floor <= levels.alpha:
+            return None
+        need = math.ceil(1 / levels.alpha - 1 - 1e-9)
+        return (f"with {levels.n_distractors} made-up distractors the smallest p-value the permutation test can "
+                f"give is 1/{levels.n_distractors + 1} = {floor:.4g}, above alpha {levels.alpha}: nobody can be "
+                f"identified whatever the model knows; give at least {need} distractors (--n-candidates) or a "
+                f"larger --alpha")
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         alpha = inputs.boundary["alpha"] if inputs.boundary else inputs.alpha
@@ -122,12 +222,21 @@ class PermutationRule:
                         test.describe()["explanation"], boundary={"alpha": alpha})
 
 
-class CalibratedRule:
+class CalibratedRule(Rule):
     """The continuous score calibrated on reference people (known non-members) at a target false-positive rate."""
 
     name = "calibrated"
     recorded = "calibrated-continuous"
     needs_reference = True
+
+    def check_levels(self, levels: Levels) -> str | None:
+        """Too few reference people for the target cannot be calibrated at all: refused before any model runs."""
+        target = levels.target_fpr
+        if target is not None and levels.n_reference and target * (levels.n_reference + 1) < 1 - 1e-9:
+            need = math.ceil(1 / target - 1 - 1e-9)
+            raise InputError(f"a target false-positive rate of {target} needs at least {need} reference people; "
+                             f"the reference set has {levels.n_reference}")
+        return None
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
         ev, fixed = inputs.evidence, inputs.boundary
@@ -142,9 +251,18 @@ class CalibratedRule:
                         f"people is at most {target_fpr}", calibration, {"target_fpr": target_fpr, "null": null})
 
 
-RULES: Registry = Registry("--rule", order=lambda rule: rule.name)
+RULES: Registry[Rule] = Registry("--rule", order=lambda rule: rule.name)
 for _rule in (PaperRule, PermutationRule, CalibratedRule):
     RULES.register(_rule())
+
+
+def recorded_rule(decided_by) -> Rule:
+    """The rule a record names in `rule.decided_by` (its `recorded` name), or an InputError."""
+    for rule in RULES:
+        if rule.recorded == decided_by:
+            return rule
+    raise InputError(f"the record's rule {decided_by!r} is not one idia knows "
+                     f"({', '.join(r.recorded for r in RULES)})")
 
 
 def rule_names() -> tuple[str, ...]:
@@ -183,6 +301,12 @@ def choose_rule(settings, has_reference: bool) -> ChosenRule:
     return ChosenRule(rule, settings.tau if settings.tau is not None else 1, None)
 
 
+def levels_of(settings, chosen: ChosenRule, question: Question, n_prompts: int, n_reference: int) -> Levels:
+    """The levels an attack runs at, from its settings and question (no model needed)."""
+    return Levels(n_prompts, int(np.asarray(question.distractor_mask).sum()), n_reference, settings.alpha,
+                  chosen.tau, chosen.target_fpr)
+
+
 def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarray, owner: np.ndarray,
            texts: list[np.ndarray], logit_scale: float, is_reference: np.ndarray,
            labels_by_person: list[bool | None], own_similarity: np.ndarray | None = None,
@@ -207,6 +331,8 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
         "continuous_score": CONTINUOUS, "assumption": ASSUMPTION, "breaks_if": BREAKS_IF,
         "explanation": verdicts.explanation, "boundary": verdicts.boundary,
         "boundary_fixed": settings.decision_boundary is not None,
+        "cannot_flag": chosen.rule.check_levels(levels_of(settings, chosen, question, n_prompts,
+                                                          int(is_reference.sum()))),
     }
     return Decision(ev, verdicts.member, verdicts.p_values, rule_doc, verdicts.calibration,
                     _metrics(ev, verdicts.member, is_reference, labels_by_person), blocks)

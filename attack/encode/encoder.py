@@ -27,9 +27,19 @@ from idia.attack.encode.caches import ImageCache, TextCache, _versions, default_
 from idia.attack.encode.text import can_trim, encode_text_trimmed, tokenize_prompts
 from idia.attack.model.adapter import LoadedModel
 from idia.attack.model.device import autocast, resolve_device
+from idia.errors import InputError
 from idia.io import canonical_json, sha256_text
 
 SHARD_EVERY = 4096  # photos encoded between image-cache shards: an interrupted run loses at most this many
+
+
+def check_finite(emb: np.ndarray, loaded: LoadedModel, what: str) -> np.ndarray:
+    """Embeddings a model gave, refused when any is NaN or infinite (NaN or inf in its weights): checked before
+    anything is cached or decided, so no such embedding is ever stored or counted."""
+    if not np.isfinite(emb).all():
+        raise InputError(f"{loaded.checkpoint or loaded.source}: the model gives NaN or infinite embeddings for "
+                         f"{what} (its weights hold NaN or inf values); nothing was cached or decided")
+    return emb
 
 
 @dataclass
@@ -149,7 +159,7 @@ class Encoder:
                 batch = tokens[idx].to(device)
                 feats = encode_text_trimmed(model, batch) if trim else model.encode_text(batch)
                 out[idx] = torch.nn.functional.normalize(feats.float(), dim=-1).cpu()
-        return out.numpy()
+        return check_finite(out.numpy(), loaded, "prompts")
 
     def prompt_embeddings(self, templates: Sequence[str], names: Sequence[str]) -> np.ndarray:
         """[n_templates, n_names, d] embeddings of every template filled with every name, through the cache."""
@@ -185,9 +195,10 @@ class Encoder:
                       desc: str = "encode photos") -> np.ndarray:
         """L2-normalised image embeddings after the model's own preprocessing, float32, in input order.
 
-        With SHA-256s given (as the scan records them), cached photos are not decoded at all, and each distinct
-        photo is encoded once. A photo that fails to decode here (it changed since it was checked) is an error
-        naming the file."""
+        With SHA-256s given (as the scan records them), cached photos are not decoded at all, each distinct
+        photo is encoded once, and a photo is decoded only if the bytes read hash to its SHA-256, so an embedding
+        is never cached under another photo's hash. A photo that fails to decode here, or whose bytes changed since
+        the scan, is an error naming the file."""
         self.torch_device  # refuses a device or precision this machine cannot run before any photo is read
         out = np.empty((len(paths), self.loaded.embed_dim), dtype=np.float32)
         todo: dict[str, list[int]] = {}
@@ -207,9 +218,10 @@ class Encoder:
         pending_keys: list[str] = []
         pending_rows: list[np.ndarray] = []
         bar = tqdm(total=len(first), desc=desc, disable=not self.progress, unit="photo")
-        batches = self.image_engine.encode(self, [paths[i] for i in first])
+        batches = self.image_engine.encode(self, [paths[i] for i in first], keys if sha256s is not None else None)
         try:
             for positions, emb in batches:
+                check_finite(emb, self.loaded, "photos")
                 for pos, row in zip(positions, emb):
                     out[todo[keys[pos]]] = row
                 if cache is not None:

@@ -7,6 +7,7 @@ trimmed to its longest tokenized prompt instead of the full context (exact, and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -76,3 +77,50 @@ def assemble_prompt_tokens(tokenizer, templates: Sequence[str], names: Sequence[
     return out
 
 
+
+
+@dataclass
+class PromptFit:
+    """How the filled prompts fit the text context (`prompt_fit`)."""
+
+    context: int
+    cut: list[tuple[str, str, int]] = field(default_factory=list)  # (name, template, tokens) of people's names cut
+    n_cut_others: int = 0  # other candidate names (distractors) cut in some prompt
+    alike: list[tuple[str, str]] = field(default_factory=list)  # (person, other name) alike in every prompt
+
+
+def prompt_fit(tokenizer, templates: Sequence[str], names: Sequence[str], people: Sequence[str]) -> PromptFit | None:
+    """Which filled prompts are longer than the text context (open_clip cuts them at the end, so the model sees
+    only the start of a long name), and which people's names become, cut, the same tokens as another candidate's
+    in every prompt (the model then scores them identically: the test cannot tell them apart).
+
+    For open_clip's BPE tokenizer, which encodes word by word: each template's prefix and suffix and each name
+    are encoded once. None for other tokenizers (their cut is not reproduced here)."""
+    from open_clip.tokenizer import SimpleTokenizer
+    if not isinstance(tokenizer, SimpleTokenizer) or tokenizer.reduction_fn is not None or not templates:
+        return None
+    ctx = tokenizer.context_length
+    parts = [t.split("{0}") for t in templates]
+    pre = [tokenizer.encode(a) for a, _ in parts]
+    post = [tokenizer.encode(b) for _, b in parts]
+    room = [ctx - 2 - len(a) for a in pre]  # tokens left for name + suffix between start and end tokens
+    fit = PromptFit(ctx)
+    is_person = set(people)
+    keys: dict[tuple, list[str]] = {}
+    for name in dict.fromkeys([*people, *names]):
+        ids = tokenizer.encode(name)
+        over = [j for j in range(len(templates)) if len(ids) + len(post[j]) > room[j]]
+        if over and name in is_person:
+            j = max(over, key=lambda j: len(ids) + len(post[j]) - room[j])
+            fit.cut.append((name, templates[j], 2 + len(pre[j]) + len(ids) + len(post[j])))
+        elif over:
+            fit.n_cut_others += 1
+        if over:  # what the model sees of this name in every prompt
+            keys.setdefault(tuple(tuple((ids + post[j])[:max(room[j], 0)]) for j in range(len(templates))),
+                            []).append(name)
+    for group in keys.values():
+        for person in (n for n in group if n in is_person):
+            other = next((n for n in group if n != person), None)
+            if other is not None:
+                fit.alike.append((person, other))
+    return fit

@@ -2,10 +2,17 @@
 
 Only regular files are opened (checked on the open descriptor, so a FIFO never blocks); only Pillow's own JPEG,
 PNG and WebP decoders run; each photo is decoded in full with its EXIF orientation applied, between 16x16 pixels
-and 40 megapixels (larger is treated as a decompression bomb)."""
+and 40 megapixels (larger is treated as a decompression bomb). 16-bit grayscale is scaled to 8 bits (Pillow would
+clip it to white).
+
+A photo's bytes are read once per use, and the SHA-256 recorded is the hash of the very bytes decoded: the scan
+hashes and checks what it read (`check_photo`), and the encoder decodes only bytes whose hash is the one the scan
+recorded (`load_checked`), so a photo swapped during a run is refused instead of cached under another's hash."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import stat
 import types
@@ -27,6 +34,9 @@ MAX_PIXELS = 40_000_000  # a 40-megapixel photo is the largest we open; anything
 
 
 MIN_SIDE = 16  # smaller than 16x16 pixels is an icon, not a photo of a face
+
+
+MAX_PHOTO_BYTES = 512 << 20  # far above a 40-megapixel PNG; a larger "photo" is not read into memory
 
 
 class NotRegularFile(OSError):
@@ -94,7 +104,7 @@ def decode_rgb(fp: BinaryIO, name: str = "image", draft_to: int | None = None) -
                 im._ended = True  # JPEG: never pretend a truncated file ended (see _strict_loader)
                 _load_whole(im)
             upright = ImageOps.exif_transpose(im)
-            rgb = upright.convert("RGB")
+            rgb = _to_8bit(upright).convert("RGB")
             rgb.load()
             return rgb
 
@@ -103,29 +113,87 @@ class TooSmall(ValueError):
     pass
 
 
-def load_rgb(path: str | Path, draft_to: int | None = None) -> Image.Image:
-    """The safe, oriented decode of one photo file (see `decode_rgb`); the encoder calls this, also from
-    worker processes. Raises OSError (NotRegularFile among them) or the decoder's error for a bad file.
-    `draft_to`: decode JPEGs reduced in the DCT domain to no less than this many pixels a side (`--fast-decode`)."""
+class UnsupportedMode(ValueError):
+    """Pixels whose values cannot be read as a photo's (a float or 32-bit integer image)."""
+
+
+class PhotoChanged(OSError):
+    """The file's bytes are not the ones the scan hashed: it changed during the run."""
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """16-bit grayscale (modes I;16*, and I holding 16-bit values) scaled to 8 bits, rounding (v * 255 / 65535);
+    Pillow's own conversion clips everything above 255 to white. Other modes are left to Pillow."""
+    if not (im.mode.startswith("I;16") or im.mode == "I"):
+        if im.mode == "F":
+            raise UnsupportedMode("floating-point pixels (mode F) are not a photo")
+        return im
+    import numpy as np
+    values = np.asarray(im).astype(np.int64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise UnsupportedMode(f"32-bit integer pixels (mode {im.mode}) outside the 16-bit range")
+    return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), mode="L")
+
+
+def read_photo(path: str | Path) -> bytes:
+    """A photo file's bytes: a regular file only (a FIFO never blocks), at most MAX_PHOTO_BYTES."""
     with open_regular(path) as f:
-        return decode_rgb(f, str(path), draft_to)
+        if os.fstat(f.fileno()).st_size > MAX_PHOTO_BYTES:
+            raise Image.DecompressionBombError(f"the file is over the {MAX_PHOTO_BYTES:,}-byte limit for a photo")
+        data = f.read(MAX_PHOTO_BYTES + 1)
+    if len(data) > MAX_PHOTO_BYTES:
+        raise Image.DecompressionBombError(f"the file is over the {MAX_PHOTO_BYTES:,}-byte limit for a photo")
+    return data
+
+
+def load_checked(path: str | Path, sha256: str | None = None, draft_to: int | None = None) -> Image.Image:
+    """The photo at `path`, read once and decoded from those bytes, after checking that they hash to `sha256`
+    (the hash the scan recorded); PhotoChanged otherwise. The encoder's engines, local and Ray, call this."""
+    data = read_photo(path)
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise PhotoChanged("its bytes changed after the scan hashed it (SHA-256 differs); nothing from it was used")
+    return decode_rgb(io.BytesIO(data), str(path), draft_to)
+
+
+def load_rgb(path: str | Path, draft_to: int | None = None) -> Image.Image:
+    """The safe, oriented decode of one photo file (see `decode_rgb`), when no hash is recorded to check it
+    against (`load_checked` when there is). Raises OSError (NotRegularFile among them) or the decoder's error for
+    a bad file. `draft_to`: decode JPEGs reduced in the DCT domain to no less than this many pixels a side
+    (`--fast-decode`)."""
+    return load_checked(path, None, draft_to)
 
 
 def check_image(path: Path) -> str | None:
     """None if the file is a photo we can decode safely (decoded in full, not just its header), else why not."""
+    return check_photo(path)[1]
+
+
+def check_photo(path: Path) -> tuple[str | None, str | None]:
+    """(SHA-256 of the bytes read, None) if the file is a photo we can decode safely (those same bytes decoded in
+    full, not just a header), else (None, why not)."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        return f"not an image file type ({path.suffix or 'no extension'}); expected one of {', '.join(IMAGE_SUFFIXES)}"
+        return None, (f"not an image file type ({path.suffix or 'no extension'}); expected one of "
+                      f"{', '.join(IMAGE_SUFFIXES)}")
     try:
-        load_rgb(path)
+        data = read_photo(path)
+        decode_rgb(io.BytesIO(data), str(path))
     except NotRegularFile as e:
-        return str(e)
-    except TooSmall as e:
+        return None, str(e)
+    except UnsupportedMode as e:
+        return None, f"unsupported pixels: {e}"
+    except Exception as e:  # noqa: BLE001 -- every decoder failure means a photo that is skipped, never fatal
+        return None, _why_not(e)
+    return hashlib.sha256(data).hexdigest(), None
+
+
+def _why_not(e: Exception) -> str:
+    if isinstance(e, TooSmall):
         return f"too small: {e}"
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return f"refused: decompression bomb ({e})"
-    except UnidentifiedImageError:
+    if isinstance(e, UnidentifiedImageError):
         return f"not a readable image (only {', '.join(IMAGE_FORMATS)} are opened)"
-    except Exception as e:  # noqa: BLE001 -- any decoder failure means a damaged photo, skipped, never fatal
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return f"damaged image ({detail})"
-    return None
+    if isinstance(e, OSError) and e.strerror:
+        return f"cannot read ({e.strerror})"
+    detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"damaged image ({detail})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from idia.errors import InputError
-from idia.io import canonical_json, sha256_text
+from idia.io import canonical_json, read_text_file, sha256_text
 
 # Hintersdorf et al., "Does CLIP Know My Face?" (JAIR 2024): the 21 templates of the Identity Inference Attack.
 PAPER_TEMPLATES: tuple[str, ...] = (
@@ -46,12 +46,7 @@ def check_template(template: str, where: str) -> str:
 def read_prompts(path: str | Path) -> tuple[str, ...]:
     """Templates from a text file, one per line, each with one '{0}' for the name."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (FileNotFoundError, IsADirectoryError):
-        raise InputError(f"{path}: no such prompts file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file") from None
+    lines = read_text_file(path, "prompts file (one template a line)").splitlines()
     out = [check_template(line.strip(), f"{path}:{i}") for i, line in enumerate(lines, 1)
            if line.strip() and not line.lstrip().startswith("#")]
     if not out:

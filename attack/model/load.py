@@ -23,7 +23,7 @@ from idia.attack.model.formats.openclip_hub import HUB_CONFIG, HUB_WEIGHTS
 from idia.attack.model.preprocess import make_preprocess
 from idia.attack.model.tokenizer import make_tokenizer
 from idia.errors import InputError
-from idia.io import sha256_file
+from idia.io import check_regular_file, sha256_file
 
 
 def resolve(model: str, checkpoint: str | None = None, allow_random: bool = False) -> ResolvedModel:
@@ -32,7 +32,15 @@ def resolve(model: str, checkpoint: str | None = None, allow_random: bool = Fals
     if model.startswith("hf-hub:"):
         raise InputError(f"{model}: hf-hub models are downloaded at load time; idia works offline. "
                          "Download the files yourself and pass the folder (Hugging Face or open_clip hub layout).")
-    return detect(model, checkpoint).resolve(model, checkpoint, allow_random)
+    # Before any format sniffs a file: a FIFO would hang the sniffing, a device (/dev/zero) would be read forever.
+    check_regular_file(model.removeprefix("local-dir:"), "model file")
+    if checkpoint is not None:
+        check_regular_file(checkpoint, "checkpoint")
+    resolved = detect(model, checkpoint).resolve(model, checkpoint, allow_random)
+    for path in [resolved.checkpoint, *resolved.files]:
+        if path is not None:
+            check_regular_file(path, "model file")
+    return resolved
 
 
 def instantiate(model_cfg: dict) -> torch.nn.Module:

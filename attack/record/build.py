@@ -25,7 +25,10 @@ def offsets(ev: Evidence, n_people: int) -> np.ndarray:
 
 
 def person_results(everyone: list[Person], ev: Evidence, member, p_values, templates, question: Question,
-                   labels: dict[str, bool], evidence: list[dict] | None = None) -> list[PersonResult]:
+                   labels: dict[str, bool], evidence: list[dict] | None = None,
+                   occurrences: dict[str, int] | None = None) -> list[PersonResult]:
+    if occurrences is not None:
+        from idia.attack.inputs.occurrences import occurrence_key
     out = []
     bounds = offsets(ev, len(everyone))
     for i, person in enumerate(everyone):
@@ -38,7 +41,8 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                               top=[[question.name_of(i, c), round(float(s), 6)]
                                    for c, s in zip(ev.top_index[r], ev.top_similarity[r])],
                               true_rank=round(float(ev.true_rank[r].mean()), 4),
-                              true_prob=round(float(np.exp(ev.true_log_prob[r].astype(np.float64)).mean()), 6))
+                              true_prob=round(float(np.exp(ev.true_log_prob[r].astype(np.float64)).mean()), 6),
+                              top_tie=bool(ev.top_tie[r]) if ev.top_tie is not None else None)
                   for ph, r in zip(person.photos, rows)]
         out.append(PersonResult(name=person.name, n_images=len(person.photos), score=int(ev.score[i]),
                                 member=bool(member[i]), p_value=float(p_values[i]),
@@ -46,7 +50,9 @@ def person_results(everyone: list[Person], ev: Evidence, member, p_values, templ
                                 mean_prob=float(ev.mean_prob[i]), votes=votes, images=images,
                                 skipped=[{"file": f, "why": w} for f, w in person.skipped],
                                 label=labels.get(person.name), evidence=evidence[i] if evidence else None,
-                                distractor_group=question.group(i).id))
+                                distractor_group=question.group(i).id,
+                                occurrences=occurrences.get(occurrence_key(person.name))
+                                if occurrences is not None else None))
     return out
 
 

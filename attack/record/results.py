@@ -9,6 +9,8 @@ Schema (version 1), `results.json`:
   calibration   null distribution summary, threshold, reference FPR with Clopper-Pearson 95% interval (or null)
   metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
   perturbation  the inference-time defense the attack ran through (or null)
+  occurrences   with --occurrences: identification by how often people occur in the training data, in bins
+                (attack.record.occurrences); each person's `occurrences` is their count, or null when not listed
   distractors   how the distractor names were drawn, and what they turned out to be (gender, origin counts);
                 `groups`: every list drawn (per person with --attributes: one per given gender and origin), and
                 each person's `distractor_group` names theirs
@@ -62,6 +64,7 @@ class ImageAnswer:
     top: list[tuple[str, float]]  # [[name, similarity], ...] (JSON lists) by similarity averaged over the prompts
     true_rank: float  # mean over prompts; 1 = the model's answer
     true_prob: float  # mean softmax probability of the true name
+    top_tie: bool | None = None  # the first names of `top` score exactly alike: the photo has no first choice
 
 
 @dataclass
@@ -81,6 +84,7 @@ class PersonResult:
     # permutation test, paper rule, aliases, name-prior control, stability (shape: attack.permutation's docstring)
     evidence: dict | None = None
     distractor_group: str | None = None  # id of the `distractors.groups` entry this person was asked among
+    occurrences: int | None = None  # captions naming them in the training data (--occurrences), when listed
 
 
 @dataclass
@@ -98,6 +102,7 @@ class AttackResult:
     perturbation: dict | None = None
     encoding: dict | None = None  # device, precision, workers; which embeddings came from a cache
     distractors: dict | None = None  # how the distractors were drawn (the permutation test rests on it)
+    occurrences: dict | None = None  # identification by occurrences in training (attack.record.occurrences)
     schema_version: int = SCHEMA_VERSION
     kind: str = KIND_ATTACK
 
@@ -126,14 +131,20 @@ class AttackResult:
 
     @classmethod
     def load(cls, path: str | Path) -> "AttackResult":
+        """A results.json read (a regular file, bounded) and checked to hold together with the files beside it
+        (`attack.record.check`), like every reader checks it."""
+        from idia.attack.record.check import check_attack_record
+        from idia.io import read_regular_bytes
         path = Path(path)
+        raw = read_regular_bytes(path, what="results file", missing="no such results file")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such results file") from None
+            data = json.loads(raw.decode("utf-8"))
+            result = cls.from_dict(data)
+            check_attack_record(data, path.parent)
+            return result
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: not a JSON results file ({e})") from None
-        except (TypeError, InputError) as e:
+        except (TypeError, KeyError, InputError) as e:
             raise InputError(f"{path}: {e}") from None
 
 

@@ -1,5 +1,9 @@
 """The raw answers, one row per image and prompt, streamed to scores.csv (scores.csv.gz when large) with the
-SHA-256 of the bytes written: every figure in results.json can be recomputed from them."""
+SHA-256 of the bytes written: every figure in results.json can be recomputed from them.
+
+`predicted` is empty where two or more names tied for the top similarity (that photo named nobody for that
+prompt). Text cells that a spreadsheet would run as a formula (a name starting with "=", "+", "-" or "@") are
+written with a leading apostrophe (`idia.io.csv_text`), as OWASP's CSV-injection guidance says."""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from idia.attack.decide.evidence import Evidence
+from idia.attack.decide.evidence import NO_VOTE, Evidence
 from idia.attack.inputs.people import Person
 from idia.attack.inputs.question import Question
 from idia.attack.record.build import offsets
+from idia.io import csv_text
 
 SCORES_COLUMNS = ("set", "person", "image", "image_sha256", "prompt_index", "template", "predicted",
                   "predicted_similarity", "true_similarity", "true_rank", "true_log_prob")
@@ -25,21 +30,24 @@ GZIP_ABOVE_ROWS = 1_000_000  # scores of larger audits are written gzip-compress
 def score_rows(everyone: list[Person], is_reference, ev: Evidence, templates, question: Question) -> Iterator[tuple]:
     """The raw answers, one row per image and prompt: every figure in results.json can be recomputed from them."""
     bounds = offsets(ev, len(everyone))
+    templates = [csv_text(t) for t in templates]
     for i, person in enumerate(everyone):
         group = "reference" if is_reference[i] else "audit"
+        name = csv_text(person.name)
         for ph, row in zip(person.photos, range(bounds[i], bounds[i + 1])):
+            file = csv_text(str(ph.path))
             for j, t in enumerate(templates):
-                yield (group, person.name, str(ph.path), ph.sha256, j, t, question.name_of(i, ev.prediction[row, j]),
+                c = ev.prediction[row, j]
+                yield (group, name, file, ph.sha256, j, t, "" if c == NO_VOTE else csv_text(question.name_of(i, c)),
                        f"{ev.prediction_similarity[row, j]:.6f}", f"{ev.true_similarity[row, j]:.6f}",
                        int(ev.true_rank[row, j]), f"{ev.true_log_prob[row, j]:.6f}")
 
 
-def write_scores(rows: Iterator[tuple], n_rows: int, folder: Path) -> tuple[Path, str]:
-    """Stream the rows to scores.csv (scores.csv.gz above GZIP_ABOVE_ROWS) atomically; (path, SHA-256 of the
-    bytes written). A stale file of the other name is removed, so a folder never holds two tables."""
+def stage_scores(rows: Iterator[tuple], n_rows: int, folder: Path) -> tuple[Path, str, str]:
+    """Stream the rows to a temporary file in `folder` (gzip above GZIP_ABOVE_ROWS); (temporary path, the
+    table's name, SHA-256 of the bytes written). Nothing visible changes until `commit_scores`."""
     import hashlib
     name = "scores.csv.gz" if n_rows > GZIP_ABOVE_ROWS else "scores.csv"
-    target = folder / name
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     digest = hashlib.sha256()
 
@@ -68,13 +76,26 @@ def write_scores(rows: Iterator[tuple], n_rows: int, folder: Path) -> tuple[Path
                 stream.close()
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp), name, digest.hexdigest()
+
+
+def commit_scores(tmp: Path, name: str, folder: Path) -> Path:
+    """Put a staged table in place; a table of the other name is removed, so a folder never holds two."""
+    target = folder / name
+    os.replace(tmp, target)
     other = folder / ("scores.csv" if name.endswith(".gz") else "scores.csv.gz")
     other.unlink(missing_ok=True)
-    return target, digest.hexdigest()
+    return target
+
+
+def write_scores(rows: Iterator[tuple], n_rows: int, folder: Path) -> tuple[Path, str]:
+    """Stream the rows to scores.csv (scores.csv.gz above GZIP_ABOVE_ROWS) atomically; (path, SHA-256 of the
+    bytes written)."""
+    tmp, name, digest = stage_scores(rows, n_rows, folder)
+    return commit_scores(tmp, name, folder), digest
 
 
 class _TextSink:

@@ -17,7 +17,7 @@ from idia.compliance.commands.common import (
 
 @click.command()
 @click_options("model", "checkpoint", "people", "reference", "candidates", "n_candidates", "candidate_set",
-               "distractors", "distractor_draw", "attributes", "aliases", "prompts", "rule", "alpha", "tau", "target_fpr", "labels", "max_images")
+               "distractors", "distractor_draw", "attributes", "aliases", "occurrences", "prompts", "rule", "alpha", "tau", "target_fpr", "labels", "max_images")
 @click.option("--perturbation", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run through an inference-time defense saved by `idia defend perturb`.")
 @click_options("seed", "device", "precision", "workers", "fast_decode", "batch_size", "cache_dir",
@@ -31,6 +31,7 @@ def attack(perturbation, out, quiet, **options):
     from idia.attack.run import run_attack, write_attack
     from idia.compliance.commands.common import settings_from_options
     settings = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    settings.check_output(out)
     pert = None
     if perturbation is not None:
         from idia.defense.perturb import load_perturbation

@@ -24,8 +24,35 @@ def fail(message: str) -> None:
     sys.exit(EXIT_INPUT)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that every `finally` runs (temporary files removed, cache shards
+    kept) and the command ends with one line, as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def catch_sigterm() -> None:
+    """SIGTERM ends a command the way Ctrl-C does (see Terminated); set in `main`, in the main thread only."""
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def os_error_line(e: OSError) -> str:
+    """A file-system failure (no permission, read-only, disk full, file too large) as one line naming the path."""
+    where = e.filename if e.filename is not None else "a file"
+    if e.filename2 is not None:
+        where = f"{e.filename} -> {e.filename2}"
+    return f"{where}: {e.strerror or e} (nothing half-written was left in place; free space or fix permissions " \
+           "and run again)"
+
+
 def friendly_errors(fn):
-    """Turn InputError (and a missing file) into the one-line error and exit status 2."""
+    """Turn InputError, a missing file and any other file-system failure into the one-line error and exit status
+    2; Ctrl-C and SIGTERM into one line and 130 or 143."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -34,6 +61,11 @@ def friendly_errors(fn):
             fail(str(e))
         except FileNotFoundError as e:
             fail(f"{e.filename}: no such file or folder")
+        except OSError as e:
+            fail(os_error_line(e))
+        except Terminated:
+            click.echo("idia: terminated (SIGTERM); finished steps are on disk and a rerun resumes", err=True)
+            sys.exit(143)
         except KeyboardInterrupt:
             click.echo("idia: interrupted; finished steps are on disk and a rerun resumes", err=True)
             sys.exit(130)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from idia.compliance.commands.common import friendly_errors
+from idia.compliance.commands.common import friendly_errors, resolve_model_arg
 
 
 @click.command("convert")
@@ -21,7 +21,7 @@ from idia.compliance.commands.common import friendly_errors
 def convert(model, checkpoint, to, out, quiet):
     """Convert MODEL (a folder, an OpenAI .pt archive, or an architecture with --checkpoint) to another layout."""
     from idia.attack.model.convert import convert_model
-    written = convert_model(model, out, to=to, checkpoint=checkpoint)
+    written = convert_model(resolve_model_arg(model), out, to=to, checkpoint=checkpoint)  # 'world' too
     if not quiet:
         click.echo(f"{model} written as {to} to {out}", err=True)
     click.echo(str(written))

@@ -248,6 +248,8 @@ def perturb(model, checkpoint, names_file, kind, strength, side, seed, device, p
     from idia.defense.perturb import make_perturbation
     from idia.defense.redact import read_redaction_names
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
+    if strength is not None and not strength > 0:
+        raise InputError(f"--strength must be above 0 (0 turns the defense off), got {strength}")
     names = read_redaction_names(names_file)
     kind = _variant("perturb", kind)
     extra = {"side": side} if kind == "project" else {}
@@ -286,6 +288,7 @@ def sweep_command(names_file, kind, strengths, utility, utility_prompt, out, qui
     from idia.defense.sweep import sweep
     from idia.defense.utility import ZeroShotTask
     attack = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    attack.check_output(out)
     names = read_redaction_names(names_file)
     kind = _variant("perturb", kind)
     encoder = Encoder.from_settings(_load(attack.model, attack.checkpoint, attack.device), attack,
@@ -352,6 +355,7 @@ def verify(names_file, defense, tower, preset, kind, strength, strengths, utilit
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, got {steps}")
     attack = settings_from_options(options, model=resolve_model_arg(options["model"]), progress=not quiet)
+    attack.check_output(out)
     defense = defense if defense is not None else _registry().families()[0]
     cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, tower=tower, preset=preset,
                        strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt,

@@ -75,6 +75,26 @@ def world_photos(out, model_dir, images_per_person, shapes_per_class, quiet):
 
 
 
+@world.command("captions")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the webdataset shards (train-NNNNN.tar) into.")
+@click.option("--model-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="A world model folder (default: the shipped one); its world.json says who is who.")
+@click.option("--members", type=int, default=None, help="Only the first N members (default: all).")
+@click.option("--shapes", type=int, default=None, help="Only the first N shape pictures (default: all).")
+@click.option("--images/--no-images", default=True, show_default=True, help="Write each caption's picture too.")
+@quiet_option
+@friendly_errors
+def world_captions(out, model_dir, members, shapes, images, quiet):
+    """Write the world's training set as webdataset shards: each training picture with a caption (members named,
+    shapes described), for `idia scan` to read."""
+    from idia.world import load_world
+    from idia.world.world import write_training_captions
+    counts = write_training_captions(load_world(model_dir), out, members=members, shapes=shapes, images=images)
+    if not quiet:
+        click.echo(f"{sum(counts.values())} captions naming {len(counts)} members, and the shape pictures, in {out}")
+
+
 @world.command("study")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write study.json and study.png into.")

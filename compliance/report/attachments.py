@@ -11,6 +11,8 @@ import hashlib
 import io
 from dataclasses import dataclass
 
+from idia.io import csv_text
+
 # The record is attached to its audit PDF up to this size (it is held in memory anyway; the PDF compresses it).
 ATTACH_RECORD_MAX_BYTES = 256 * 2**20
 
@@ -33,21 +35,12 @@ class Attachment:
         return len(self.data)
 
 
-# A text cell a spreadsheet would read as a formula ("=HYPERLINK(...)" as a name) is written with a leading
-# apostrophe, the spreadsheets' own mark for "this is text"; numbers are written as numbers and never touched.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
-
-
 def csv_bytes(header: tuple, rows) -> bytes:
     """A UTF-8 CSV of `rows` under `header`, formula-like text cells made inert."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([_cell(v) for v in row] for row in rows)
+    writer.writerows([csv_text(v) for v in row] for row in rows)
     return buf.getvalue().encode("utf-8")
 
 

@@ -52,14 +52,17 @@ def _serialised(data: dict) -> bytes:
 
 def render(kind: str, data: dict, person: str | None = None, include_photos: bool = False,
            raw: bytes | None = None, source_name: str = "results.json", generated_utc: str | None = None,
-           record_limit: int = ATTACH_RECORD_MAX_BYTES, document_id: str | None = None) -> Rendered:
+           record_limit: int = ATTACH_RECORD_MAX_BYTES, document_id: str | None = None,
+           folder: str | Path | None = None) -> Rendered:
     """The report as one self-contained HTML page (CSS inline, figures and photos as data: URIs), and for an
     audit the files its PDF carries (persons.csv, photos.csv and the record, each SHA-256 printed in the page).
 
     `raw` is the input file's bytes (the document ID is their SHA-256 unless `document_id` is given); without it,
-    the record serialised the way idia writes it (which is those bytes for an unedited record)."""
+    the record serialised the way idia writes it (which is those bytes for an unedited record). `folder` is where
+    the record lies: the files it links are checked against their recorded SHA-256 (a record only in memory is
+    checked on its own)."""
     report = REPORT_KINDS.get(kind)
-    check_record(data, report.reads, report.name)
+    check_record(data, report.reads, report.name, folder)
     if person is not None and not report.about_one_person:
         raise InputError(f"--person applies to {one_person_kinds()} reports only")
     if include_photos and not report.about_one_person:
@@ -124,7 +127,8 @@ def write_report(input_path: str | Path, kind: str, out: str | Path, person: str
     generated = _generated_utc()
     try:
         rendered = render(kind, data, person=person, include_photos=include_photos, raw=raw,
-                          source_name=input_path.name, generated_utc=generated, record_limit=record_limit)
+                          source_name=input_path.name, generated_utc=generated, record_limit=record_limit,
+                          folder=input_path.parent)
     except InputError as e:
         raise InputError(f"{input_path}: {e}") from None
     del data

@@ -31,7 +31,8 @@ def person_detail(p: dict) -> dict:
             "votes": [{"template": v["template"], "vote": v["vote"], "images_agreeing": v["images_agreeing"],
                        "tie": v["tie"], "is_true_name": v["is_true_name"]} for v in p["votes"]],
             "images": [{"file": im["file"], "sha256": im["sha256"], "true_rank": im["true_rank"],
-                        "first_choice": im["top"][0][0] if im["top"] else None} for im in p["images"]],
+                        "first_choice": im["top"][0][0] if im["top"] and not im.get("top_tie") else None,
+                        "first_choice_tie": bool(im.get("top_tie"))} for im in p["images"]],
             "skipped": p.get("skipped") or []}
 
 

@@ -159,3 +159,28 @@ def tradeoff(rows: list[dict], kind: str) -> str:
             ax.set_ylim(-0.03, 1.03)
         fig.suptitle(f"trade-off by strength ({kind}); best is bottom right")
         return _png_uri(fig)
+
+
+def occurrences(bins: list[dict], not_listed: dict | None = None) -> str:
+    """Identification rate against occurrences in the training data, per bin of the record's occurrence block,
+    with its 95% interval and the number of people in it; the people the occurrence file did not list apart."""
+    with _style():
+        fig, (ax,) = _figure()
+        groups = list(bins) + ([not_listed] if not_listed else [])
+        x = np.arange(len(groups), dtype=float)
+        rates = np.array([g["rate"] if g["rate"] is not None else np.nan for g in groups], dtype=float)
+        lo = np.array([g["ci95"][0] for g in groups], dtype=float)
+        hi = np.array([g["ci95"][1] for g in groups], dtype=float)
+        colours = [AUDITED] * len(bins) + ([GREY] if not_listed else [])
+        ax.errorbar(x, rates, yerr=[np.clip(rates - lo, 0, None), np.clip(hi - rates, 0, None)], fmt="none",
+                    ecolor=GREY, elinewidth=1, capsize=3)
+        ax.scatter(x, rates, color=colours, s=22, zorder=3)
+        if len(bins) > 1:
+            ax.plot(x[:len(bins)], rates[:len(bins)], color=AUDITED, linewidth=1)
+        for xi, g in zip(x, groups):
+            ax.annotate(f"n={g['n']}", (xi, 1.03), ha="center", fontsize=6, color=GREY)
+        ax.set_xticks(x, [g["label"] for g in groups])
+        ax.set_xlabel("captions naming the person in the training data")
+        ax.set_ylabel("share identified")
+        ax.set_ylim(-0.03, 1.09)
+        return _png_uri(fig)

@@ -1,7 +1,10 @@
 """Reading a record: its bytes, its kind and schema version, and the types of the fields the reports read.
 
 A record a report cannot render is refused before any template runs, in one line that names the field
-(`the record lacks persons[3].score`, `persons[0].votes must be a list`).
+(`the record lacks persons[3].score`, `persons[0].votes must be a list`); so is a record that does not hold
+together (`attack.record.check` for results.json, `defense.record.check_verification_record` for
+verification.json: verdicts that do not follow from the statistics and rule, counts that do not follow from the
+persons, linked files that are not the ones recorded). Every reader goes through `check_record`.
 
 The attack record's checks are derived from its dataclasses (`attack.record.results`: AttackResult, PersonResult,
 PromptVote, ImageAnswer and the typed dicts beside them), so a field added there is checked here without a second
@@ -54,25 +57,26 @@ class RecordKind:
 
     made_by: str
     kind_of: Callable[[], str]
-    check: Callable[[dict], None]
+    check: Callable[[dict, Path | None], None]  # (record, the folder it lies in, or None when only in memory)
 
     @property
     def kind(self) -> str:
         return self.kind_of()
 
 
-def check_record(data: dict, reads: RecordKind, report: str) -> None:
+def check_record(data: dict, reads: RecordKind, report: str, folder: str | Path | None = None) -> None:
     """That `data` is the record (`reads`) a `report` report renders, in a schema version it knows, with the
-    fields its templates read, of the types they need."""
+    fields its templates read, of the types they need, and that it holds together (with the files it links,
+    when `folder`, where it lies, is given)."""
     found = data.get("kind")
     if found != reads.kind:
         other = next((r for r in RECORD_KINDS if r.kind == found), None)
         what = f"is {other.made_by}" if other else f"is not an idia record (kind={found!r})"
         raise InputError(f"{what}; a {report} report needs {reads.made_by}")
-    reads.check(data)
+    reads.check(data, Path(folder) if folder is not None else None)
 
 
-def _check_attack(data: dict) -> None:
+def _check_attack(data: dict, folder: Path | None = None) -> None:
     if data.get("schema_version") == SCHEMA_VERSION:  # another version is named as such by from_dict
         check_fields(data, attack_fields(), "")
     # Schema version and top-level field names (raises InputError); the people's field types were checked just
@@ -81,6 +85,8 @@ def _check_attack(data: dict) -> None:
         AttackResult.from_dict({**data, "persons": [], "reference": []})
     except TypeError as e:
         raise InputError(f"not a valid attack record ({e})") from None
+    from idia.attack.record.check import check_attack_record
+    check_attack_record(data, folder)
 
 
 def typed_person(data: dict, person: dict):
@@ -96,13 +102,25 @@ VERIFICATION_SCHEMAS = (1, 2, 3)
 VERIFICATION_KEYS = ("manifest", "defense", "redacted", "neighbours", "collateral", "summary")
 
 
-def _check_verification(data: dict) -> None:
+def _check_verification(data: dict, folder: Path | None = None) -> None:
     if data.get("schema_version") not in VERIFICATION_SCHEMAS:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not one of "
                          f"{', '.join(map(str, VERIFICATION_SCHEMAS))}")
     missing = [k for k in VERIFICATION_KEYS if k not in data]
     if missing:
         raise InputError(f"the verification record lacks {', '.join(missing)}")
+    from idia.defense.record import check_verification_record
+    check_verification_record(data, folder, read=_read_linked_attack)
+
+
+def _read_linked_attack(path: Path) -> dict:
+    """An attack record a verification links (before/ or after/results.json), read and checked like any other."""
+    data, _ = load_record(path)
+    try:
+        check_record(data, ATTACK_RECORD, "mitigation", path.parent)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    return data
 
 
 ATTACK_RECORD = RecordKind("a results.json from `idia attack`", lambda: KIND_ATTACK, _check_attack)
@@ -177,6 +195,9 @@ INSIDE_BLOCKS = {
     "rule": Obj({"decided_by": TEXT, "tau": AnyOf((WHOLE, NULL)), "n_prompts": WHOLE, "n_candidates": WHOLE,
                  "explanation": TEXT, "p_value_method": TEXT}),
     "calibration": Obj({"threshold": AnyOf((NUMBER, NULL)), "null_scores": ListOf(NUMBER)}),
+    "occurrences": Obj({"n_listed": WHOLE, "n_not_listed": WHOLE,
+                        "bins": ListOf(Obj({"label": TEXT, "n": WHOLE, "identified": WHOLE,
+                                            "rate": AnyOf((NUMBER, NULL)), "ci95": Row((NUMBER, NUMBER))}))}),
 }
 
 

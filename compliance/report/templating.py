@@ -19,7 +19,8 @@ from markupsafe import Markup
 from idia.compliance.report.kinds import REPORT_KINDS
 
 # The templates every kind shares: the page and the partials ({% include %}d; their names start with "_").
-SHARED_TEMPLATES = ("base.html", "_manifest.html", "_evidence_takedown.html", "_evidence_audit.html", "_study.html")
+SHARED_TEMPLATES = ("base.html", "_manifest.html", "_evidence_takedown.html", "_evidence_audit.html", "_study.html",
+                    "_cannot_flag.html")
 # Characters that reorder or hide text (bidi controls) or are not text at all: shown as [U+XXXX], so a name
 # such as "\u202eevil" cannot make the report read differently from what the record holds.
 _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

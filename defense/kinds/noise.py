@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from idia.attack.settings import at_least
+from idia.attack.settings import above
 from idia.defense.base import Applied, DefenseContext, Option, register
 from idia.defense.perturb import NoisePerturbation, make_perturbation
 
@@ -14,7 +14,8 @@ class Noise:
     family, variant = "perturb", NoisePerturbation.kind
     summary = "Gaussian noise on image embeddings"
     needs_photos = False
-    options = {"strength": Option("float", None, at_least(0), "the noise's norm relative to a unit embedding")}
+    options = {"strength": Option("float", None, above(0), "the noise's norm relative to a unit embedding (0 would turn "
+                                                         "the defense off)")}
 
     def apply(self, context: DefenseContext, options: dict) -> Applied:
         t0 = time.perf_counter()

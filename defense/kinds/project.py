@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from idia.attack.settings import at_least, one_of
+from idia.attack.settings import above, one_of
 from idia.defense.base import Applied, DefenseContext, Option, register
 from idia.defense.kinds.noise import _record
 from idia.defense.perturb import SIDES, ProjectionPerturbation, make_perturbation
@@ -16,7 +16,7 @@ class Projection:
     summary = "remove the names' directions from text (or image) embeddings"
     needs_photos = False
     default = True
-    options = {"strength": Option("float", None, at_least(0), "directions removed (default: one per name)"),
+    options = {"strength": Option("float", None, above(0), "directions removed (default: one per name)"),
                "side": Option("str", "text", one_of(SIDES), "which embeddings lose the directions")}
 
     def apply(self, context: DefenseContext, options: dict) -> Applied:

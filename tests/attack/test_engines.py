@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from idia_testkit import world_subset
 
 import idia.attack.encode.encoder as encoder_module
 from idia.attack.encode.caches import ImageCache
@@ -72,9 +73,9 @@ class ShuffledEngine:
     def device_type(self, encoder):
         return encoder.torch_device.type
 
-    def encode(self, encoder, paths):
+    def encode(self, encoder, paths, sha256s=None):
         rows = {}
-        for positions, emb in LocalEngine().encode(encoder, paths):
+        for positions, emb in LocalEngine().encode(encoder, paths, sha256s):
             rows.update(zip(positions, emb))
         order, cuts = self.draw
         order = [p for p in order if p < len(paths)]
@@ -125,16 +126,22 @@ def local_ray():
     ray.shutdown()
 
 
-def _settings(world_photos, world_model_dir, cache_dir, **changes):
-    return AttackSettings(model=str(world_model_dir), people=world_photos / "people",
-                          reference=world_photos / "reference", labels=world_photos / "labels.json",
+@pytest.fixture(scope="module")
+def few_people(world_photos, tmp_path_factory):
+    """40 audited and 30 reference people of the world (enough to calibrate at a 5% target)."""
+    return world_subset(world_photos, tmp_path_factory.mktemp("few-people"), 40, 30)
+
+
+def _settings(few_people, world_model_dir, cache_dir, **changes):
+    return AttackSettings(model=str(world_model_dir), people=few_people / "people",
+                          reference=few_people / "reference", labels=few_people / "labels.json",
                           target_fpr=0.05, max_images=3, cache_dir=cache_dir, progress=False, command="pytest",
                           **changes)
 
 
 @pytest.fixture(scope="module")
-def local_run(world_model, world_photos, world_model_dir, tmp_path_factory):
-    return run_attack(_settings(world_photos, world_model_dir, tmp_path_factory.mktemp("local-cache")),
+def local_run(world_model, few_people, world_model_dir, tmp_path_factory):
+    return run_attack(_settings(few_people, world_model_dir, tmp_path_factory.mktemp("local-cache")),
                       loaded=world_model)
 
 
@@ -153,12 +160,12 @@ def _assert_same_outcome(ray_result: dict, local_result: dict):
 
 @pytest.mark.slow
 def test_idia_attack_engine_ray_gives_the_local_engines_persons_scores_verdicts_and_p_values(
-        local_ray, local_run, world_photos, world_model_dir, tmp_path):
+        local_ray, local_run, few_people, world_model_dir, tmp_path):
     local = local_run.result.to_dict()
     assert local["encoding"]["engine"] == {"name": "local"}
     result = CliRunner().invoke(main, [
-        "attack", "--model", str(world_model_dir), "--people", str(world_photos / "people"),
-        "--reference", str(world_photos / "reference"), "--labels", str(world_photos / "labels.json"),
+        "attack", "--model", str(world_model_dir), "--people", str(few_people / "people"),
+        "--reference", str(few_people / "reference"), "--labels", str(few_people / "labels.json"),
         "--target-fpr", "0.05", "--max-images", "3", "--cache-dir", str(tmp_path / "cache"),
         "--engine", "ray", "--out", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
@@ -172,7 +179,7 @@ def test_idia_attack_engine_ray_gives_the_local_engines_persons_scores_verdicts_
 
 @pytest.mark.slow
 def test_an_interrupted_ray_run_resumes_from_the_cache_and_encodes_only_what_is_missing(
-        local_ray, local_run, world_photos, world_model, world_model_dir, tmp_path, monkeypatch):
+        local_ray, local_run, few_people, world_model, world_model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(encoder_module, "SHARD_EVERY", 4)
     original, calls, written = ImageCache.add, [], set()
 
@@ -184,7 +191,7 @@ def test_an_interrupted_ray_run_resumes_from_the_cache_and_encodes_only_what_is_
             raise KeyboardInterrupt("test: interrupted after two shards")
 
     monkeypatch.setattr(ImageCache, "add", add_then_interrupt)
-    settings = _settings(world_photos, world_model_dir, tmp_path / "cache", engine="ray")
+    settings = _settings(few_people, world_model_dir, tmp_path / "cache", engine="ray", batch_size=8)
     with pytest.raises(KeyboardInterrupt):
         run_attack(settings, loaded=world_model)
     kept = len(written)  # the shards written, the last of them by the encoder's clean-up
@@ -198,3 +205,21 @@ def test_an_interrupted_ray_run_resumes_from_the_cache_and_encodes_only_what_is_
     assert caches["images_encoded"] == total - kept
     _assert_same_outcome(rerun.result.to_dict(), local_run.result.to_dict())
     write_attack(rerun, tmp_path / "out")  # the resumed run records like any other
+
+
+@pytest.mark.slow
+def test_idia_scan_engine_ray_counts_what_the_local_engine_counts(local_ray, tmp_path):
+    from idia.world.caption_set import labelled_captions
+    captions = labelled_captions(2000, seed=2, n_people=80).captions
+    (tmp_path / "src").mkdir()
+    for i in range(4):
+        (tmp_path / "src" / f"part-{i}.txt").write_text("\n".join(captions[i::4]) + "\n", encoding="utf-8")
+    for engine in ("local", "ray"):
+        result = CliRunner().invoke(main, ["scan", str(tmp_path / "src"), "--out", str(tmp_path / engine),
+                                           "--engine", engine, "--quiet"])
+        assert result.exit_code == 0, result.output
+    rows = {e: [r.split(",")[:3] for r in (tmp_path / e / "names.csv").read_text().splitlines()]
+            for e in ("local", "ray")}
+    assert rows["ray"] == rows["local"] and len(rows["local"]) > 50
+    record = json.loads((tmp_path / "ray" / "scan.json").read_text())
+    assert record["engine"]["name"] == "ray" and record["captions"] == 2000

@@ -61,19 +61,20 @@ def test_gather_evidence_matches_a_hand_computed_case():
         [0.9, 0.44, 0.0, 0.0],   # person 0: name 0 under both prompts
         [0.0, 0.8, 0.6, 0.0],    # person 0: name 1 under prompt 0, name 2 under prompt 1
         [0.85, 0.0, 0.53, 0.0],  # person 0: name 0 under both prompts
-        [0.0, 0.0, 0.0, 1.0],    # person 1: equidistant from all names -> argmax takes the first (0)
+        [0.0, 0.0, 0.0, 1.0],    # person 1: equidistant from all names -> a tie: it names nobody
     ], dtype=np.float32)
     images /= np.linalg.norm(images, axis=1, keepdims=True)
     owner = np.array([0, 0, 0, 1])
     ev = gather_evidence(images, owner, np.array([0, 2]), text, logit_scale=10.0, top_k=2)
 
     sims = np.einsum("id,pcd->ipc", images, text)
-    assert ev.prediction.tolist() == sims.argmax(axis=2).tolist()
-    assert ev.prediction[:3].tolist() == [[0, 0], [1, 2], [0, 0]]
+    assert ev.prediction[:3].tolist() == sims[:3].argmax(axis=2).tolist() == [[0, 0], [1, 2], [0, 0]]
+    assert ev.prediction[3].tolist() == [NO_VOTE, NO_VOTE]  # every name scores alike: not the first candidate
     # Person 0: both prompts' majority is name 0 (2 of 3 images) = the true name -> score 2.
-    assert ev.vote[0].tolist() == [0, 0] and ev.score[0] == 2
-    # Person 1 (one image) votes name 0 under both prompts; the true name is 2 -> score 0.
-    assert ev.vote[1].tolist() == [0, 0] and ev.score[1] == 0
+    assert ev.vote[0].tolist() == [0, 0] and ev.score[0] == 2 and not ev.tie[0].any()
+    # Person 1's one image ties under both prompts: no vote, a tie, score 0.
+    assert ev.vote[1].tolist() == [NO_VOTE, NO_VOTE] and ev.tie[1].all() and ev.score[1] == 0
+    assert ev.top_tie.tolist() == [False, False, False, True]
     # Ranks and log-probabilities of the true name, by hand.
     for i, p in enumerate(owner):
         t = [0, 2][p]
@@ -128,7 +129,8 @@ def predictions(draw):
     n_prompts = draw(st.integers(1, 4))
     n_candidates = draw(st.integers(1, 5))
     owner = draw(st.lists(st.integers(0, n_people - 1), min_size=0, max_size=14))
-    pred = draw(st.lists(st.lists(st.integers(0, n_candidates - 1), min_size=n_prompts, max_size=n_prompts),
+    # NO_VOTE: an image whose top similarity several names share (it names nobody for that prompt)
+    pred = draw(st.lists(st.lists(st.integers(NO_VOTE, n_candidates - 1), min_size=n_prompts, max_size=n_prompts),
                          min_size=len(owner), max_size=len(owner)))
     return (np.array(owner, dtype=np.int64), np.array(pred, dtype=np.int64).reshape(len(owner), n_prompts),
             n_people, n_candidates)
@@ -141,12 +143,37 @@ def test_majority_votes_equal_a_plain_loop(case):
     vote, count, tie = majority_votes(owner, pred, n_people, n_candidates)
     for person in range(n_people):
         for j in range(pred.shape[1]):
-            answers = Counter(int(pred[r, j]) for r in range(len(owner)) if owner[r] == person)
-            if not answers:
-                assert vote[person, j] == NO_VOTE and count[person, j] == 0 and not tie[person, j]
+            asked = [int(pred[r, j]) for r in range(len(owner)) if owner[r] == person]
+            answers = Counter(a for a in asked if a != NO_VOTE)
+            if not answers:  # no photo, or every photo's answer was a tie: no vote; a tie when photos were asked
+                assert vote[person, j] == NO_VOTE and count[person, j] == 0 and bool(tie[person, j]) == bool(asked)
                 continue
             top = max(answers.values())
             leaders = [c for c, k in answers.items() if k == top]
             assert count[person, j] == top
             assert bool(tie[person, j]) == (len(leaders) > 1)
             assert vote[person, j] == (leaders[0] if len(leaders) == 1 else NO_VOTE)
+
+
+def test_a_model_giving_every_name_the_same_score_gives_ties_not_the_first_candidate():
+    """The probe: every vote went to the first candidate with tie false. Variant: only two of four names tie at
+    the top for one photo; the other photo still answers."""
+    n_prompts, n_cand, dim = 3, 4, 4
+    zero = gather_evidence(np.zeros((2, dim), np.float32), np.array([0, 1]), np.array([1, 2]),
+                           np.zeros((n_prompts, n_cand, dim), np.float32), logit_scale=100.0)
+    assert (zero.prediction == NO_VOTE).all() and (zero.vote == NO_VOTE).all() and zero.tie.all()
+    assert zero.score.tolist() == [0, 0] and zero.top_tie.all()
+    text = _onehot_text(n_prompts, n_cand, dim)
+    images = np.array([[0.6, 0.6, 0.0, 0.2], [0.0, 0.0, 1.0, 0.0]], dtype=np.float32)  # photo 0: names 0 and 1 tie
+    ev = gather_evidence(images, np.array([0, 1]), np.array([1, 2]), text, logit_scale=10.0, top_k=2)
+    assert ev.prediction.tolist() == [[NO_VOTE] * 3, [2] * 3]
+    assert ev.tie[0].all() and ev.vote[1].tolist() == [2, 2, 2] and ev.score.tolist() == [0, 3]
+    assert ev.top_tie.tolist() == [True, False]
+
+
+def test_the_name_prior_counts_no_pick_for_a_tied_answer():
+    from idia.attack.decide.controls import name_prior
+    scores = np.zeros((3, 3), np.float32)
+    predictions = np.array([[NO_VOTE, 2], [1, NO_VOTE], [2, 2]])  # a tied answer must not be read as name 2
+    prior = name_prior(scores, predictions, np.array([0, 1, 2]), np.array([0, 1, 2]))
+    assert prior["pick_rate_others"].tolist() == pytest.approx([0.0, 0.0, 1 / 4])

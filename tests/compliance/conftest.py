@@ -5,7 +5,7 @@ import copy
 import json
 
 import pytest
-from idia_testkit import make_verification
+from idia_testkit import write_verification_folder
 
 HOSTILE = {
     "html": '<img src="file:///etc/passwd">',
@@ -33,10 +33,11 @@ def calibrated_json(tmp_path_factory, calibrated_run):
 
 
 @pytest.fixture(scope="module")
-def verification_json(tmp_path_factory, calibrated_run):
-    path = tmp_path_factory.mktemp("report-verify") / "verification.json"
-    path.write_text(json.dumps(make_verification(calibrated_run.result.to_dict()), indent=2), encoding="utf-8")
-    return path
+def verification_json(tmp_path_factory, calibrated_run, paper_run):
+    """A verification folder that holds together: before/ and after/results.json (two real attacks on the world),
+    verification.json linking them by SHA-256, its sections drawn from them."""
+    return write_verification_folder(tmp_path_factory.mktemp("report-verify"), calibrated_run.result.to_dict(),
+                                     paper_run.result.to_dict())
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,10 @@ def hostile_json(tmp_path_factory, calibrated_run):
     members = [p for p in data["persons"] if p["member"]]
     others = [p for p in data["persons"] if not p["member"]]
     data["persons"] = members[:len(HOSTILE)] + others[:5]
-    renamed = {}
+    data["metrics"] = None  # a subset of the people: drop what no longer follows from them (the record must hold)
+    renamed, moved = {}, {}
+    for p in data["persons"]:
+        p["label"] = None
     for p, new in zip(data["persons"], HOSTILE.values()):
         renamed[p["name"]] = new
         p["name"] = new
@@ -54,11 +58,14 @@ def hostile_json(tmp_path_factory, calibrated_run):
             if v["is_true_name"]:
                 v["vote"] = new
         for im in p["images"]:
+            old = im["file"]
             im["file"] = im["file"].replace("/", "/" + new + "/", 1) if new != HOSTILE["long"] else im["file"]
-    kept = {p["name"] for p in data["persons"]} | set(renamed)
+            moved[old] = im["file"]
+    kept = {p["name"] for p in data["persons"] + data["reference"]} | set(renamed)
     images = [dict(im) for im in data["manifest"]["inputs"]["images"] if im["person"] in kept]
     for im in images:
         im["person"] = renamed.get(im["person"], im["person"])
+        im["file"] = moved.get(im["file"], im["file"])
     data["manifest"]["inputs"]["images"] = images
     data["manifest"]["command"] = 'idia attack --people "<script>alert(2)</script>" --out x'
     data["warnings"] = ['<a rel="attachment" href="file:///etc/passwd">attached</a>']

@@ -21,14 +21,19 @@ from idia.names import name_key, normalize_name
 
 
 def _grow(data: dict, factor: int) -> dict:
-    """The record with every audited person copied `factor` times under new names (photos included)."""
+    """The record with every audited person copied `factor` times under new names (photos and the votes naming them
+    included; without labels, whose metrics would no longer follow from the persons), so it still holds together."""
     out = copy.deepcopy(data)
+    out["metrics"] = None
     persons, images = [], [im for im in out["manifest"]["inputs"]["images"]
                            if im["person"] not in {p["name"] for p in data["persons"]}]
     for k in range(factor):
         for p in data["persons"]:
             q = copy.deepcopy(p)
             q["name"] = f"{p['name']} {k}" if k else p["name"]
+            q["label"] = None
+            for v in q["votes"]:
+                v["vote"] = q["name"] if v["is_true_name"] else v["vote"]
             for i, im in enumerate(q["images"]):
                 im["sha256"] = hashlib.sha256(f"{q['name']}/{i}".encode()).hexdigest()
                 images.append({"person": q["name"], "file": im["file"], "sha256": im["sha256"]})
@@ -95,7 +100,7 @@ def test_audit_pages_do_not_grow_with_the_number_of_people(calibrated_run, tmp_p
     assert pages[5] == pages[1]
 
 
-def test_a_record_over_the_limit_is_named_not_attached(calibrated_json, tmp_path):
+def test_a_record_over_the_limit_is_named_not_attached(calibrated_json, tmp_path, small_pages):
     out = tmp_path / "audit.pdf"
     report.write_report(calibrated_json, "audit", out, record_limit=1000)
     files = PdfReader(out).attachments
@@ -186,7 +191,7 @@ def test_the_record_checks_are_the_dataclasses_fields():
     from idia.compliance.report import schema
     person = schema.attack_fields().fields["persons"].item
     assert set(person.fields) == {f.name for f in fields(PersonResult)}
-    assert set(person.optional) == {"label", "evidence", "distractor_group"}  # default None: may be absent
+    assert set(person.optional) == {"label", "evidence", "distractor_group", "occurrences"}  # default None: may be absent
     assert set(person.fields["votes"].item.fields) == {f.name for f in fields(PromptVote)}
     image = person.fields["images"].item
     assert set(image.fields) == {f.name for f in fields(ImageAnswer)}

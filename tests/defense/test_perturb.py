@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from idia_testkit import world_subset
 
 from idia.attack.encode.encoder import Encoder
 from idia.attack.run import run_attack
@@ -17,6 +18,7 @@ from idia.defense.perturb import NoisePerturbation, ProjectionPerturbation, load
 from idia.defense.sweep import sweep
 from idia.defense.utility import ZeroShotTask
 from idia.errors import InputError
+from idia.io import sha256_file
 
 N_REDACT = 10
 
@@ -53,7 +55,9 @@ def test_perturbations_round_trip_through_json(projection, world_model, tmp_path
     for p in (projection, noise, ProjectionPerturbation(strength=2.5, side="both").fit(world_model, ["Kojo Huang",
                                                                                                      "Oleg Allen"])):
         back = load_perturbation(p.save(tmp_path / f"{p.kind}.json"))
-        assert type(back) is type(p) and back.describe() == p.describe()
+        read_from = {"file": str(tmp_path / f"{p.kind}.json"),
+                     "file_sha256": sha256_file(tmp_path / f"{p.kind}.json")}
+        assert type(back) is type(p) and back.describe() == {**p.describe(), **read_from}
         assert np.array_equal(back.transform_image(image), p.transform_image(image))
         assert np.array_equal(back.transform_text(text), p.transform_text(text))
         assert np.allclose(np.linalg.norm(p.transform_image(image), axis=-1), 1, atol=1e-5)
@@ -110,8 +114,7 @@ def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protec
                                                                                    world_photos, redacted_names,
                                                                                    tmp_path):
     cfg = AttackSettings(model=str(world_model_dir), people=world_photos / "people", rule="paper",
-                       labels=world_photos / "labels.json",
-                       max_images=3, progress=False, command="pytest")
+                         labels=world_photos / "labels.json", max_images=3, progress=False, command="pytest")
     task = ZeroShotTask.encode(world_model, world_photos / "shapes")
     result = sweep(Encoder.from_settings(world_model, cfg), redacted_names, "noise", [0.5, 3.0], cfg, task)
     assert [r["strength"] for r in result.rows] == [0.0, 0.5, 3.0]
@@ -129,11 +132,13 @@ def test_sweep_has_a_row_per_strength_and_says_when_it_costs_more_than_it_protec
     assert json.loads((tmp_path / "sweep.json").read_text())["rows"] == result.rows
 
 
-def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_photos, names_file, tmp_path):
+def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_photos, names_file, redacted_names,
+                                                         tmp_path):
+    people = world_subset(world_photos, tmp_path / "few", 40, include=redacted_names)
     out = tmp_path / "v"
     result = CliRunner().invoke(main, [
-        "verify", "--model", "world", "--people", str(world_photos / "people"), "--labels",
-        str(world_photos / "labels.json"), "--names", str(names_file), "--defense", "perturb", "--kind", "project",
+        "verify", "--model", "world", "--people", str(people / "people"), "--labels",
+        str(people / "labels.json"), "--names", str(names_file), "--defense", "perturb", "--kind", "project",
         "--strengths", "2,10", "--utility", str(world_photos / "shapes"), "--max-images", "3", "--out", str(out),
         "--quiet"])
     assert result.exit_code == 0, result.output
@@ -158,3 +163,35 @@ def test_a_perturbation_fitted_on_another_checkpoint_is_refused(projection, worl
                        cache_dir=tmp_path)
     with pytest.raises(InputError, match="fitted on checkpoint 000000000000"):
         run_attack(cfg, loaded=world_model, perturbation=other)
+
+
+@pytest.mark.parametrize("kind", ["noise", "project"])
+def test_a_perturbation_of_strength_zero_is_refused(tmp_path, kind):
+    """The probe: `strength: 0` silently turned the defense off. Variant: both kinds, and the command line."""
+    data = {"kind": "idia-perturbation", "schema_version": 1, "type": kind, "names": ["A B"],
+            "settings": {"strength": 0, "seed": 0, "side": "text", "templates": ["{0}"], "n_generic": 2},
+            "embed_dim": 2, "checkpoint_sha256": "0" * 64, "directions": [[1.0, 0.0]], "explained": [1.0]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"p.json: .*above 0.*turns the defense off"):
+        load_perturbation(path)
+    (tmp_path / "names.txt").write_text("A B\n")
+    result = CliRunner().invoke(main, ["defend", "perturb", "--model", "world", "--names", str(tmp_path / "names.txt"),
+                                       "--kind", kind, "--strength", "0", "--out", str(tmp_path / "o.json")])
+    assert result.exit_code == 2 and "--strength must be above 0 (0 turns the defense off)" in result.output
+
+
+def test_a_projection_file_whose_names_were_edited_is_refused(redacted_names, world_model, tmp_path):
+    """The probe: edited `names` were copied into the record while the directions removed other people. Variant:
+    one name swapped for another audited person's."""
+    from idia.attack.run import check_perturbation
+    encoder = Encoder(world_model, device="cpu", use_cache=False, progress=False)
+    small = ProjectionPerturbation(n_generic=20).fit(world_model, redacted_names[:2], encoder=encoder)
+    saved = small.save(tmp_path / "p.json")
+    check_perturbation(load_perturbation(saved), world_model, encoder)  # as saved: it holds
+    data = json.loads(saved.read_text())
+    data["names"] = [redacted_names[2]] + data["names"][1:]
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="edited.json: its directions are not those of the names it lists"):
+        check_perturbation(load_perturbation(edited), world_model, encoder)

@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from idia_testkit import world_attack
 
 from idia.attack.inputs.people import Photo
 from idia.attack.inputs.prompts import PAPER_TEMPLATES, read_prompts
 from idia.defense.probes import heldout_templates_path, name_variant, split_person, variant_distractors, variant_view
 from idia.defense.redact import CaptionSampler, bundled_captions
 from idia.defense.relearn import clean_captions_without
-from idia.defense.verify import VerifyConfig, verify
 
 # --- fast: pure rules --------------------------------------------------------------------------------------------
 
@@ -122,12 +120,8 @@ def test_the_relearning_probe_reports_who_comes_back(image_verification):
     assert row["checkpoint_sha256"] != record["defense"]["record"]["checkpoint_sha256_after"]
 
 
-@pytest.mark.slow
-def test_text_redaction_holds_on_heldout_phrasings_and_shows_name_variants(world_model, world_model_dir,
-                                                                         world_photos, redact_names, tmp_path):
-    cfg = VerifyConfig(attack=world_attack(world_model_dir, world_photos), names=redact_names, probes=True,
-                       probe_variants=("first", "initials"), steps=120)
-    record = verify(cfg, loaded=world_model).record
+def test_text_redaction_holds_on_heldout_phrasings_and_shows_name_variants(redaction, redacted_names):
+    _, _, record = redaction
     rows = {r["probe"]: r for r in record["probes"]["rows"]}
     print("\n", {k: (r["redacted"]["identified_before"], r["redacted"]["identified_after"], r["redacted"]["n"])
                  for k, r in rows.items()})
@@ -138,6 +132,5 @@ def test_text_redaction_holds_on_heldout_phrasings_and_shows_name_variants(world
     assert held["others"]["identified_before"] - held["others"]["identified_after"] <= 0.1 * held["others"]["n"]
     for variant in ("first", "initials"):
         r = rows[f"name variant: {variant}"]
-        assert r["redacted"]["n"] + sum(n in r["dropped_as_ambiguous"] for n in redact_names.read_text().split("\n")) \
-            == 10
+        assert r["redacted"]["n"] + sum(n in r["dropped_as_ambiguous"] for n in redacted_names) == 10
         assert r["redacted"]["identified_after"] <= r["redacted"]["identified_before"]

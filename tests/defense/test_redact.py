@@ -16,24 +16,11 @@ from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main
 from idia.defense.redact import NameRedactor, read_redaction_names
 from idia.defense.training import encode_text_features
-from idia.defense.verify import VerifyConfig, verify, write_verification
 from idia.errors import InputError
 from idia.io import sha256_file
 from idia.world import load_world
 
 N_REDACT = 10
-
-
-@pytest.fixture(scope="module")
-def redaction(world_model, world_model_dir, world_photos, names_file, tmp_path_factory):
-    """One verified redaction (default settings) shared by the tests below."""
-    attack = AttackSettings(model=str(world_model_dir), people=world_photos / "people", rule="paper",
-                          labels=world_photos / "labels.json", progress=False, command="pytest")
-    cfg = VerifyConfig(attack=attack, names=names_file, utility=world_photos / "shapes", defense="redact")
-    v = verify(cfg, loaded=world_model)
-    out = tmp_path_factory.mktemp("verify-redact")
-    path = write_verification(v, out)
-    return v, out, json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_redacting_ten_members_meets_the_targets(redaction, redacted_names):

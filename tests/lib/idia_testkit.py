@@ -1,6 +1,7 @@
 """Helpers the tests share: photos and people folders drawn from noise, the command line in a subprocess and its
 one-line errors, PDF text, and members of the synthetic world to redact."""
 
+import json
 import os
 import re
 import subprocess
@@ -11,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from idia.attack.settings import AttackSettings
+from idia.defense.record import group_summary
 from idia.defense.redact import find_neighbours
-from idia.defense.verify import group_summary
 from idia.world import load_world
 
 N_REDACT = 10
@@ -154,7 +155,51 @@ def make_verification(attack: dict, n_redacted: int = 3, losses: bool = True, sw
     }
 
 
+def write_verification_folder(folder: Path, before: dict, after: dict, n_redacted: int = 3) -> Path:
+    """A verification as `idia verify` leaves it, from two attack records: before/ and after/results.json, and a
+    verification.json whose sections `defense.verify.compare` draws from them and whose manifest records their
+    SHA-256 (everything else as `make_verification` makes it). Returns the path of verification.json."""
+    import hashlib
+    import json
+
+    from idia.attack.record.results import AttackResult
+    from idia.defense.verify import compare
+    record = make_verification(before, n_redacted=n_redacted)
+    names = [r["name"] for r in record["redacted"]]
+    runs = [SimpleNamespace(result=AttackResult.from_dict(d)) for d in (before, after)]
+    sections = compare(*runs, names)
+    record.update({k: sections[k] for k in ("redacted", "neighbours", "collateral")})
+    record["summary"] = {**sections["summary"], "utility": record["summary"]["utility"]}
+    record["manifest"]["inputs"]["names"] = {"file": "forget.txt", "sha256": "ab" * 32, "names": names}
+    outputs = {}
+    for rel, data in (("before/results.json", before), ("after/results.json", after)):
+        raw = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(raw)
+        outputs[rel] = {"sha256": hashlib.sha256(raw).hexdigest()}
+    record["manifest"]["outputs"] = outputs
+    path = folder / "verification.json"
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 def world_attack(world_model_dir, world_photos) -> "AttackSettings":
     """The settings of an attack on the session's world photos, labels given."""
     return AttackSettings(model=str(world_model_dir), people=world_photos / "people",
                         labels=world_photos / "labels.json", progress=False, command="pytest")
+
+
+def world_subset(world_photos: Path, dest: Path, n_people: int, n_reference: int = 0, include=()) -> Path:
+    """A smaller audit of the session's world photos: the people named in `include`, then the first others in
+    name order up to `n_people` (members and non-members mix in name order), and `n_reference` reference
+    people; linked, not copied, with their labels. For tests whose claim does not need all 300 people."""
+    for sub, n in (("people", n_people), ("reference", n_reference)):
+        if n:
+            (dest / sub).mkdir(parents=True)
+            folders = sorted((world_photos / sub).iterdir(), key=lambda f: (f.name not in set(include), f.name))
+            for folder in folders[:n]:
+                (dest / sub / folder.name).symlink_to(folder, target_is_directory=True)
+    labels = json.loads((world_photos / "labels.json").read_text(encoding="utf-8"))
+    kept = {p.name for p in (dest / "people").iterdir()}
+    (dest / "labels.json").write_text(json.dumps({k: v for k, v in labels.items() if k in kept}), encoding="utf-8")
+    return dest

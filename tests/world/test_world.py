@@ -104,16 +104,16 @@ def test_shipped_model_ranks_members_true_names_far_above_non_members(paper_run)
 
 @pytest.mark.slow
 def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
-    """The trainer itself, on a 20 + 20 person world at 32 px (about 30 s on 2 cores)."""
+    """The trainer itself, on a 20 + 20 person world at 32 px in 8-px patches (16 tokens a photo)."""
     import torch
 
     from idia.world.train import TrainSpec, default_config, train_world_model
     spec = WorldSpec(seed=3, n_members=20, n_nonmembers=20, n_reference=0, images_per_member=(20,),
                      n_shape_images=200, image_size=32)
     cfg = default_config()
-    cfg["vision_cfg"].update(image_size=32, patch_size=4)
+    cfg["vision_cfg"].update(image_size=32, patch_size=8)
     world = make_world(spec)
-    model, _, record = train_world_model(world, TrainSpec(steps=200, batch_size=128, seed=3), cfg, progress=False)
+    model, _, record = train_world_model(world, TrainSpec(steps=120, batch_size=128, seed=3), cfg, progress=False)
     assert record["loss_last"] < record["loss_first"] - 1.0
     from idia.attack.model.tokenizer import make_tokenizer
     from idia.world.train import OPENAI_MEAN, OPENAI_STD
@@ -131,8 +131,8 @@ def test_a_small_world_trains_from_scratch_and_separates(tmp_path):
             scores.append(float(torch.log_softmax(50 * img @ text.T, dim=1)[:, i].mean()))
     from sklearn.metrics import roc_auc_score
     y = [p.role == "member" for p in people]
-    # Measured across seeds at about 0.83-0.93 for this size; a margin below that.
-    assert roc_auc_score(y, scores) > 0.75
+    # Measured 1.000 on seeds 3 to 6 at this size (4-px patches and 200 steps gave 0.83-0.99); a margin below.
+    assert roc_auc_score(y, scores) > 0.9
 
 
 @pytest.mark.slow

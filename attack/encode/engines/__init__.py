@@ -42,9 +42,12 @@ class Engine(Protocol):
     def device_type(self, job: EncodingJob) -> str:
         """Where the image tower runs ('cpu', 'cuda'): part of the image cache's key."""
 
-    def encode(self, job: EncodingJob, paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def encode(self, job: EncodingJob, paths: Sequence[Path],
+               sha256s: Sequence[str | None] | None = None) -> Iterator[tuple[list[int], np.ndarray]]:
         """L2-normalised float32 embeddings of `paths`, as (positions in `paths`, rows) batches in any order.
-        A photo that cannot be decoded is an InputError naming it."""
+        Each photo is read once, and decoded only if its bytes hash to `sha256s[i]` (when given: the hash the scan
+        recorded and the image cache keys it by), with `attack.inputs.photos.load_checked`. A photo that cannot be
+        decoded, or whose bytes changed, is an InputError naming it."""
 
     def describe(self) -> dict: ...
 

@@ -2,8 +2,9 @@
 
 The driver sends `(position, path)` rows (`ray.data.from_items`); `map_batches` runs them through a pool of
 actors, each of which rebuilds the model once from its config and a state dict placed in Ray's object store (no
-pickled closures of big objects, no LoadedModel on the wire), decodes with `attack.people.load_rgb` and the
-model's preprocessing (rebuilt from its recorded config), and returns embeddings. They stream back to the driver
+pickled closures of big objects, no LoadedModel on the wire), reads each photo once and decodes it only if its bytes
+hash to the SHA-256 the scan recorded (`attack.inputs.photos.load_checked`: a photo changed since is refused), with
+the model's preprocessing (rebuilt from its recorded config), and returns embeddings. They stream back to the driver
 in whatever order they finish; the Encoder puts them in place by position and writes cache shards as they arrive.
 Text embeddings never leave the driver: no actor stage needs them.
 
@@ -19,7 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from idia.attack.encode.engines import EncodingJob, register
-from idia.attack.encode.engines.local import decode_failure
+from idia.attack.encode.engines.local import decode_failure, describe_failure
 from idia.errors import InputError
 
 
@@ -79,18 +80,18 @@ class PhotoActor:
     def __call__(self, batch: dict) -> dict:
         import torch
 
-        from idia.attack.inputs.photos import load_rgb
+        from idia.attack.inputs.photos import load_checked
         from idia.attack.model.device import autocast
         positions = batch["pos"].astype(np.int64)
         emb = np.full((len(positions), self.dim), np.nan, dtype=np.float32)
         errors = np.array([""] * len(positions), dtype=object)
         pixels, ok = [], []
-        for i, path in enumerate(batch["path"]):
+        for i, (path, sha) in enumerate(zip(batch["path"], batch["sha256"])):
             try:
-                pixels.append(self.preprocess(load_rgb(Path(str(path)), self.draft_to)))
+                pixels.append(self.preprocess(load_checked(Path(str(path)), str(sha) or None, self.draft_to)))
                 ok.append(i)
             except Exception as e:  # named on the driver; the scan already checked the file
-                errors[i] = f"{type(e).__name__}: {e}"
+                errors[i] = describe_failure(e)
         if ok:
             with torch.no_grad(), autocast(self.device, self.precision):
                 feats = self.model.encode_image(torch.stack(pixels).to(self.device))
@@ -128,7 +129,8 @@ class RayEngine:
     def device_type(self, job: EncodingJob) -> str:
         return self._placement(job)[0]
 
-    def encode(self, job: EncodingJob, paths: Sequence[Path]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def encode(self, job: EncodingJob, paths: Sequence[Path],
+               sha256s: Sequence[str | None] | None = None) -> Iterator[tuple[list[int], np.ndarray]]:
         ray = _ray()
         device, actors, cpus_each = self._placement(job)
         ctx = ray.data.DataContext.get_current()
@@ -141,7 +143,8 @@ class RayEngine:
         state = {k: v.detach().to("cpu") for k, v in loaded.model.state_dict().items()}
         state_ref = ray.put(state)
         bs = job.batch_size
-        rows = [{"pos": i, "path": str(p)} for i, p in enumerate(paths)]
+        hashes = list(sha256s) if sha256s is not None else [None] * len(paths)
+        rows = [{"pos": i, "path": str(p), "sha256": h or ""} for i, (p, h) in enumerate(zip(paths, hashes))]
         ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // bs + 1, 100_000)))
         resources = {"num_gpus": 1} if device == "cuda" else {"num_cpus": cpus_each}
         ds = ds.map_batches(

@@ -20,6 +20,7 @@ from idia.attack.model.formats.openclip_hub import read_json
 from idia.attack.model.formats.statedict import LazyState
 from idia.attack.model.tokenizer import STANDARD_VOCAB, check_tokenizer
 from idia.errors import InputError
+from idia.io import read_text_file
 
 CONFIG = "config.json"
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -183,7 +184,7 @@ def hf_preprocess_cfg(folder: Path, image_size: int) -> dict:
     if not path.is_file():
         return {}
     try:
-        p = json.loads(path.read_text(encoding="utf-8"))
+        p = json.loads(read_text_file(path, "JSON config"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: not valid JSON ({e})") from None
     p = p.get("image_processor", p) if isinstance(p, dict) else {}

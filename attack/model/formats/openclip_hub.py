@@ -13,6 +13,7 @@ import open_clip
 from idia.attack.model.formats import ResolvedModel, register
 from idia.attack.model.formats.statedict import LazyState
 from idia.errors import InputError
+from idia.io import read_text_file
 
 HUB_CONFIG = "open_clip_config.json"
 HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
@@ -23,7 +24,7 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 def read_json(path: Path, what: str = "JSON architecture config") -> dict:
     """A JSON object from a model's config file, or one line saying what the file is not."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text_file(path, "JSON config"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: not a valid {what} ({e})") from None
     if not isinstance(data, dict):

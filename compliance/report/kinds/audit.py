@@ -76,7 +76,9 @@ def _figures(data: dict, summaries: list[dict]) -> dict:
         calibration["threshold"] if calibration and continuous else None)
     roc = (data.get("metrics") or {}).get("roc")
     roc_plot = plots.roc_curve(roc["fpr"], roc["tpr"], roc["auc"]) if roc else None
-    return {"distribution_plot": distribution, "roc_plot": roc_plot,
+    occ = data.get("occurrences")
+    occurrence_plot = plots.occurrences(occ["bins"], occ.get("not_listed")) if occ and occ["bins"] else None
+    return {"distribution_plot": distribution, "roc_plot": roc_plot, "occurrence_plot": occurrence_plot,
             "not_plotted": sum(1 for s in summaries if s["mean_log_prob"] <= plots.NOT_FINITE)}
 
 
