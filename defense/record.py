@@ -77,6 +77,11 @@ def group_summary(rows: list[dict]) -> dict:
     return out
 
 
+def _groups(data: dict) -> tuple[str, ...]:
+    """The sections a record holds: every group from schema 3 on; schemas 1 and 2 have no non-members."""
+    return GROUPS if "nonmembers" in data else GROUPS[:3]
+
+
 def _fail(where: str, problem: str):
     from idia.attack.record.check import Inconsistent
     raise Inconsistent(f"the verification does not hold together: {where}: {problem} (edited, or parts of two "
@@ -89,7 +94,7 @@ def check_verification_record(data: dict, folder: Path | None = None,
     file it links is the one recorded (SHA-256), and each row's before and after figures are those of the person
     in before/ and after/results.json (read, and checked in turn, by `read`), the redacted section holding exactly
     the audited people whose names were to be redacted."""
-    for group in GROUPS:
+    for group in _groups(data):
         derived = group_summary(data[group])
         recorded = (data.get("summary") or {}).get(group) or {}
         for key, value in derived.items():
@@ -133,7 +138,7 @@ def _check_sections(data: dict, before: dict, after: dict, recalibrated: dict | 
     sides = [("before", b, SUMMARY_KEYS), ("after", a, SUMMARY_KEYS)]
     if r is not None:
         sides.append(("after_recalibrated", r, RECALIBRATED_KEYS))
-    for group in GROUPS:
+    for group in _groups(data):
         for i, row in enumerate(data[group]):
             for side, people, keys in sides:
                 person = people.get(row["name"])
@@ -158,6 +163,8 @@ def _check_sections(data: dict, before: dict, after: dict, recalibrated: dict | 
         missing = sorted(expected - others) or sorted(others - expected)
         _fail("neighbours and collateral", f"{len(others)} people listed where the attacks give {len(expected)} "
                                            f"(e.g. {missing[0]!r})")
+    if "nonmembers" not in data:  # schema 1 and 2: no non-member section
+        return
     redacted = {r["name"] for r in data["redacted"]}
     nonmembers = {n for n, p in b.items() if labelled and p.get("label") is False} - redacted
     listed = {row["name"] for row in data["nonmembers"]}

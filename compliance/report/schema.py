@@ -106,7 +106,8 @@ def _check_verification(data: dict, folder: Path | None = None) -> None:
     if data.get("schema_version") not in VERIFICATION_SCHEMAS:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not one of "
                          f"{', '.join(map(str, VERIFICATION_SCHEMAS))}")
-    missing = [k for k in VERIFICATION_KEYS if k not in data]
+    keys = VERIFICATION_KEYS + (("nonmembers",) if data["schema_version"] >= 3 else ())
+    missing = [k for k in keys if k not in data]
     if missing:
         raise InputError(f"the verification record lacks {', '.join(missing)}")
     from idia.defense.record import check_verification_record

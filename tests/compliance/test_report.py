@@ -18,6 +18,7 @@ from idia.compliance import report
 from idia.compliance.cli import main
 from idia.compliance.report import plots, templating
 from idia.compliance.report.fetcher import DataOnlyURLFetcher
+from idia.defense.record import group_summary
 from idia.errors import InputError
 
 HOSTILE = {
@@ -180,9 +181,11 @@ def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_p
     gone = v["redacted"][0]["name"]
     stranger = {"name": "Nadia Nonmember", "before": {**v["redacted"][0]["before"], "member": False},
                 "after": {**v["redacted"][0]["before"], "member": True}}
-    v["nonmembers"] = [stranger]
-    v["summary"]["nonmembers"] = {"n": 100, "identified_before": 0, "identified_after": 1, "rate_before": 0.0,
-                                  "rate_after": 0.01, "newly_identified": 1}
+    unmoved = {**v["redacted"][0]["before"], "member": False}
+    v["nonmembers"] = [stranger] + [{"name": f"Nonmember {i}", "before": unmoved, "after": unmoved}
+                                    for i in range(99)]
+    v["summary"]["nonmembers"] = group_summary(v["nonmembers"])
+    assert v["summary"]["nonmembers"]["newly_identified"] == 1
     v["summary"]["utility"].update({"change": -0.025, "change_ci95": [-0.061, 0.011],
                                     "top1_before_ci95": [0.86, 0.96], "top1_after_ci95": [0.83, 0.94],
                                     "images_lost": 4, "images_gained": 1, "ci_method": "Agresti and Min"})
@@ -201,8 +204,9 @@ def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_p
     assert "Notforgotten" in text and "byvariant:last" in text
     assert "Non-membersnewlyidentifiedafterthedefense:1of100" in text and "NadiaNonmember" in text
     assert "-2.5%(95%CI-6.1%to1.1%)" in text and "threshold-2.500" in text and "(-3.250)" in text
-    assert "relearning:norelearningstepcountsgiven" in text
-    assert "otherformstheredactedpeopleareknownby(last)" in text
+    plain = re.sub(r"<[^>]+>", "", text)  # names and reasons are wrapped as user text (<bdi>)
+    assert "relearning:norelearningstepcountsgiven" in plain
+    assert "otherformstheredactedpeopleareknownby(last)" in plain
 
 
 # --- hostile input -------------------------------------------------------------------------------------------

@@ -168,7 +168,8 @@ def write_verification_folder(folder: Path, before: dict, after: dict, n_redacte
     names = [r["name"] for r in record["redacted"]]
     runs = [SimpleNamespace(result=AttackResult.from_dict(d)) for d in (before, after)]
     sections = compare(*runs, names)
-    record.update({k: sections[k] for k in ("redacted", "neighbours", "collateral")})
+    record.update({k: sections[k] for k in ("redacted", "neighbours", "collateral", "nonmembers")})
+    record["schema_version"] = 3
     record["summary"] = {**sections["summary"], "utility": record["summary"]["utility"]}
     record["manifest"]["inputs"]["names"] = {"file": "forget.txt", "sha256": "ab" * 32, "names": names}
     outputs = {}
