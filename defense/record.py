@@ -4,7 +4,9 @@ mitigation report, `idia check`) can name them without importing what makes one 
 verification.json:
   kind, schema_version, manifest
   defense     {kind: a registry family (redact|perturb), variant (text, image, text+image, noise, project),
-              settings, record: {losses, checkpoint_sha256_before, checkpoint_sha256_after, seconds}}
+              settings, record: {losses, checkpoint_sha256_before, checkpoint_sha256_after, seconds}, tuning: null,
+              or with an image redaction how its defaults were chosen (`defense.tuning.face_tuning`: defaults,
+              chosen_on_world_seeds, judged_on_world_seed, goal, chosen_on, held_out, recommendation)}
   decision    {judged_at, before: {rule, boundary, threshold, fixed}, after_recalibrated: {...}}: every "after"
               below is judged at the before attack's decision boundary (the rule's recorded boundary: paper tau,
               the permutation level, the calibrated rule's null scores); the after model at its own boundary is

@@ -70,6 +70,7 @@ from idia.attack.model.adapter import LoadedModel
 from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
 from idia.defense.probes import name_variant, parse_variants, variant_distractors
+from idia.defense.tuning import CHOSEN, face_tuning
 from idia.defense.training import (
     cosine_distance,
     encode_text_features,
@@ -228,7 +229,8 @@ class FaceRedactor(PresetEstimator):
                  redaction_weight: float = 4.0, utility_weight: float = 4.0, drift_weight: float = 0.005,
                  drift_norm: str = "squared", freeze_layernorm: bool = False,
                  lr_milestones: tuple[float, ...] = (0.5, 0.75), lr_gamma: float = 0.5, seed: int = 0,
-                 progress: bool = True, precision: str = "fp32", name_weight: float = 0.0, holdout: float = 0.0,
+                 progress: bool = True, precision: str = "fp32", name_weight: float = CHOSEN["name_weight"],
+                 holdout: float = 0.0,
                  stop_at: float = 0.0, variants: tuple[str, ...] = ()):
         self.target = target
         self.name_overshoot = name_overshoot
@@ -408,7 +410,7 @@ class FaceRedactor(PresetEstimator):
         return {"kind": KIND_IMAGE_REDACTION, "schema_version": SCHEMA_VERSION, "names": self.names_,
                 "target": TARGET_DESCRIPTIONS[self.target], "n_retain_photos": self.n_retain_,
                 "unlearn_photos": self.photos_, "held_out_photos": self.held_out_, "stopped_at": self.stopped_at_,
-                "hyperparameters": self.get_params(), "why_these_defaults": DEFAULTS_WHY,
+                "hyperparameters": self.get_params(), "why_these_defaults": DEFAULTS_WHY, "tuning": face_tuning(),
                 "seed": self.seed, "seconds": round(self.seconds_, 3), "trained_tensors": self.trained_tensors_,
                 "checkpoint_sha256_before": self.checkpoint_sha256_before_,
                 "checkpoint_sha256_after": self.checkpoint_sha256_after_, "losses": self.losses_}

@@ -41,6 +41,7 @@ from idia.defense.probes import (
 from idia.defense.record import KIND_VERIFICATION, SCHEMA_VERSION
 from idia.defense.redact import read_redaction_names
 from idia.defense.relearn import relearn
+from idia.defense.tuning import face_tuning
 from idia.defense.sweep import Sweep, sweep
 from idia.defense.utility import DEFAULT_PROMPT, ZeroShotTask, paired_change
 from idia.errors import InputError
@@ -161,7 +162,9 @@ def verify(cfg: VerifyConfig, loaded: LoadedModel | None = None,
         "manifest": build_manifest(attack.seed, _inputs(cfg, attack, loaded, names, record), attack.command,
                                    runtime=runtime_facts(encoder.torch_device, encoder.precision,
                                                          encoder.engine_description())),
-        "defense": {"kind": cfg.defense, "variant": applied.name, "settings": applied.settings, "record": record},
+        "defense": {"kind": cfg.defense, "variant": applied.name, "settings": applied.settings, "record": record,
+                    "tuning": face_tuning() if any(d.family == "redact" and d.variant == "image" for d in chain)
+                    else None},
         "decision": {"judged_at": "the before attack's decision boundary", "before": judge.boundary_of(before),
                      "after_recalibrated": judge.boundary_of(recalibrated)},
         **{k: sections[k] for k in ("redacted", "neighbours", "collateral", "nonmembers")},

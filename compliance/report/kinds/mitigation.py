@@ -32,6 +32,23 @@ def _redacted_forms(settings: dict | None) -> str | None:
     return ", ".join(dict.fromkeys(x if isinstance(x, str) else ",".join(x) for x in found)) or None
 
 
+def _tuning_rows(tuning: dict | None) -> list[dict]:
+    """The seeds an image redaction's defaults were chosen on, then the one they were judged on, as table rows."""
+    if not tuning:
+        return []
+    seeds = [(seed, "chosen on", row) for seed, row in (tuning.get("chosen_on") or {}).items()]
+    if tuning.get("held_out"):
+        seeds.append((tuning["judged_on_world_seed"], "judged on (never used for choosing)", tuning["held_out"]))
+    out = []
+    for seed, role, row in seeds:
+        (rb, ra, rn), (ob, oa, on), (ub, ua) = row["redacted"], row["others"], row["utility"]
+        out.append({"seed": seed, "role": role, "redacted": f"{rb} → {ra} of {rn}",
+                    "others": f"{ob} → {oa} of {on} ({100 * (oa - ob) / on:+.1f} points)",
+                    "nonmembers": f"{row['nonmembers_new'][0]} of {row['nonmembers_new'][1]}",
+                    "utility": f"{100 * ub:.1f}% → {100 * ua:.1f}%", "meets_goal": row["meets_goal"]})
+    return out
+
+
 def build(data: dict, request: Request) -> tuple[dict, list]:
     record = data["defense"].get("record") or {}
     losses = record.get("losses") or []
@@ -56,6 +73,8 @@ def build(data: dict, request: Request) -> tuple[dict, list]:
         "recalibrated": any("identified_after_recalibrated" in summary[k] for k, _, _ in groups),
         "utility_ci": bool(summary.get("utility") and "change_ci95" in summary["utility"]),
         "settings_rows": _flatten(data["defense"].get("settings")),
+        "tuning": data["defense"].get("tuning"),
+        "tuning_rows": _tuning_rows(data["defense"].get("tuning")),
         "input_rows": _flatten(data["manifest"].get("inputs")),
         "groups": groups,
         "losses_plot": plots.training_curve(losses) if losses else None,
