@@ -52,19 +52,21 @@ def test_image_redaction_forgets_faces_on_photos_it_never_saw(image_verification
     s = record["summary"]
     print("\nimage redaction", {g: (s[g]["identified_before"], s[g]["identified_after"], s[g]["n"])
                                 for g in ("redacted", "neighbours", "collateral")}, s["utility"])
-    # Measured on the world (unseen photos), default settings (the name-null target on the image projection):
-    # redacted 10 -> 1 of 10, other members 86 -> 79 of 90 (-7.8 points), shapes top-1 .653 -> .597. The issue's
-    # target: at most 1 redacted person still identified, other members lose at most 10 points; utility within 10.
+    # Default settings (the name-null target on the image projection, the name-keeping term at 0.05: chosen on
+    # world seeds by bench/bench_face_redaction.py, idia.defense.tuning). The goal (issue 21): at most 20% of the
+    # redacted people identified on unseen photos, other members lose at most 10 points, utility at most 5.
     saved = json.loads((out / "defended-model" / "redaction.json").read_text(encoding="utf-8"))
     assert v.record["defense"]["settings"]["target"] == saved["hyperparameters"]["target"] == "name-null"
     assert "name direction" in saved["target"] and saved["trained_tensors"] == ["visual.proj"]
     assert s["redacted"]["identified_before"] >= 8
-    assert s["redacted"]["identified_after"] <= 1
+    assert s["redacted"]["identified_after"] <= 0.2 * s["redacted"]["n"]
     others_n = s["neighbours"]["n"] + s["collateral"]["n"]
     lost = (s["neighbours"]["identified_before"] + s["collateral"]["identified_before"]
             - s["neighbours"]["identified_after"] - s["collateral"]["identified_after"])
     assert lost / others_n <= 0.10
-    assert s["utility"]["top1_before"] - s["utility"]["top1_after"] <= 0.10
+    assert s["utility"]["top1_before"] - s["utility"]["top1_after"] <= 0.05
+    assert record["defense"]["tuning"]["defaults"] == {"name_weight": saved["hyperparameters"]["name_weight"]}
+    assert saved["tuning"]["chosen_on_world_seeds"] == record["defense"]["tuning"]["chosen_on_world_seeds"]
     # The photos it trained on and the photos it was attacked with are apart, and the record says which.
     photos = record["photos"]
     names = redact_names.read_text().split()
