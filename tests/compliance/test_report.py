@@ -19,6 +19,7 @@ from idia.compliance.cli import main
 from idia.compliance.report import plots, templating
 from idia.compliance.report.fetcher import DataOnlyURLFetcher
 from idia.defense.record import group_summary
+from idia.defense.tuning import face_tuning
 from idia.errors import InputError
 
 HOSTILE = {
@@ -200,6 +201,7 @@ def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_p
                     "failed_probes": ["variant:last"], "probes_not_run": ["relearning"],
                     "per_person": [{"name": gone, "forgotten": False, "identified_by": ["variant:last"]}]}
     v["defense"]["settings"]["variants"] = "last"
+    v["defense"]["tuning"] = face_tuning()
     text = squeeze(report.render_html("mitigation", v))
     assert "Notforgotten" in text and "byvariant:last" in text
     assert "Non-membersnewlyidentifiedafterthedefense:1of100" in text and "NadiaNonmember" in text
@@ -207,6 +209,10 @@ def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_p
     plain = re.sub(r"<[^>]+>", "", text)  # names and reasons are wrapped as user text (<bdi>)
     assert "relearning:norelearningstepcountsgiven" in plain
     assert "otherformstheredactedpeopleareknownby(last)" in plain
+    # How the face redaction's defaults were chosen, and that no held-out world has judged them yet.
+    assert "Chosenonworldseeds0;notyetjudgedonaworldneverusedforchoosing" in plain
+    assert "0chosenon10→2of1086→82of90(-4.4points)0of10065.3%→62.2%yes" in plain
+    assert "thetext-towerredaction(--towertext,thedefault)istherecommendeddefault" in plain
 
 
 # --- hostile input -------------------------------------------------------------------------------------------
