@@ -69,8 +69,8 @@ name until one has.
 
 Why the default target and projection. The face embeddings of this model point strongly at their names (cosine
 .4-.9 with the name direction), so a target that only removes that part moves each face the least that forgets
-it; the mean face moves every redacted face a long way and takes other members with it (-23 points at the same strength). Trained on the
-whole tower, the redaction fits the 5 unlearn photos but does not carry over to unseen photos of the same face (7 of
+it; the mean face moves every redacted face a long way and takes other members with it (-23 points at the same
+strength). Trained on the whole tower, the redaction fits the 5 unlearn photos but does not carry over to unseen photos of the same face (7 of
 10 stay identified, and shapes lose 13 points); the projection alone, one linear map, has little room to memorise
 single photos, so it learns what the photos of a face share. The overshoot leaves room for unseen photos, which move
 less than the trained ones: on a quicker proxy of the attack (each person's own name against 900 made-up names, p <=
