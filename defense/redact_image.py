@@ -67,18 +67,18 @@ have not been judged on a world never used for choosing (`tuning.JUDGED_ON_WORLD
 verification record and the mitigation report recommend the text-tower redaction for forgetting a face and its
 name until one has.
 
-Why the default target and projection. The face embeddings of this model point strongly at their names (cosine
-.4-.9 with the name direction), so a target that only removes that part moves each face the least that forgets
-it; the mean face moves every redacted face a long way and takes other members with it (-23 points at the same
-strength). Trained on the whole tower, the redaction fits the 5 unlearn photos but does not carry over to unseen photos of the same face (7 of
-10 stay identified, and shapes lose 13 points); the projection alone, one linear map, has little room to memorise
-single photos, so it learns what the photos of a face share. The overshoot leaves room for unseen photos, which move
-less than the trained ones: on a quicker proxy of the attack (each person's own name against 900 made-up names, p <=
-.01, same verify photos), the projection without overshoot at weights 8 / 4 left 5 of 10 identified, an overshoot of
-1.0 left 1 but cost the others 16 points, and 100 steps instead of 200 left 2. Bongani Allen stays identified: even
-on his unlearn photos the projection does not get his name below the made-up names. Shapes lose 5-6 points because
-the retain set is other people's faces only (no other images are given). The text tower is still the cleaner defense
-here.
+Why the default target and projection. The face embeddings of this model point strongly at their names (cosine .4-.9
+with the name direction), so a target that only removes that part moves each face the least that forgets it; the
+mean face moves every redacted face a long way and takes other members with it (-23 points at the same strength).
+Trained on the whole tower, the redaction fits the 5 unlearn photos but does not carry over to unseen photos of the
+same face (7 of 10 stay identified, and shapes lose 13 points); the projection alone, one linear map, has little
+room to memorise single photos, so it learns what the photos of a face share. The overshoot leaves room for unseen
+photos, which move less than the trained ones: on a quicker proxy of the attack (each person's own name against 900
+made-up names, p <= .01, same verify photos), the projection without overshoot at weights 8 / 4 left 5 of 10
+identified, an overshoot of 1.0 left 1 but cost the others 16 points, and 100 steps instead of 200 left 2. Bongani
+Allen stays identified: even on his unlearn photos the projection does not get his name below the made-up names.
+Shapes lose 5-6 points because the retain set is other people's faces only (no other images are given). The text
+tower is still the cleaner defense here.
 """
 
 from __future__ import annotations
