@@ -187,6 +187,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
     from idia.attack.settings import AttackSettings
     from idia.defense.redact import read_redaction_names
     from idia.defense.redact_image import FaceRedactor
+    from idia.defense.tuning import face_tuning
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
     tower = _variant("redact", tower)
@@ -218,6 +219,9 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
         click.echo(f"image tower: unlearnt {sum(len(v) for v in unlearn.values())} photo(s) of "
                    f"{len(applied.estimator.names_)} people, kept {sum(len(v) for v in retain.values())}; redaction loss "
                    f"{first['redaction']:.4f} -> {last['redaction']:.4f}", err=True)
+        advice = face_tuning()["recommendation"]
+        if advice:
+            click.echo(f"note: {advice}", err=True)
     if not quiet and not isinstance(redactor, FaceRedactor):
         first, last = redactor.losses_[0], redactor.losses_[-1]
         click.echo(f"redacted {len(redactor.names_)} name(s), protected {len(redactor.neighbours_)} neighbour "

@@ -2,6 +2,7 @@
 moves only what it should; the face target reaches it from every entry point."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -90,3 +91,25 @@ def test_image_redaction_is_deterministic_and_moves_only_the_projection(world_mo
     before = dict(world_model.model.named_parameters())
     moved = {n for n, p in a.student_.named_parameters() if not torch.equal(p, before[n])}
     assert moved == {"visual.proj"}
+
+
+@pytest.mark.slow
+def test_the_image_redact_command_records_and_says_how_its_defaults_were_chosen(tmp_path, world_model_dir,
+                                                                                world_photos, redact_names):
+    from click.testing import CliRunner
+
+    from idia.compliance.cli import main
+    from idia.defense.tuning import face_tuning
+    people = tmp_path / "people"  # the redacted people and five others: enough to train two steps on
+    people.mkdir()
+    keep = sorted((world_photos / "people").iterdir())[:5]
+    for folder in [world_photos / "people" / n for n in redact_names.read_text().split("\n") if n] + keep:
+        shutil.copytree(folder, people / folder.name)
+    out = tmp_path / "defended"
+    result = CliRunner().invoke(main, ["defend", "redact", "--model", "world", "--names", str(redact_names),
+                                       "--tower", "image", "--people", str(people), "--steps", "2", "--out",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "redaction.json").read_text(encoding="utf-8"))
+    assert record["hyperparameters"]["name_weight"] == 0.05 and record["tuning"] == face_tuning()
+    assert f"note: {face_tuning()['recommendation']}" in " ".join(result.output.split())
