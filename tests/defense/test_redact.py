@@ -14,6 +14,7 @@ from idia.attack.record.results import AttackResult
 from idia.attack.run import run_attack
 from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main
+from idia.compliance.report.schema import VERIFICATION_RECORD, check_record
 from idia.defense.redact import NameRedactor, read_redaction_names
 from idia.defense.training import encode_text_features
 from idia.errors import InputError
@@ -95,6 +96,8 @@ def test_verification_json_has_the_agreed_shape(redaction, world_model):
     assert record["sweep"] is None
     d = record["defense"]
     assert d["kind"] == "redact" and d["variant"] == "text" and d["settings"]["steps"] == len(d["record"]["losses"])
+    assert d["tuning"] is None  # only the image redaction's defaults were chosen on world seeds
+    check_record(record, VERIFICATION_RECORD, "mitigation", out)  # it holds together, as every reader checks
     assert set(d["record"]) == {"losses", "checkpoint_sha256_before", "checkpoint_sha256_after", "seconds"}
     for row in d["record"]["losses"]:
         assert set(row) == {"step", "total", "redaction", "utility", "drift"} and isinstance(row["step"], int)

@@ -102,8 +102,9 @@ def test_the_image_redact_command_records_and_says_how_its_defaults_were_chosen(
     from idia.defense.tuning import face_tuning
     people = tmp_path / "people"  # the redacted people and five others: enough to train two steps on
     people.mkdir()
-    keep = sorted((world_photos / "people").iterdir())[:5]
-    for folder in [world_photos / "people" / n for n in redact_names.read_text().split("\n") if n] + keep:
+    redacted = [world_photos / "people" / n for n in redact_names.read_text().split("\n") if n]
+    keep = [f for f in sorted((world_photos / "people").iterdir()) if f not in redacted][:5]
+    for folder in redacted + keep:
         shutil.copytree(folder, people / folder.name)
     out = tmp_path / "defended"
     result = CliRunner().invoke(main, ["defend", "redact", "--model", "world", "--names", str(redact_names),
