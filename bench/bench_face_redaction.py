@@ -18,6 +18,10 @@ given). A row:
 --keep-faces N adds N made-up people's faces (5 photos each, rendered for the purpose from a stream no world
 person uses, never the utility task's images) to the photos the image redaction keeps.
 
+The rows that chose FaceRedactor's defaults are recorded in `idia.defense.tuning` (ROWS, by world seed), with the
+goal (`meets_goal`) and the selection rule (`choose`); a row measured on a new seed goes there, and a seed used to
+judge is never used to choose.
+
 The photos and the attack's caches are kept under --work (default /tmp/idia-bench-face), keyed by the world's
 checkpoint SHA-256, so a second setting on the same world only trains and attacks the defended model.
 """
