@@ -131,11 +131,12 @@ N_DIRECTION_STRANGERS = 200
 
 # `--preset authors`: the published image-encoder settings (configs/image_concept_removal of the authors'
 # repository): the mean face as target, the whole image tower trained, AdamW lr 1e-4, 100 steps, lr times 0.1 at
-# steps 25 and 50, redaction weight 0.8, drift weight 0.005 on the unsquared norm, normalisation layers frozen.
+# steps 25 and 50, redaction weight 0.8, drift weight 0.005 on the unsquared norm, normalisation layers frozen, and
+# no name-keeping term (idia's addition, not theirs).
 PRESETS = {
     "authors": {"target": "mean", "trainable": "tower", "lr": 1e-4, "steps": 100, "lr_milestones": (0.25, 0.5),
                 "lr_gamma": 0.1, "redaction_weight": 0.8, "drift_weight": 0.005, "drift_norm": "norm",
-                "freeze_layernorm": True},
+                "freeze_layernorm": True, "name_weight": 0.0},
 }
 
 

@@ -16,10 +16,12 @@ from idia.errors import InputError
 def test_the_image_authors_preset_keeps_the_mean_face_and_the_default_nulls_the_name():
     r = FaceRedactor.from_preset("authors", seed=3)
     assert (r.target, r.trainable, r.lr, r.steps, r.redaction_weight, r.drift_weight, r.drift_norm,
-            r.freeze_layernorm, r.lr_gamma, r.seed) == ("mean", "tower", 1e-4, 100, 0.8, 0.005, "norm", True, 0.1, 3)
+            r.freeze_layernorm, r.lr_gamma, r.seed, r.name_weight) == ("mean", "tower", 1e-4, 100, 0.8, 0.005, "norm",
+                                                                      True, 0.1, 3, 0.0)
     assert [round(m * r.steps) for m in r.lr_milestones] == [25, 50]
     default = FaceRedactor()
-    assert (default.target, default.trainable) == ("name-null", "projection") and default.target in TARGETS
+    assert (default.target, default.trainable, default.name_weight) == ("name-null", "projection", 0.05)
+    assert default.target in TARGETS
     assert FaceRedactor.from_preset(None, target="mean").get_params()["target"] == "mean"
     for bad, match in (({"target": "blur"}, "target must be one of name-null, mean"),
                        ({"trainable": "text"}, "trainable must be one of"), ({"name_overshoot": -1}, "overshoot")):
