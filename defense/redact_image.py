@@ -62,10 +62,16 @@ photos the defense never saw, other members -10 points at most, utility -5 point
 The name-keeping term (each kept person's photo-to-own-name log-probability against made-up names held at the
 teacher's) protects exactly what the collateral measures; at 0.05 it halves the other members' loss for one more
 redacted person identified, and is the default. The selection rule (`tuning.choose`): among settings that meet
-the goal on every choosing seed, the smallest worst loss to the other members. What is still missing: the defaults
-have not been judged on a world never used for choosing (`tuning.JUDGED_ON_WORLD_SEED` is None), so the
-verification record and the mitigation report recommend the text-tower redaction for forgetting a face and its
-name until one has.
+the goal on every choosing seed, the smallest worst loss to the other members. Judged on world seed 1, never used
+for choosing (`idia world build --seed 1`):
+
+  previous default                                        9->0      90->72 (-20.0)    0 of 100         .639->.586
+  name_weight 0.05: DEFAULT                               9->3      90->89 (-1.1)     0 of 100         .639->.597
+
+Neither meets the goal there (3 of 10 redacted people still identified; the previous default costs the others 20
+points), so the verification record and the mitigation report say so and recommend the text-tower redaction for
+forgetting a face and its name. The issue asks for the defaults to be chosen on two seeds; they were chosen on
+seed 0 alone (the second world took 72 minutes to build on shared cores).
 
 Why the default target and projection. The face embeddings of this model point strongly at their names (cosine .4-.9
 with the name direction), so a target that only removes that part moves each face the least that forgets it; the

@@ -68,12 +68,15 @@ ROWS = {
         _row("last block", {"trainable": "last-block"}, [10, 5, 10], [86, 86, 90], [0, 100], [0.653, 0.522]),
         _row("200 kept made-up faces (bench --keep-faces 200)", {}, [10, 1, 10], [86, 78, 90], [0, 100],
              [0.653, 0.606])],
+    # Never used for choosing: the seed-0 choice judged (`--world DIR` built by `idia world build --seed 1`).
+    1: [_row("previous default", {"name_weight": 0.0}, [9, 0, 10], [90, 72, 90], [0, 100], [0.639, 0.586]),
+        _row("name_weight 0.05", {"name_weight": 0.05}, [9, 3, 10], [90, 89, 90], [0, 100], [0.639, 0.597])],
 }
 
 CHOSEN = {"name_weight": 0.05}  # FaceRedactor's defaults differ from the previous ones in this only
 CHOSEN_LABEL = "name_weight 0.05"
-CHOSEN_ON_WORLD_SEEDS = (0,)
-JUDGED_ON_WORLD_SEED: int | None = None
+CHOSEN_ON_WORLD_SEEDS = (0,)  # the issue asks for two; the second world was built too late to choose with
+JUDGED_ON_WORLD_SEED: int | None = 1
 
 
 def chosen_row(seed: int) -> dict | None:
@@ -97,10 +100,11 @@ def recommendation(held: dict | None) -> str:
     if held is None:
         return RECOMMENDATION.format(seeds=seeds)
     if not meets_goal(held)["all"]:
+        others = "no setting measured there does" if choose(ROWS, (JUDGED_ON_WORLD_SEED,)) is None else \
+            "though another setting measured there does"
         return (f"On world seed {JUDGED_ON_WORLD_SEED}, never used for choosing, the face redaction's defaults "
-                f"(chosen on seed {seeds}) do not meet the goal, and no setting measured does: the text-tower "
-                "redaction (--tower text, the default) is the recommended default for forgetting a face and its "
-                "name.")
+                f"(chosen on seed {seeds}) do not meet the goal, and {others}: the text-tower redaction (--tower "
+                "text, the default) is the recommended default for forgetting a face and its name.")
     return ""
 
 

@@ -209,9 +209,10 @@ def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_p
     plain = re.sub(r"<[^>]+>", "", text)  # names and reasons are wrapped as user text (<bdi>)
     assert "relearning:norelearningstepcountsgiven" in plain
     assert "otherformstheredactedpeopleareknownby(last)" in plain
-    # How the face redaction's defaults were chosen, and that no held-out world has judged them yet.
-    assert "Chosenonworldseeds0;notyetjudgedonaworldneverusedforchoosing" in plain
+    # How the face redaction's defaults were chosen, the held-out world's figures, and the recommendation.
+    assert "Chosenonworldseeds0andjudgedonseed1,whichwasneverusedforchoosing" in plain
     assert "0chosenon10→2of1086→82of90(-4.4points)0of10065.3%→62.2%yes" in plain
+    assert "1judgedon(neverusedforchoosing)9→3of1090→89of90(-1.1points)0of10063.9%→59.7%no" in plain
     assert "thetext-towerredaction(--towertext,thedefault)istherecommendeddefault" in plain
 
 
