@@ -148,7 +148,9 @@ def test_verify_command_with_a_perturbation_and_a_sweep(world_model_dir, world_p
     assert record["sweep"]["kind"] == "project" and [r["strength"] for r in record["sweep"]["rows"]] == [0.0, 2.0, 10.0]
     assert record["summary"]["redacted"]["rate_after"] < record["summary"]["redacted"]["rate_before"]
     assert (out / "before" / "results.json").is_file() and (out / "after" / "results.json").is_file()
-    assert load_perturbation(out / "perturbation.json").describe() == record["defense"]["settings"]
+    described = load_perturbation(out / "perturbation.json").describe()  # a file read says which file it was
+    assert described.pop("file_sha256") == sha256_file(out / "perturbation.json")
+    assert described.pop("file") == str(out / "perturbation.json") and described == record["defense"]["settings"]
     assert "redacted:" in result.output and "strength" in result.output
 
 
