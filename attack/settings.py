@@ -215,6 +215,10 @@ class AttackSettings:
     model_info: dict | None = field(default=None, metadata=_opt(
         None, "dict", "The model beyond its path, as the audit's config states it (provider, version, "
         "obtained_from); recorded in the manifest.", yaml=None))
+    decision_boundary: dict | None = field(default=None, metadata=_opt(
+        None, "dict", "An earlier run's decision boundary (results.json's rule.boundary), applied as it is instead "
+        "of the rule fitting its own: a verification judges the model after a defense as the model before it.",
+        yaml=None))
 
     def validate(self) -> "AttackSettings":
         """Raise InputError naming the first bad value's flag; returns self so calls chain."""

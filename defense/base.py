@@ -34,6 +34,21 @@ def lazy_one_of(read: Callable[[], Sequence[str]]) -> Callable[[Any], str | None
     return check
 
 
+def variants_check(value) -> str | None:
+    """The check of a `variants` value ('first,last', or a list): each a name variant the probes know."""
+    from idia.defense.probes import parse_variants
+    from idia.errors import InputError
+    try:
+        parse_variants(value)
+    except InputError as e:
+        return str(e).replace("name variant must be", "must each be")
+    return None
+
+
+VARIANTS_HELP = ("also redact the forms a person is known by: first, last, initials, comma-separated (their cost "
+                 "on namesakes, who share the first or last name, is in the verification's namesakes row)")
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting a defense reads: its YAML kind (path, str, int, float, bool), default, and check."""
@@ -56,7 +71,7 @@ class DefenseContext:
     progress: bool = False
     known_names: list[str] = field(default_factory=list)
     unlearn_photos: dict[str, list[Path]] = field(default_factory=dict)  # redacted people's unlearn halves
-    retain_photos: list[Path] = field(default_factory=list)  # everyone else's unlearn halves
+    retain_photos: dict[str, list[Path]] = field(default_factory=dict)  # everyone else's unlearn halves, by name
     warn: Callable[[str], None] | None = None
 
 
@@ -82,12 +97,13 @@ class Applied:
         from idia.attack.run import run_attack
         return run_attack(settings, perturbation=self.perturbation, encoder=self.encoder_for(encoder), warn=warn)
 
-    def top1(self, task, folder, prompt, encoder) -> float:
+    def correct(self, task, folder, prompt, encoder):
+        """Per image of the utility task: is the defended model's top-1 class right? (`task`: the source's.)"""
         from idia.defense.utility import ZeroShotTask
         if self.loaded is None:
-            return task.top1(self.perturbation)
+            return task.correct(self.perturbation)
         enc = self.encoder_for(encoder)
-        return ZeroShotTask.encode(enc.loaded, folder, prompt, encoder=enc).top1()
+        return ZeroShotTask.encode(enc.loaded, folder, prompt, encoder=enc).correct()
 
     def save(self, out: Path, command: str | None) -> dict:
         """The defense beside the verification; {relative path: hashes} for the manifest."""

@@ -80,11 +80,11 @@ def split_photos(people: Sequence[Person], seed: int, need: Sequence[str] = ()) 
     return split
 
 
-def photo_sets(split: PhotoSplit, names: Sequence[str]) -> tuple[dict[str, list[Path]], list[Path]]:
-    """(the redacted people's unlearn photos by name, everyone else's unlearn photos)."""
+def photo_sets(split: PhotoSplit, names: Sequence[str]) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """(the redacted people's unlearn photos by name, everyone else's unlearn photos by name)."""
     gone = {n.casefold() for n in names}
     unlearn = {n: [ph.path for ph in ps] for n, ps in split.unlearn.items() if n.casefold() in gone}
-    retain = [ph.path for n, ps in split.unlearn.items() if n.casefold() not in gone for ph in ps]
+    retain = {n: [ph.path for ph in ps] for n, ps in split.unlearn.items() if n.casefold() not in gone and ps}
     return unlearn, retain
 
 
@@ -121,6 +121,25 @@ def name_variant(name: str, variant: str) -> str:
     if variant == "initials":
         return " ".join([f"{w[0]}." for w in words[:-1]] + [words[-1]]) if len(words) > 1 else words[0]
     raise InputError(f"name variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+
+
+def parse_variants(value) -> tuple[str, ...]:
+    """Name variants from 'first,last' or a sequence; each one of VARIANTS, in VARIANTS' order, once."""
+    if value is None:
+        return ()
+    given = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v and v.strip()]
+    bad = [v for v in given if v not in VARIANTS]
+    if bad:
+        raise InputError(f"name variant must be one of {', '.join(VARIANTS)}, got {bad[0]!r}")
+    return tuple(v for v in VARIANTS if v in given)
+
+
+def name_forms(names: Sequence[str], variants: Sequence[str]) -> list[str]:
+    """The other forms the names are known by (each variant of each name), without the full names themselves,
+    in order and once each (case-insensitively)."""
+    full = {normalize_name(n).casefold() for n in names}
+    forms = [name_variant(n, v) for n in names for v in variants]
+    return [f for f in dict.fromkeys(forms) if f.casefold() not in full]
 
 
 def variant_distractors(variant: str, n: int, exclude: set[str], seed: int) -> list[str]:

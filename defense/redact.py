@@ -72,6 +72,7 @@ from idia.attack.inputs.prompts import PAPER_TEMPLATES
 from idia.attack.model.adapter import LoadedModel, tower_parameter_names
 from idia.attack.model.device import autocast
 from idia.defense.estimator import PresetEstimator
+from idia.defense.probes import name_forms, parse_variants
 from idia.defense.training import (
     TokenCache,
     cosine_distance,
@@ -212,8 +213,10 @@ class CaptionSampler:
 
     def __init__(self, redacted: Sequence[str], neutral: str, clean: Sequence[str], neighbours: Sequence[str],
                  others: Sequence[str], templates: Sequence[str], template_fraction: float,
-                 name_caption_fraction: float, neighbour_fraction: float, known_neighbours: Sequence[str] = ()):
+                 name_caption_fraction: float, neighbour_fraction: float, known_neighbours: Sequence[str] = (),
+                 forms: Sequence[str] = ()):
         self.redacted, self.neutral, self.clean = list(redacted), neutral, list(clean)
+        self.forms = list(forms)  # other forms of the redacted names (--variants): half the redaction captions
         self.neighbours, self.others, self.templates = list(neighbours), list(others), list(templates)
         self.known_neighbours = list(known_neighbours)
         self.template_fraction = template_fraction
@@ -233,8 +236,10 @@ class CaptionSampler:
     def redaction(self, n: int, rng: np.random.Generator) -> tuple[list[str], list[str]]:
         frames = [self._frame(rng) for _ in range(n)]
         who = rng.integers(len(self.redacted), size=n)
-        return ([f.format(self.redacted[i]) for f, i in zip(frames, who)],
-                [f.format(self.neutral) for f in frames])
+        named = [self.redacted[i] for i in who]
+        if self.forms:  # half the captions name a person by another form (the draws without forms are unchanged)
+            named = [self.forms[rng.integers(len(self.forms))] if rng.random() < 0.5 else name for name in named]
+        return ([f.format(name) for f, name in zip(frames, named)], [f.format(self.neutral) for f in frames])
 
     def utility(self, n: int, rng: np.random.Generator) -> list[str]:
         out = []
@@ -273,7 +278,8 @@ class NameRedactor(PresetEstimator):
                  drift_weight: float = 0.01, name_caption_fraction: float = 0.5, neighbour_fraction: float = 0.3,
                  template_fraction: float = 0.5, n_neighbour_names: int = 8, n_other_names: int = 200,
                  lr_milestones: tuple[float, ...] = (0.5, 0.75), seed: int = 0, progress: bool = True,
-                 precision: str = "fp32", freeze_layernorm: bool = False, drift_norm: str = "squared"):
+                 precision: str = "fp32", freeze_layernorm: bool = False, drift_norm: str = "squared",
+                 variants: tuple[str, ...] = ()):
         self.neutral = neutral
         self.steps = steps
         self.lr = lr
@@ -292,8 +298,10 @@ class NameRedactor(PresetEstimator):
         self.precision = precision
         self.freeze_layernorm = freeze_layernorm
         self.drift_norm = drift_norm
+        self.variants = variants
 
     def _check_params(self) -> None:
+        parse_variants(self.variants)
         if not self.neutral.strip():
             raise InputError("the neutral phrase is empty")
         if "{" in self.neutral or "}" in self.neutral:
@@ -324,7 +332,8 @@ class NameRedactor(PresetEstimator):
         if not redacted:
             raise InputError("no names to redact")
         gone = {n.casefold() for n in redacted}
-        pattern = _name_pattern(redacted)
+        forms = name_forms(redacted, parse_variants(self.variants))
+        pattern = _name_pattern(redacted + forms)
         given_clean = list(clean_captions) if clean_captions is not None else bundled_captions()
         clean = [c for c in given_clean if not pattern.search(c)]
         if not clean:
@@ -356,10 +365,12 @@ class NameRedactor(PresetEstimator):
         others += make_distractors(self.n_other_names, set(redacted) | set(keep) | neighbour_names,
                                               self.seed + 1)
         self.names_ = redacted
+        self.forms_ = forms
         self.neighbours_ = neighbour_list
         sampler = CaptionSampler(redacted, self.neutral, clean, [n.name for n in neighbour_list], others, templates,
                                  self.template_fraction, self.name_caption_fraction, self.neighbour_fraction,
-                                 known_neighbours=[n.name for n in neighbour_list if n.name.casefold() in known_found])
+                                 known_neighbours=[n.name for n in neighbour_list if n.name.casefold() in known_found],
+                                 forms=forms)
         self._train(loaded, sampler)
         self.source_ = loaded
         return self
@@ -410,7 +421,7 @@ class NameRedactor(PresetEstimator):
         self._check_fitted()
         return {
             "kind": KIND_REDACTION, "schema_version": SCHEMA_VERSION,
-            "names": self.names_, "neutral": self.neutral,
+            "names": self.names_, "neutral": self.neutral, "forms": self.forms_,
             "neighbours": [n.to_dict() for n in self.neighbours_],
             "hyperparameters": self.get_params(), "reference_hyperparameters": REFERENCE,
             "why_these_defaults": DEFAULTS_WHY,

@@ -69,10 +69,11 @@ def student_parameters(student: torch.nn.Module, teacher: torch.nn.Module,
 
 def train(params: list[torch.Tensor], anchors: list[torch.Tensor], terms: StepTerms, *, steps: int, lr: float,
           lr_milestones: Sequence[float], lr_gamma: float, weights: tuple[float, float, float], drift_norm: str,
-          desc: str, progress: bool) -> tuple[list[dict], float]:
+          desc: str, progress: bool, stop: Callable[[int], bool] | None = None) -> tuple[list[dict], float]:
     """AdamW (no weight decay) on `params` for `steps` steps, the learning rate times `lr_gamma` at each milestone
     (a fraction of the steps). A step's loss is utility_weight * utility + redaction_weight * redaction +
-    drift_weight * drift, `weights` in that order, the first two from `terms(step)`.
+    drift_weight * drift, `weights` in that order, the first two from `terms(step)`. `stop(step)`, asked after
+    each step, ends the training early when it says so (early stopping on held-out data).
 
     Returns each step's losses and the seconds the loop took; `params` stop requiring gradients at the end, so the
     trained model is an ordinary one to attack and save."""
@@ -95,6 +96,8 @@ def train(params: list[torch.Tensor], anchors: list[torch.Tensor], terms: StepTe
                        "utility": utility.item(), "drift": drift.item()})
         if step % 10 == 0:
             bar.set_postfix(redaction=f"{losses[-1]['redaction']:.3f}", utility=f"{losses[-1]['utility']:.4f}")
+        if stop is not None and stop(step):
+            break
     for p in params:
         p.requires_grad_(False)
     return losses, time.perf_counter() - t0

@@ -12,12 +12,19 @@ says two things from what a record holds, so that nothing it decided has to be t
                         The default builds `RuleInputs` from the record and calls `decide`; a rule whose decision
                         rests on more than the paper score, the continuous score and the permutation (or alias)
                         p-value must override it, reading that from the record (and the record must hold it).
-"""
+
+A rule's decision boundary. Every rule returns, in `Verdicts.boundary`, the parameters that decide another run
+exactly as this one decided, without refitting on that run's data (paper: tau; the p-value rules, permutation
+and name-and-face: `p_threshold`, the p-value at or below which the level flagged, per person or BH's; calibrated: the reference people's null scores the threshold and p-values come from), and honours
+`RuleInputs.boundary` (the settings' `decision_boundary`) by deciding with it instead of fitting its own. A
+verification judges the model after a defense at the boundary the model before it was judged at, whatever the
+rule; a new rule provides both (a rule whose boundary depends on the data, e.g. a level chosen across people,
+records the level it arrived at)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,6 +83,7 @@ class RuleInputs:
     target_fpr: float | None
     with_aliases: bool
     face_p: np.ndarray | None = None  # the face side's p-values (None where no bank was measured)
+    boundary: dict | None = None  # an earlier run's Verdicts.boundary, applied as it is (None: the rule's own)
 
 
 @dataclass
@@ -85,6 +93,7 @@ class Verdicts:
     p_value_method: str
     explanation: str
     calibration: dict | None = None
+    boundary: dict = field(default_factory=dict)  # what decides another run as this one (see the module doc)
 
 
 @dataclass(frozen=True)
@@ -131,12 +140,27 @@ class Rule:
         return None
 
     def rederive(self, record: dict) -> Verdicts:
-        verdicts = self.decide(inputs_from_record(record))
+        inputs = inputs_from_record(record)
+        verdicts = self.decide(inputs)
         level = level_from_record(record)
-        if self.uses_level and level is not None:
+        if self.uses_level and (level is not None or inputs.boundary is not None):
             audited = np.arange(len(verdicts.p_values)) < len(record["persons"])
-            verdicts.member = level.decide(verdicts.p_values, audited)[0]
+            verdicts.member = flag_at_level(verdicts, level, audited, inputs.boundary)[0]
         return verdicts
+
+
+def flag_at_level(verdicts: Verdicts, level, audited: np.ndarray, boundary: dict | None) -> tuple[np.ndarray, float]:
+    """(flagged, p threshold) for a p-value rule: at an earlier run's `p_threshold` when a boundary is given (a
+    verification's after judged as its before), else at the level (per person, or BH over the audited people).
+    The threshold is recorded as the rule's boundary."""
+    p = np.asarray(verdicts.p_values, dtype=np.float64)
+    if boundary is not None:
+        threshold = float(boundary["p_threshold"])
+        member = (p <= threshold) & (threshold > 0)
+    else:
+        member, threshold = level.decide(p, audited)
+    verdicts.boundary = {"p_threshold": float(threshold)}
+    return member, float(threshold)
 
 
 def _everyone(record: dict) -> list[dict]:
@@ -173,7 +197,8 @@ def _record_alpha(record: dict) -> float:
 
 
 def inputs_from_record(record: dict) -> RuleInputs:
-    """What `decide` read, rebuilt from a results.json: audited people, then reference people."""
+    """What `decide` read, rebuilt from a results.json: audited people, then reference people (and the boundary
+    the run was decided at, when it was given one rather than fitting its own)."""
     people, rule = _everyone(record), record["rule"]
     n_audited = len(record["persons"])
     stats = RecordedStatistics(np.array([p["score"] for p in people], dtype=np.int64),
@@ -183,7 +208,8 @@ def inputs_from_record(record: dict) -> RuleInputs:
                       np.arange(len(people)) >= n_audited, int(rule["n_prompts"]), int(rule["n_candidates"]),
                       _record_alpha(record), int(rule["tau"]) if rule.get("tau") is not None else 1,
                       rule.get("target_fpr"), any((p.get("evidence") or {}).get("aliases") for p in people),
-                      None if np.isnan(face).all() else face)
+                      None if np.isnan(face).all() else face,
+                      rule.get("boundary") if rule.get("boundary_fixed") else None)
 
 
 def levels_from_record(record: dict) -> Levels:
@@ -239,19 +265,22 @@ class PaperRule(Rule):
         return None
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
-        ev, ref, tau = inputs.evidence, inputs.is_reference, inputs.tau
+        ev, ref = inputs.evidence, inputs.is_reference
+        tau = inputs.boundary["tau"] if inputs.boundary else inputs.tau
         member = ev.score >= tau
         explanation = "verdicts by the paper's rule (score >= tau)"
         if not ref.any():
             return Verdicts(member, calibrate.markov_p_value(ev.score, inputs.n_prompts, inputs.n_candidates),
-                            f"analytic bound (no reference people): {calibrate.MARKOV_ASSUMPTION}", explanation)
+                            f"analytic bound (no reference people): {calibrate.MARKOV_ASSUMPTION}", explanation,
+                            boundary={"tau": tau})
         k, n = int((ev.score[ref] >= tau).sum()), int(ref.sum())
         calibration = {"target_fpr": None, "n_reference": n, "threshold": tau, "statistic": "paper score",
                        "reference_false_positives": k, "reference_fpr": k / n,
                        "reference_fpr_ci95": list(calibrate.clopper_pearson(k, n)),
                        "p_value": "empirical: (1 + #{reference >= s}) / (1 + n_reference)", **_null_scores(inputs)}
         return Verdicts(member, calibrate.empirical_p_value(ev.score[ref], ev.score),
-                        "empirical over the reference people, on the paper's score", explanation, calibration)
+                        "empirical over the reference people, on the paper's score", explanation, calibration,
+                        {"tau": tau})
 
 
 class PermutationRule(Rule):
@@ -295,13 +324,16 @@ class CalibratedRule(Rule):
         return None
 
     def decide(self, inputs: RuleInputs) -> Verdicts:
-        ev = inputs.evidence
-        cal = calibrate.NullCalibration(inputs.target_fpr).fit(ev.mean_log_prob[inputs.is_reference])
-        calibration = {**cal.describe(), "statistic": "mean log-probability of the true name", **_null_scores(inputs)}
+        ev, fixed = inputs.evidence, inputs.boundary
+        target_fpr = fixed["target_fpr"] if fixed else inputs.target_fpr
+        null = fixed["null"] if fixed else [float(x) for x in ev.mean_log_prob[inputs.is_reference]]
+        cal = calibrate.NullCalibration(target_fpr).fit(null)
+        calibration = {**cal.describe(), "statistic": "mean log-probability of the true name", **_null_scores(inputs),
+                       "null_from": "an earlier run (a fixed boundary)" if fixed else "this run's reference people"}
         return Verdicts(cal.predict(ev.mean_log_prob), cal.p_value(ev.mean_log_prob),
                         "empirical over the reference people, on the continuous score",
                         f"verdicts by the continuous score, flagged when its empirical p-value over the reference "
-                        f"people is at most {inputs.target_fpr}", calibration)
+                        f"people is at most {target_fpr}", calibration, {"target_fpr": target_fpr, "null": null})
 
 
 NAME_AND_FACE_ASSUMPTION = (f"either of two: (1) {ASSUMPTION}; (2) {FACE_ASSUMPTION}. The larger of the two "
@@ -447,11 +479,11 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
                      settings.max_distractors, names.further, settings.seed)
     n_prompts, n_cand = texts[0].shape[0], question.n_candidates
     inputs = RuleInputs(ev, refined.name_p, is_reference, n_prompts, n_cand, level.per_person_alpha, chosen.tau,
-                        chosen.target_fpr, bool(question.aliases), refined.face_p)
+                        chosen.target_fpr, bool(question.aliases), refined.face_p, settings.decision_boundary)
     verdicts = chosen.rule.decide(inputs)
     member, threshold = verdicts.member, None
     if chosen.rule.uses_level:
-        member, threshold = level.decide(verdicts.p_values, ~is_reference)
+        member, threshold = flag_at_level(verdicts, level, ~is_reference, inputs.boundary)
     fdr, q = summarise(verdicts.p_values, member, threshold, level, is_reference)
     rule_doc = {
         "decided_by": chosen.rule.recorded, "tau": chosen.tau, "target_fpr": chosen.target_fpr,
@@ -461,6 +493,7 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
         "max_images": settings.max_images, "p_value_method": verdicts.p_value_method, "paper_rule": PAPER_RULE,
         "continuous_score": CONTINUOUS, "assumption": chosen.rule.assumption, "breaks_if": chosen.rule.breaks_if,
         "explanation": verdicts.explanation + (f" ({chosen.why})" if chosen.why else ""),
+        "boundary": verdicts.boundary, "boundary_fixed": settings.decision_boundary is not None,
         "sequential": refined.describe(names.further),
         "cannot_flag": chosen.rule.check_levels(replace(
             levels_of(settings, chosen, question, n_prompts, int(is_reference.sum()), int((~is_reference).sum())),

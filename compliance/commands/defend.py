@@ -86,6 +86,20 @@ class LazyHelpOption(click.Option):
         return super().get_help_record(ctx)
 
 
+def registry_option(key: str):
+    """A click option for one of the defense registry's options (`defense.base.Option`): its help and check are
+    the registry's, read when the help is shown or a value is given (reading the registry imports every defense)."""
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        problem = _registry().all_options()[key].check(value)
+        if problem:
+            raise click.BadParameter(problem)
+        return value
+    return click.option(f"--{key.replace('_', '-')}", key, cls=LazyHelpOption, default=None, callback=check,
+                        help_text=lambda: f"redact: {_registry().all_options()[key].help}.")
+
+
 def _summaries(family: str) -> str:
     """'a (default): what a does; b: what b does', from the registry (the default is listed first)."""
     listed = _registry().summaries(family).items()
@@ -159,6 +173,7 @@ def defend():
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps (default 200).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
               help="Learning rate (default 5e-4 text, 1e-3 image).")
+@registry_option("variants")
 @click_options("seed")
 @device_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -166,12 +181,13 @@ def defend():
 @quiet_option
 @friendly_errors
 def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, face_target, captions, keep_names, steps,
-           lr, seed, device, precision, out, quiet):
+           lr, variants, seed, device, precision, out, quiet):
     """Fine-tune the text tower so the names read as a neutral phrase, the image tower so the faces lose their
     names' directions (or, as the authors, embed like the mean face), or both (Hintersdorf et al., ECAI 2024)."""
     from idia.attack.settings import AttackSettings
     from idia.defense.redact import read_redaction_names
     from idia.defense.redact_image import FaceRedactor
+    from idia.defense.tuning import face_tuning
     AttackSettings(model=model, people=Path("."), seed=seed, device=device, precision=precision).validate()
     names = read_redaction_names(names_file)
     tower = _variant("redact", tower)
@@ -181,7 +197,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
     loaded = _load(model, checkpoint, device)
     from idia.attack.encode.encoder import Encoder
     encoder = Encoder(loaded, device=device, precision=precision, use_cache=False, progress=False)
-    unlearn, retain, split = {}, [], None
+    unlearn, retain, split = {}, {}, None
     if people_dir is not None and any(d.needs_photos for d in chain):
         from idia.attack.inputs.people import scan_people
         from idia.defense.probes import photo_sets, split_photos
@@ -191,7 +207,7 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
                                          progress=not quiet, known_names=_known_names(keep_names) or [],
                                          unlearn_photos=unlearn, retain_photos=retain, warn=warn_printer(quiet))
     options = {"neutral": neutral, "face_target": face_target, "steps": steps, "lr": lr, "preset": preset,
-               "captions": captions}
+               "captions": captions, "variants": variants}
     applied = _registry().apply_chain(chain, context, options)
     folder = applied.save_model(out)
     if split is not None:
@@ -201,8 +217,11 @@ def redact(model, checkpoint, names_file, tower, people_dir, preset, neutral, fa
     if not quiet and isinstance(applied.estimator, FaceRedactor):
         first, last = applied.estimator.losses_[0], applied.estimator.losses_[-1]
         click.echo(f"image tower: unlearnt {sum(len(v) for v in unlearn.values())} photo(s) of "
-                   f"{len(applied.estimator.names_)} people, kept {len(retain)}; redaction loss "
+                   f"{len(applied.estimator.names_)} people, kept {sum(len(v) for v in retain.values())}; redaction loss "
                    f"{first['redaction']:.4f} -> {last['redaction']:.4f}", err=True)
+        advice = face_tuning()["recommendation"]
+        if advice:
+            click.echo(f"note: {advice}", err=True)
     if not quiet and not isinstance(redactor, FaceRedactor):
         first, last = redactor.losses_[0], redactor.losses_[-1]
         click.echo(f"redacted {len(redactor.names_)} name(s), protected {len(redactor.neighbours_)} neighbour "
@@ -315,11 +334,13 @@ sweep_command.name = "sweep"
               help="redact: clean captions, one per line (default: the bundled corpus).")
 @click.option("--keep-names", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="redact: other people's names the model must keep knowing.")
+@registry_option("variants")
 @click.option("--unseen-photos/--all-photos", "split", default=None,
               help="Attack only the half of each person's photos the defense never saw (default: with --tower "
                    "image or both).")
 @click.option("--probes/--no-probes", default=True, show_default=True,
-              help="Also attack with held-out phrasings and with name variants (first, last, initials).")
+              help="Also attack with held-out phrasings and with every name variant (first, last, initials), "
+                   "whether or not --variants redacts them.")
 @click.option("--relearn", "relearn_steps", callback=_int_list, default="25,50,100", show_default=True,
               help="redact: fine-tune the defended model on clean data for these step counts and attack again "
                    "('' for none).")
@@ -330,7 +351,7 @@ sweep_command.name = "sweep"
 @quiet_option
 @friendly_errors
 def verify(names_file, defense, tower, preset, kind, strength, strengths, utility, utility_prompt, steps, neutral,
-           face_target, captions, keep_names, split, probes, relearn_steps, out, quiet, **options):
+           face_target, captions, keep_names, variants, split, probes, relearn_steps, out, quiet, **options):
     """Attack, defend, attack again: did the names go, who else went with them, what did utility lose?"""
     from idia.compliance.commands.common import settings_from_options
     from idia.defense.verify import VerifyConfig, write_verification
@@ -343,17 +364,24 @@ def verify(names_file, defense, tower, preset, kind, strength, strengths, utilit
     cfg = VerifyConfig(attack=attack, names=names_file, defense=defense, kind=kind, tower=tower, preset=preset,
                        strength=strength, strengths=strengths, utility=utility, utility_prompt=utility_prompt,
                        steps=steps, neutral=neutral, face_target=face_target, captions=captions, keep_names=keep_names,
-                       split_photos=split, probes=probes, relearn_steps=relearn_steps, out=out)
+                       variants=variants, split_photos=split, probes=probes, relearn_steps=relearn_steps, out=out)
     v = run_verify(cfg, warn=warn_printer(quiet))
     path = write_verification(v, out)
     s = v.record["summary"]
-    for group in ("redacted", "neighbours", "collateral"):
+    for group in ("redacted", "neighbours", "collateral", "nonmembers"):
         g = s[group]
+        if group == "nonmembers" and not g["n"]:
+            continue
+        recal = g.get("identified_after_recalibrated")
         click.echo(f"{group:>10}: {g['identified_before']}/{g['n']} identified before, "
-                   f"{g['identified_after']}/{g['n']} after")
+                   f"{g['identified_after']}/{g['n']} after at the before threshold"
+                   + (f" ({recal} recalibrated)" if recal is not None and recal != g["identified_after"] else "")
+                   + (f", {g['newly_identified']} newly identified" if g["newly_identified"] else ""))
     if s["utility"]:
         u = s["utility"]
-        click.echo(f"{'utility':>10}: zero-shot top-1 {u['top1_before']:.3f} -> {u['top1_after']:.3f}")
+        lo, hi = u["change_ci95"]
+        click.echo(f"{'utility':>10}: zero-shot top-1 {u['top1_before']:.3f} -> {u['top1_after']:.3f} "
+                   f"(change {u['change']:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f})")
     for row in (v.record["probes"] or {}).get("rows", []):
         r = row["redacted"]
         click.echo(f"probe {row['probe']}: redacted {r['identified_before']}/{r['n']} -> {r['identified_after']}/"
@@ -366,4 +394,7 @@ def verify(names_file, defense, tower, preset, kind, strength, strengths, utilit
         click.echo(v.sweep.table())
         for line in v.sweep.warnings:
             click.echo(f"warning: {line}")
+    for row in v.record["probes_not_run"]:
+        click.echo(f"not run: {row['probe']} ({row['why']})")
+    click.echo(f"verdict: {v.record['verdict']['text']}")
     click.echo(str(path))

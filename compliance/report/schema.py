@@ -95,9 +95,10 @@ def typed_person(data: dict, person: dict):
     return AttackResult.from_dict({**data, "persons": [person], "reference": []}).persons[0]
 
 
-# The verification record's versions the mitigation report renders (2 adds photos, probes and relearning, each
+# The verification record's versions the mitigation report renders (3 adds the decision boundary, non-members,
+# utility intervals, probes not run and the verdict; 2 adds photos, probes and relearning, each
 # may be null; 1 renders without them), and the blocks it reads.
-VERIFICATION_SCHEMAS = (1, 2)
+VERIFICATION_SCHEMAS = (1, 2, 3)
 VERIFICATION_KEYS = ("manifest", "defense", "redacted", "neighbours", "collateral", "summary")
 
 
@@ -105,7 +106,8 @@ def _check_verification(data: dict, folder: Path | None = None) -> None:
     if data.get("schema_version") not in VERIFICATION_SCHEMAS:
         raise InputError(f"verification schema version {data.get('schema_version')!r} is not one of "
                          f"{', '.join(map(str, VERIFICATION_SCHEMAS))}")
-    missing = [k for k in VERIFICATION_KEYS if k not in data]
+    keys = VERIFICATION_KEYS + (("nonmembers",) if data["schema_version"] >= 3 else ())
+    missing = [k for k in keys if k not in data]
     if missing:
         raise InputError(f"the verification record lacks {', '.join(missing)}")
     from idia.defense.record import check_verification_record

@@ -6,7 +6,7 @@ It trains on the unlearn half of the redacted people's photos; everyone else's u
 from __future__ import annotations
 
 from idia.attack.settings import at_least
-from idia.defense.base import Applied, DefenseContext, Option, lazy_one_of, register
+from idia.defense.base import VARIANTS_HELP, Applied, DefenseContext, Option, lazy_one_of, register, variants_check
 
 
 def _presets() -> tuple[str, ...]:
@@ -30,12 +30,13 @@ class ImageRedaction:
         "preset": Option("str", None, lazy_one_of(_presets), "published settings: authors"),
         "face_target": Option("str", None, lazy_one_of(_targets), "image: what a redacted face should embed as: "
                               "name-null (its own embedding without its name's direction) or mean (the mean face)"),
+        "variants": Option("str", None, variants_check, VARIANTS_HELP),
     }
 
     def apply(self, context: DefenseContext, options: dict) -> Applied:
         from idia.defense.redact_image import FaceRedactor
         params = {"seed": context.seed, "progress": context.progress, "precision": context.encoder.precision,
-                  **{k: options[k] for k in ("steps", "lr") if options.get(k) is not None},
+                  **{k: options[k] for k in ("steps", "lr", "variants") if options.get(k) is not None},
                   **({"target": options["face_target"]} if options.get("face_target") is not None else {}),
                   **(options.get("face_redactor") or {})}
         photos = {n: context.unlearn_photos.get(n, []) for n in context.names if n in context.unlearn_photos}

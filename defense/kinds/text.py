@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from idia.attack.inputs.names import read_name_file
 from idia.attack.settings import at_least
-from idia.defense.base import Applied, DefenseContext, Option, lazy_one_of, register
+from idia.defense.base import VARIANTS_HELP, Applied, DefenseContext, Option, lazy_one_of, register, variants_check
 
 
 def _presets() -> tuple[str, ...]:
@@ -25,12 +25,13 @@ class TextRedaction:
         "captions": Option("path", None, help="clean captions for the utility term"),
         "keep_names": Option("path", None, help="other people's names the model must keep knowing"),
         "preset": Option("str", None, lazy_one_of(_presets), "published settings: authors"),
+        "variants": Option("str", None, variants_check, VARIANTS_HELP),
     }
 
     def apply(self, context: DefenseContext, options: dict) -> Applied:
         from idia.defense.redact import NameRedactor, read_captions
         params = {"seed": context.seed, "progress": context.progress, "precision": context.encoder.precision,
-                  **{k: options[k] for k in ("neutral", "steps", "lr") if options.get(k) is not None},
+                  **{k: options[k] for k in ("neutral", "steps", "lr", "variants") if options.get(k) is not None},
                   **(options.get("redactor") or {})}
         keep = list(context.known_names) + (read_name_file(options["keep_names"]) if options.get("keep_names") else [])
         captions = read_captions(options["captions"]) if options.get("captions") else None

@@ -18,6 +18,8 @@ from idia.compliance import report
 from idia.compliance.cli import main
 from idia.compliance.report import plots, templating
 from idia.compliance.report.fetcher import DataOnlyURLFetcher
+from idia.defense.record import group_summary
+from idia.defense.tuning import face_tuning
 from idia.errors import InputError
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -165,6 +167,46 @@ def test_mitigation_without_training_or_sweep_omits_the_plots(calibrated_run):
     assert "data:image" not in html
     assert "No training steps were recorded" in html
     assert "unchanged: the defense does not alter the weights" in html
+
+
+def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_probes_not_run(calibrated_run):
+    v = make_verification(calibrated_run.result.to_dict(), sweep=False)
+    v["schema_version"] = 3
+    gone = v["redacted"][0]["name"]
+    stranger = {"name": "Nadia Nonmember", "before": {**v["redacted"][0]["before"], "member": False},
+                "after": {**v["redacted"][0]["before"], "member": True}}
+    unmoved = {**v["redacted"][0]["before"], "member": False}
+    v["nonmembers"] = [stranger] + [{"name": f"Nonmember {i}", "before": unmoved, "after": unmoved}
+                                    for i in range(99)]
+    v["summary"]["nonmembers"] = group_summary(v["nonmembers"])
+    assert v["summary"]["nonmembers"]["newly_identified"] == 1
+    v["summary"]["utility"].update({"change": -0.025, "change_ci95": [-0.061, 0.011],
+                                    "top1_before_ci95": [0.86, 0.96], "top1_after_ci95": [0.83, 0.94],
+                                    "images_lost": 4, "images_gained": 1, "ci_method": "Agresti and Min"})
+    v["decision"] = {"judged_at": "the before attack's decision boundary",
+                     "before": {"rule": "calibrated-continuous", "threshold": -2.5, "boundary": {}, "fixed": False},
+                     "after_recalibrated": {"rule": "calibrated-continuous", "threshold": -3.25, "boundary": {},
+                                            "fixed": False}}
+    v["probes_not_run"] = [{"probe": "relearning", "why": "no relearning step counts given"}]
+    v["verdict"] = {"forgotten": False, "text": "not forgotten: 1 of 3 redacted people are still identified, by "
+                                                "variant:last", "rule": "every redacted person at or below the "
+                    "before threshold", "probes_run": ["unseen-photos", "variant:last"],
+                    "failed_probes": ["variant:last"], "probes_not_run": ["relearning"],
+                    "per_person": [{"name": gone, "forgotten": False, "identified_by": ["variant:last"]}]}
+    v["defense"]["settings"]["variants"] = "last"
+    v["defense"]["tuning"] = face_tuning()
+    text = squeeze(report.render_html("mitigation", v))
+    assert "Notforgotten" in text and "byvariant:last" in text
+    assert "Non-membersnewlyidentifiedafterthedefense:1of100" in text and "NadiaNonmember" in text
+    assert "-2.5%(95%CI-6.1%to1.1%)" in text and "threshold-2.500" in text and "(-3.250)" in text
+    plain = re.sub(r"<[^>]+>", "", text)  # names and reasons are wrapped as user text (<bdi>)
+    assert "relearning:norelearningstepcountsgiven" in plain
+    assert "otherformstheredactedpeopleareknownby(last)" in plain
+    # How the face redaction's defaults were chosen, the held-out world's figures, and the recommendation.
+    assert "Chosenonworldseeds0andjudgedonseed1,whichwasneverusedforchoosing" in plain
+    assert "0chosenon10→2of1086→82of90(-4.4points)0of10065.3%→62.2%yes" in plain
+    assert "1judgedon(neverusedforchoosing)9→3of1090→89of90(-1.1points)0of10063.9%→59.7%no" in plain
+    assert "thetext-towerredaction(--towertext,thedefault)istherecommendeddefault" in plain
 
 
 # --- hostile input -------------------------------------------------------------------------------------------

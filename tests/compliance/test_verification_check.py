@@ -3,13 +3,15 @@ the attacks from their recorded SHA-256; and one made without --utility renders.
 
 import copy
 import json
+import re
 import shutil
 
 import pytest
-from idia_testkit import assert_one_line_error, make_verification, run_idia
+from idia_testkit import assert_one_line_error, make_verification, run_idia, write_verification_folder
 
 from idia.compliance import report
 from idia.compliance.report.schema import VERIFICATION_RECORD, check_record, load_record
+from idia.defense.record import group_summary
 from idia.errors import InputError
 
 
@@ -57,6 +59,28 @@ def test_an_edited_linked_attack_is_refused(verification_json, tmp_path):
         report.write_report(path, "mitigation", tmp_path / "m.html")
     after.unlink()
     with pytest.raises(InputError, match="after/results.json: missing"):
+        report.write_report(path, "mitigation", tmp_path / "m.html")
+
+
+def test_the_recalibrated_after_and_the_non_members_are_checked_too(calibrated_run, paper_run, tmp_path):
+    """Schema 3: each row's after_recalibrated is that of the recalibrated attack it links, and the non-member
+    section lists exactly the labelled non-members. Variant: the recalibrated attack missing."""
+    path = write_verification_folder(tmp_path / "v", calibrated_run.result.to_dict(), paper_run.result.to_dict(),
+                                     recalibrated=calibrated_run.result.to_dict())
+    data, _ = load_record(path)
+    assert data["nonmembers"] and all("after_recalibrated" in r for r in data["collateral"])
+    check_record(data, VERIFICATION_RECORD, "mitigation", path.parent)  # as written: it holds
+    for change, needle in [
+            (lambda d: d["collateral"][0]["after_recalibrated"].update(p_value=0.123),
+             "collateral[0].after_recalibrated"),
+            (lambda d: (d["nonmembers"].pop(), d["summary"].update(nonmembers=group_summary(d["nonmembers"]))),
+             "nonmembers")]:
+        edited = _copy(path, tmp_path / needle[:12])
+        _edit(edited, change)
+        with pytest.raises(InputError, match=f"does not hold together: {re.escape(needle)}"):
+            report.write_report(edited, "mitigation", edited.parent / "m.html")
+    (path.parent / "after-recalibrated" / "results.json").unlink()
+    with pytest.raises(InputError, match="after-recalibrated/results.json: missing"):
         report.write_report(path, "mitigation", tmp_path / "m.html")
 
 

@@ -126,7 +126,9 @@ def test_text_redaction_holds_on_heldout_phrasings_and_shows_name_variants(redac
     print("\n", {k: (r["redacted"]["identified_before"], r["redacted"]["identified_after"], r["redacted"]["n"])
                  for k, r in rows.items()})
     main = rows["the attack's templates (21)"]
-    assert main["redacted"] == record["summary"]["redacted"]
+    # The probe row is judged at the before boundary only; the summary also counts the recalibrated after.
+    assert main["redacted"] == {k: v for k, v in record["summary"]["redacted"].items()
+                                if k != "identified_after_recalibrated"}
     held = rows["held-out phrasings"]
     assert held["redacted"]["identified_before"] >= 5 and held["redacted"]["identified_after"] <= 1
     assert held["others"]["identified_before"] - held["others"]["identified_after"] <= 0.1 * held["others"]["n"]

@@ -14,6 +14,7 @@ from idia.attack.record.results import AttackResult
 from idia.attack.run import run_attack
 from idia.attack.settings import AttackSettings
 from idia.compliance.cli import main
+from idia.compliance.report.schema import VERIFICATION_RECORD, check_record
 from idia.defense.redact import NameRedactor, read_redaction_names
 from idia.defense.training import encode_text_features
 from idia.errors import InputError
@@ -81,13 +82,22 @@ def test_name_neighbours_survive_and_are_reported_apart(redaction, redacted_name
 
 def test_verification_json_has_the_agreed_shape(redaction, world_model):
     v, out, record = redaction
-    assert set(record) == {"kind", "schema_version", "manifest", "defense", "redacted", "neighbours", "collateral",
-                           "summary", "photos", "probes", "relearning", "sweep", "attack_before", "attack_after"}
-    assert record["kind"] == "idia-verification" and record["schema_version"] == 2
+    assert set(record) == {"kind", "schema_version", "manifest", "defense", "decision", "redacted", "neighbours",
+                           "collateral", "nonmembers", "summary", "photos", "probes", "relearning", "probes_not_run",
+                           "verdict", "sweep", "attack_before", "attack_after", "attack_after_recalibrated"}
+    assert record["kind"] == "idia-verification" and record["schema_version"] == 3
+    # The paper rule's boundary is tau, the same before and after: one attack after, judged at it.
+    assert record["decision"]["before"]["boundary"] == record["decision"]["after_recalibrated"]["boundary"] == {"tau": 1}
+    assert record["attack_after_recalibrated"] is None
+    assert record["probes_not_run"] == [{"probe": "relearning", "why": "no relearning step counts given (--relearn '')"}]
+    assert set(record["verdict"]["probes_run"]) == {"unseen-photos", "heldout", "variant:first", "variant:last",
+                                                    "variant:initials"}
     assert record["photos"] is None and record["relearning"] is None  # a text redaction attacks every photo
     assert record["sweep"] is None
     d = record["defense"]
     assert d["kind"] == "redact" and d["variant"] == "text" and d["settings"]["steps"] == len(d["record"]["losses"])
+    assert d["tuning"] is None  # only the image redaction's defaults were chosen on world seeds
+    check_record(record, VERIFICATION_RECORD, "mitigation", out)  # it holds together, as every reader checks
     assert set(d["record"]) == {"losses", "checkpoint_sha256_before", "checkpoint_sha256_after", "seconds"}
     for row in d["record"]["losses"]:
         assert set(row) == {"step", "total", "redaction", "utility", "drift"} and isinstance(row["step"], int)
@@ -98,18 +108,23 @@ def test_verification_json_has_the_agreed_shape(redaction, world_model):
     inputs = record["manifest"]["inputs"]
     assert inputs["checkpoint_sha256_before"] == d["record"]["checkpoint_sha256_before"]
     assert inputs["checkpoint_sha256_after"] == d["record"]["checkpoint_sha256_after"]
-    for group in ("redacted", "neighbours", "collateral"):
+    assert record["summary"]["nonmembers"]["n"] == 100
+    for group in ("redacted", "neighbours", "collateral", "nonmembers"):
         assert set(record["summary"][group]) == {"n", "identified_before", "identified_after", "rate_before",
-                                                 "rate_after"}
+                                                 "rate_after", "newly_identified", "identified_after_recalibrated"}
         for row in record[group]:
+            assert row["after_recalibrated"]["member"] == row["after"]["member"]
             for when in ("before", "after"):
                 p = row[when]
                 assert set(p) == {"score", "member", "p_value", "mean_log_prob"}
                 assert isinstance(p["score"], int) and isinstance(p["member"], bool)
                 assert isinstance(p["p_value"], float) and isinstance(p["mean_log_prob"], float)
     u = record["summary"]["utility"]
-    assert set(u) == {"task", "n_images", "n_classes", "top1_before", "top1_after"}
+    assert set(u) == {"task", "n_images", "n_classes", "top1_before", "top1_after", "top1_before_ci95",
+                      "top1_after_ci95", "change", "change_ci95", "images_lost", "images_gained", "ci_method"}
     assert u["n_classes"] == 36 and u["n_images"] == 360
+    assert u["change_ci95"][0] <= u["change"] == u["top1_after"] - u["top1_before"] <= u["change_ci95"][1]
+    assert u["top1_before_ci95"][0] < u["top1_before"] < u["top1_before_ci95"][1]
     before = AttackResult.load(out / record["attack_before"])
     after = AttackResult.load(out / record["attack_after"])
     assert before.model["checkpoint_sha256"] == d["record"]["checkpoint_sha256_before"]

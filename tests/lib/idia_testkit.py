@@ -155,10 +155,13 @@ def make_verification(attack: dict, n_redacted: int = 3, losses: bool = True, sw
     }
 
 
-def write_verification_folder(folder: Path, before: dict, after: dict, n_redacted: int = 3) -> Path:
+def write_verification_folder(folder: Path, before: dict, after: dict, n_redacted: int = 3,
+                              recalibrated: dict | None = None) -> Path:
     """A verification as `idia verify` leaves it, from two attack records: before/ and after/results.json, and a
     verification.json whose sections `defense.verify.compare` draws from them and whose manifest records their
-    SHA-256 (everything else as `make_verification` makes it). Returns the path of verification.json."""
+    SHA-256 (everything else as `make_verification` makes it); with `recalibrated`, the after model judged at its
+    own boundary too (after-recalibrated/results.json, each row's after_recalibrated). Returns the path of
+    verification.json."""
     import hashlib
     import json
 
@@ -166,13 +169,19 @@ def write_verification_folder(folder: Path, before: dict, after: dict, n_redacte
     from idia.defense.verify import compare
     record = make_verification(before, n_redacted=n_redacted)
     names = [r["name"] for r in record["redacted"]]
-    runs = [SimpleNamespace(result=AttackResult.from_dict(d)) for d in (before, after)]
-    sections = compare(*runs, names)
-    record.update({k: sections[k] for k in ("redacted", "neighbours", "collateral")})
+    runs = [SimpleNamespace(result=AttackResult.from_dict(d)) if d is not None else None
+            for d in (before, after, recalibrated)]
+    sections = compare(*runs[:2], names, runs[2])
+    record.update({k: sections[k] for k in ("redacted", "neighbours", "collateral", "nonmembers")})
+    record["schema_version"] = 3
     record["summary"] = {**sections["summary"], "utility": record["summary"]["utility"]}
     record["manifest"]["inputs"]["names"] = {"file": "forget.txt", "sha256": "ab" * 32, "names": names}
     outputs = {}
-    for rel, data in (("before/results.json", before), ("after/results.json", after)):
+    linked = [("before/results.json", before), ("after/results.json", after)]
+    if recalibrated is not None:
+        record["attack_after_recalibrated"] = "after-recalibrated/results.json"
+        linked.append(("after-recalibrated/results.json", recalibrated))
+    for rel, data in linked:
         raw = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_bytes(raw)

@@ -1,6 +1,8 @@
-"""The mitigation report: a defense's `idia verify` record, for an ML team (identification of the redacted
-people, their namesakes and everyone else before and after, utility, the probes, the relearning probe, the
-training curve and a perturbation's trade-off).
+"""The mitigation report: a defense's `idia verify` record, for an ML team (the one verdict, identification of
+the redacted people, their namesakes, everyone else and the non-members before and after, utility with its
+interval, the probes and those not run, the relearning probe, the training curve and a perturbation's
+trade-off). Records of schema 1 and 2 carry no verdict, non-members, intervals or probes-not-run: those parts are
+left out for them.
 
 Data minimisation: people are shown, and the carried record names them, by pseudonymous IDs (redacted-1,
 namesake-1, person-1; `extracts.pseudonyms`) unless `--show-names` asks for their names; the whole record's
@@ -13,7 +15,7 @@ from idia.compliance.report.attachments import Attachment
 from idia.compliance.report.facts import Fact
 from idia.compliance.report.kinds import ReportKind, Request, register
 from idia.compliance.report.schema import VERIFICATION_RECORD
-from idia.compliance.report.wording import pct
+from idia.compliance.report.wording import ci, pct
 
 NAME = "mitigation"
 LONG_LIST = 8
@@ -111,15 +113,61 @@ def facts(record: dict) -> list[Fact]:
     s = record["summary"]
     r, nb, c, u = s["redacted"], s["neighbours"], s["collateral"], s.get("utility")
     out = [Fact("redacted", f"{r['identified_before']} → {r['identified_after']}",
-                f"of {r['n']} redacted people identified (before → after)"),
+                f"of {r['n']} redacted people identified by the attack's own prompts (before → after)"
+                + _by_any_probe(record.get("verdict"))),
            Fact("others", f"{nb['identified_before']} → {nb['identified_after']}",
                 f"of {nb['n']} namesakes identified; others: {c['identified_before']} → "
-                f"{c['identified_after']} of {c['n']}")]
+                f"{c['identified_after']} of {c['n']}" + _newly_identified(s))]
     if u:
         out.append(Fact("utility", f"{pct(u['top1_before'])} → {pct(u['top1_after'])}",
-                        f"utility: top-1 accuracy on {u['n_images']} labelled images ({u['n_classes']} classes)"))
+                        f"utility: top-1 accuracy on {u['n_images']} labelled images ({u['n_classes']} classes)"
+                        + (f"; change {pct(u['change'])} (95% CI {ci(u['change_ci95'])})" if "change_ci95" in u
+                           else "")))
     else:
         out.append(Fact("utility", "not measured", "utility (the verification was run without --utility)"))
+    return out
+
+
+def _by_any_probe(verdict: dict | None) -> str:
+    if not verdict:
+        return ""
+    still = sum(1 for p in verdict.get("per_person") or [] if not p["forgotten"])
+    return f"; by any probe after: {still}"
+
+
+def _newly_identified(summary: dict) -> str:
+    nm = summary.get("nonmembers")
+    return f"; non-members newly identified: {nm['newly_identified']} of {nm['n']}" if nm and nm.get("n") else ""
+
+
+def _redacted_forms(settings: dict | None) -> str | None:
+    """The name forms the defense also redacted (`variants`, of any stage of a chain), as given."""
+    found = []
+
+    def walk(d):
+        for k, v in (d or {}).items():
+            if isinstance(v, dict):
+                walk(v)
+            elif k == "variants" and v:
+                found.append(v)
+    walk(settings)
+    return ", ".join(dict.fromkeys(x if isinstance(x, str) else ",".join(x) for x in found)) or None
+
+
+def _tuning_rows(tuning: dict | None) -> list[dict]:
+    """The seeds an image redaction's defaults were chosen on, then the one they were judged on, as table rows."""
+    if not tuning:
+        return []
+    seeds = [(seed, "chosen on", row) for seed, row in (tuning.get("chosen_on") or {}).items()]
+    if tuning.get("held_out"):
+        seeds.append((tuning["judged_on_world_seed"], "judged on (never used for choosing)", tuning["held_out"]))
+    out = []
+    for seed, role, row in seeds:
+        (rb, ra, rn), (ob, oa, on), (ub, ua) = row["redacted"], row["others"], row["utility"]
+        out.append({"seed": seed, "role": role, "redacted": f"{rb} → {ra} of {rn}",
+                    "others": f"{ob} → {oa} of {on} ({100 * (oa - ob) / on:+.1f} points)",
+                    "nonmembers": f"{row['nonmembers_new'][0]} of {row['nonmembers_new'][1]}",
+                    "utility": f"{100 * ub:.1f}% → {100 * ua:.1f}%", "meets_goal": row["meets_goal"]})
     return out
 
 
@@ -131,13 +179,28 @@ def build(data: dict, request: Request) -> tuple[dict, list]:
     sweep = v.get("sweep")
     rows = sweep["rows"] if sweep and sweep.get("rows") else None
     photos = v.get("photos") or {}
+    summary = v["summary"]
+    nonmembers = [r for r in v.get("nonmembers") or [] if r["before"]["member"] or r["after"]["member"]]
+    groups = [("redacted", "People asked to be forgotten (redacted)", v["redacted"]),
+              ("neighbours", "Namesakes of redacted people (share a first or last name)", v["neighbours"]),
+              ("collateral", "Everyone else audited (collateral)", v["collateral"])]
+    if "nonmembers" in summary:
+        groups.append(("nonmembers", "Non-members (the model never saw them): identified before or after",
+                       nonmembers))
     return {
         "v": v, "show_names": request.show_names,
+        "verdict": v.get("verdict"),
+        "redacted_forms": _redacted_forms(settings),
+        "decision": v.get("decision"),
+        "not_run": v.get("probes_not_run") or [],
+        "nonmembers": summary.get("nonmembers"),
+        "recalibrated": any("identified_after_recalibrated" in summary[k] for k, _, _ in groups),
+        "utility_ci": bool(summary.get("utility") and "change_ci95" in summary["utility"]),
         "settings_rows": _flatten(settings),
+        "tuning": v["defense"].get("tuning"),
+        "tuning_rows": _tuning_rows(v["defense"].get("tuning")),
         "input_rows": _input_rows(v["manifest"].get("inputs")),
-        "groups": [("redacted", "People asked to be forgotten (redacted)", v["redacted"]),
-                   ("neighbours", "Namesakes of redacted people (share a first or last name)", v["neighbours"]),
-                   ("collateral", "Everyone else audited (collateral)", v["collateral"])],
+        "groups": groups,
         "losses_plot": plots.training_curve(losses, _weights(settings)) if losses else None,
         "loss_weights": _weights(settings),
         "sweep_plot": plots.sweep(rows, sweep.get("kind", "")) if rows else None,
