@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idia.attack.decide.rules import RULES, RuleInputs
+from idia.attack.decide.levels import Level
+from idia.attack.decide.rules import RULES, RuleInputs, flag_at_level
 from idia.compliance.cli import main
 from idia.defense import base, judge
 from idia.defense.probes import name_forms, parse_variants
@@ -20,31 +21,47 @@ from idia.errors import InputError
 
 
 def _inputs(mean_log_prob, score, p, boundary=None, n_ref=40):
-    """Six audited people and `n_ref` reference people (the last rows)."""
+    """Six audited people and `n_ref` reference people (the last rows); the face side as likely as the name side."""
     is_ref = np.arange(len(score)) >= len(score) - n_ref
     ev = SimpleNamespace(mean_log_prob=np.asarray(mean_log_prob, float), score=np.asarray(score))
-    return RuleInputs(ev, np.asarray(p, float), is_ref, 21, 1000, 0.01, 1, 0.05, False, boundary)
+    return RuleInputs(ev, np.asarray(p, float), is_ref, 21, 1000, 0.01, 1, 0.05, False,
+                      face_p=np.asarray(p, float) / 2, boundary=boundary)
 
 
-@pytest.mark.parametrize("rule", ["paper", "permutation", "calibrated"])
-def test_every_rule_decides_a_second_run_at_the_first_runs_boundary(rule):
+def _judged(rule: str, inputs: RuleInputs, level: Level):
+    """(verdicts, flagged) as `decide` gets them: a p-value rule flags at the level, or at the given boundary."""
+    r = RULES.get(rule)
+    verdicts = r.decide(inputs)
+    if not r.uses_level:
+        return verdicts, verdicts.member
+    return verdicts, flag_at_level(verdicts, level, ~inputs.is_reference, inputs.boundary)[0]
+
+
+@pytest.mark.parametrize("rule", ["paper", "permutation", "calibrated", "name-and-face"])
+@pytest.mark.parametrize("kind", ["per-person", "fdr"])
+def test_every_rule_decides_a_second_run_at_the_first_runs_boundary(rule, kind):
     rng = np.random.default_rng(0)
     n = 46
-    first = _inputs(rng.normal(-6, 1, n), rng.integers(0, 4, n), rng.uniform(0, 0.05, n))
-    own = RULES.get(rule).decide(first)
+    level = Level(kind, 0.01 if kind == "per-person" else None, 0.05 if kind == "fdr" else None, n - 40)
+    first = _inputs(rng.normal(-6, 1, n), rng.integers(0, 4, n), np.sort(rng.uniform(0, 0.05, n)) ** 2)
+    own, own_flagged = _judged(rule, first, level)
     assert own.boundary  # every rule says what decides another run as it decided this one
     # The "after" run: every score lower (the reference people's too), so a rule that refits moves its boundary.
     second = dict(mean_log_prob=first.evidence.mean_log_prob - 2, score=np.maximum(first.evidence.score - 1, 0),
                   p=np.minimum(first.permutation_p * 3, 1))
-    refit = RULES.get(rule).decide(_inputs(**second))
-    fixed = RULES.get(rule).decide(_inputs(**second, boundary=own.boundary))
+    refit, refit_flagged = _judged(rule, _inputs(**second), level)
+    fixed, fixed_flagged = _judged(rule, _inputs(**second, boundary=own.boundary), level)
     assert fixed.boundary == own.boundary
     if rule == "calibrated":  # refitting on the lowered reference would flag the same share again
         assert fixed.calibration["threshold"] == own.calibration["threshold"] != refit.calibration["threshold"]
-        assert fixed.member.sum() < refit.member.sum()
-        assert np.array_equal(fixed.member, second["mean_log_prob"] > own.calibration["threshold"])
-    else:
-        assert np.array_equal(fixed.member, refit.member)
+        assert fixed_flagged.sum() < refit_flagged.sum()
+        assert np.array_equal(fixed_flagged, second["mean_log_prob"] > own.calibration["threshold"])
+    elif rule == "paper" or kind == "per-person":  # a fixed level: refitting changes nothing
+        assert np.array_equal(fixed_flagged, refit_flagged)
+    else:  # BH's threshold depends on the run's p-values: the after run is judged at the before run's threshold
+        threshold = own.boundary["p_threshold"]
+        assert np.array_equal(fixed_flagged, (fixed.p_values <= threshold) & (threshold > 0))
+        assert own_flagged.any()
 
 
 def test_the_utility_change_has_a_paired_interval():
