@@ -9,8 +9,8 @@ verification.json:
               chosen_on_world_seeds, judged_on_world_seed, goal, chosen_on, held_out, recommendation)}
   decision    {judged_at, before: {rule, boundary, threshold, fixed}, after_recalibrated: {...}}: every "after"
               below is judged at the before attack's decision boundary (the rule's recorded boundary: paper tau,
-              the permutation level, the calibrated rule's null scores); the after model at its own boundary is
-              `after_recalibrated`
+              the p-value rules' p threshold (alpha, or BH's cut-off), the calibrated rule's null scores); the
+              after model at its own boundary is `after_recalibrated`
   redacted    [{name, before, after, after_recalibrated}]  before/after: {score, member, p_value, mean_log_prob};
               after_recalibrated: {member, p_value}
   neighbours  [{name, shares: first|last, with, before, after, after_recalibrated}]  people who share a first or
@@ -38,6 +38,7 @@ verification.json:
   sweep       null or {kind, rows: [{strength, redacted_rate, others_rate, utility_top1}]}
   attack_before "before/results.json", attack_after "after/results.json", attack_after_recalibrated
               "after-recalibrated/results.json" or null (the same boundary: the after attack is that one)
+  rule        the before attack's {decided_by, alpha, level, assumption, breaks_if}: what every verdict rests on
 
 Every reader checks that a verification holds together (`check_verification_record`): the summary from the rows,
 the linked files from their SHA-256, each row from the attacks it came from (after_recalibrated from the

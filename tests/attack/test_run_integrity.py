@@ -80,13 +80,13 @@ def test_the_perturbation_file_is_hashed_in_the_manifest(noise_run):
 def test_formula_like_names_are_inert_in_scores_csv_and_persons_csv(noise_run):
     """The probe: names starting with = + - @ written raw. Variant: the persons.csv attachment too."""
     from idia.compliance.report.kinds import Request
-    from idia.compliance.report.kinds.audit import build
+    from idia.compliance.report.kinds.audit import carry
     rows = list(csv.DictReader(io.StringIO((noise_run[1] / "scores.csv").read_text())))
     people = {r["person"] for r in rows}
     assert "'" + NAMES[0] in people and "'@Ada Byron" in people and "Bob Stone" in people
     assert all(not r["person"].startswith(("=", "@")) and not r["image"].startswith(("=", "@")) for r in rows)
     data = json.loads((noise_run[1] / "results.json").read_text())
-    _, files = build(data, Request(b"{}", "results.json"))
+    files, _ = carry(data, Request(b"{}", "results.json"))
     persons_csv = next(f for f in files if f.name == "persons.csv").data.decode()
     assert "\n'=SUM(1+2) Doe" in persons_csv and "\n'@Ada Byron" in persons_csv
 

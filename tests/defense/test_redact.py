@@ -84,7 +84,7 @@ def test_verification_json_has_the_agreed_shape(redaction, world_model):
     v, out, record = redaction
     assert set(record) == {"kind", "schema_version", "manifest", "defense", "decision", "redacted", "neighbours",
                            "collateral", "nonmembers", "summary", "photos", "probes", "relearning", "probes_not_run",
-                           "verdict", "sweep", "attack_before", "attack_after", "attack_after_recalibrated"}
+                           "verdict", "sweep", "attack_before", "attack_after", "attack_after_recalibrated", "rule"}
     assert record["kind"] == "idia-verification" and record["schema_version"] == 3
     # The paper rule's boundary is tau, the same before and after: one attack after, judged at it.
     assert record["decision"]["before"]["boundary"] == record["decision"]["after_recalibrated"]["boundary"] == {"tau": 1}
