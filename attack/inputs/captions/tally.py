@@ -15,8 +15,8 @@ The rows come out by count, then name, merged from sorted runs, so writing them 
 from __future__ import annotations
 
 import heapq
+import json
 import os
-import pickle
 import shutil
 import tempfile
 import zlib
@@ -132,8 +132,8 @@ class Counts:
         for key, entry in self.people.items():
             buckets.setdefault(self._partition(key), []).append((key, entry))
         for p, items in buckets.items():
-            with open(self._tmp / f"{p:04d}.part", "ab") as f:
-                pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
+            with open(self._tmp / f"{p:04d}.part", "a", encoding="utf-8") as f:
+                _write_chunk(f, items)
         self.people = {}
         self.spills += 1
 
@@ -164,9 +164,9 @@ class Counts:
         self.peak_in_memory = max(self.peak_in_memory, len(merged))
         chosen = sorted(((k, e) for k, e in merged.items() if keep(e)), key=_order)
         run = part.with_suffix(".run")
-        with open(run, "wb") as f:
+        with open(run, "w", encoding="utf-8") as f:
             for start in range(0, len(chosen), 10_000):
-                pickle.dump(chosen[start:start + 10_000], f, protocol=pickle.HIGHEST_PROTOCOL)
+                _write_chunk(f, chosen[start:start + 10_000])
         part.unlink()
         return run
 
@@ -180,15 +180,16 @@ def _order(item: tuple[str, list]) -> tuple:
     return (-item[1][COUNT], item[0])
 
 
+def _write_chunk(f, items) -> None:
+    """(key, entry) items as one JSON line: plain data, so reading a spill file back runs nothing."""
+    f.write(json.dumps(items, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
 def _read_run(path: Path) -> Iterable[tuple[str, list]]:
     """The (key, entry) items of a spill file or a sorted run, in the order written."""
-    with open(path, "rb") as f:
-        while True:
-            try:
-                chunk = pickle.load(f)
-            except EOFError:
-                return
-            yield from chunk
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            yield from json.loads(line)
 
 
 def display_name(forms: dict[str, int]) -> str:
