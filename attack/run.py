@@ -4,7 +4,7 @@
   scan    inputs.scan.scan            people, reference people, labels, prompts; every photo checked and hashed
   ask     inputs.question.ask         which names each person is picked among (shared list or per person)
   encode  encode.encoder.Encoder      photos and prompts → embeddings (device, precision, workers, caches)
-  decide  decide.rules.decide         votes, scores, verdicts, p-values under the chosen rule, metrics
+  decide  decide.decision.decide      votes, scores, verdicts, p-values under the chosen rule, metrics
   record  record.build, record.scores per-person results; the raw answers streamed to disk
 """
 
@@ -18,9 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
+from idia.attack.decide.decision import Names, decide
 from idia.attack.decide.evidence import Evidence
 from idia.attack.decide.per_person import OthersSample, own_name_similarity
-from idia.attack.decide.rules import Names, choose_rule, decide, levels_of
+from idia.attack.decide.rules import choose_rule, levels_of
 from idia.attack.encode.encoder import Encoder
 from idia.attack.encode.further import FurtherNames
 from idia.attack.encode.text import prompt_fit

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from idia.attack.decide.decision import Names, decide
 from idia.attack.decide.per_person import own_name_similarity
-from idia.attack.decide.rules import Names, choose_rule, decide
+from idia.attack.decide.rules import choose_rule
 from idia.attack.encode.encoder import Encoder
 from idia.attack.inputs.prompts import PAPER_TEMPLATES
 from idia.attack.inputs.question import ask
