@@ -42,7 +42,7 @@ from idia.attack.model.load import load_clip
 from idia.attack.run import run_attack
 from idia.attack.settings import AttackSettings
 from idia.defense import verify as verify_module
-from idia.defense.redact import find_neighbours
+from idia.defense.redact import pick_to_redact
 from idia.defense.verify import VerifyConfig, verify
 from idia.world import load_world, shipped_model_dir, write_photos
 from idia.world.build import read_world_record
@@ -92,13 +92,7 @@ def pick_members(model_dir: Path, photos: Path, loaded, cache: Path, n: int = N_
                                     rule="paper", progress=False, cache_dir=cache), loaded=loaded)
     members = {p.name for p in load_world(model_dir).members}
     identified = sorted(p.name for p in run.result.persons if p.member and p.name in members)
-    with_neighbour = [m for m in identified
-                      if any(nb.name in identified for nb in find_neighbours([m], sorted(members - {m})))]
-    chosen: list[str] = []
-    for name in with_neighbour + identified:
-        if len(chosen) < n and name not in chosen and not find_neighbours(chosen, [name]):
-            chosen.append(name)
-    return chosen
+    return pick_to_redact(identified, members, n)
 
 
 def row(model_dir: Path, tower: str, params: dict, work: Path, n_redact: int, probes: bool = False) -> dict:

@@ -150,6 +150,21 @@ def find_neighbours(redacted: Sequence[str], known: Iterable[str]) -> list[Neigh
     return out
 
 
+def pick_to_redact(identified: Sequence[str], members: Iterable[str], n: int) -> list[str]:
+    """n of the `identified` members to redact in an experiment: those with an identified member who shares their
+    first or last name come first (so the neighbours' cost is measured), then the rest in the given order; never
+    two who share a name part. The tests and bench/bench_face_redaction.py choose by this one rule."""
+    members = set(members)
+    identified = list(identified)
+    with_neighbour = [m for m in identified
+                      if any(nb.name in identified for nb in find_neighbours([m], sorted(members - {m})))]
+    chosen: list[str] = []
+    for name in with_neighbour + identified:
+        if len(chosen) < n and name not in chosen and not find_neighbours(chosen, [name]):
+            chosen.append(name)
+    return chosen
+
+
 def made_up_neighbours(redacted: Sequence[str], per_name: int, seed: int,
                        exclude: Iterable[str] = ()) -> list[Neighbour]:
     """Each redacted first name with `per_name` other surnames, and each surname with `per_name` other first names,

@@ -13,7 +13,7 @@ from PIL import Image
 
 from idia.attack.settings import AttackSettings
 from idia.defense.record import group_summary
-from idia.defense.redact import find_neighbours
+from idia.defense.redact import pick_to_redact
 from idia.world import load_world
 
 N_REDACT = 10
@@ -71,13 +71,7 @@ def pick_members(paper_run, world_model_dir) -> list[str]:
     world = load_world(world_model_dir)
     members = {p.name for p in world.members}
     identified = sorted(p.name for p in paper_run.result.persons if p.member and p.name in members)
-    with_neighbour = [n for n in identified
-                      if any(nb.name in identified for nb in find_neighbours([n], sorted(members - {n})))]
-    chosen: list[str] = []
-    for name in with_neighbour + identified:
-        if len(chosen) < N_REDACT and name not in chosen and not find_neighbours(chosen, [name]):
-            chosen.append(name)
-    return chosen
+    return pick_to_redact(identified, members, N_REDACT)
 
 
 def pdf_text(pdf: bytes, tmp_path) -> str:
