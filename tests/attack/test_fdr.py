@@ -2,11 +2,12 @@
 knows, and the level (per person or FDR) an audit is decided at."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from idia.attack.decide.fdr import benjamini_hochberg, fdr_summary, known_interval, q_values
+from idia.attack.decide.fdr import KNOWN_GRID, benjamini_hochberg, fdr_summary, known_bound, q_values, storey_pi0
 from idia.attack.decide.levels import choose_level
 
 p_values = arrays(np.float64, st.integers(1, 40), elements=st.sampled_from([0.001, 0.01, 0.02, 0.05, 0.3, 1.0]) |
@@ -43,15 +44,30 @@ def test_bh_keeps_the_false_discovery_proportion_near_q_on_independent_p_values(
     assert np.mean(fdp) <= 0.05 * 0.9 + 3 * np.std(fdp) / np.sqrt(300)  # FDR = q m0 / m under independence
 
 
-def test_the_known_interval_covers_the_truth():
+@pytest.mark.parametrize("conservative", [False, True])
+def test_the_known_lower_bound_holds_and_is_not_empty(conservative):
+    """200 known people among 1,000; the unknown ones' p-values uniform, or conservative as the larger of two
+    (name-and-face): the 95% lower bound stays at or below 200 in at least 95% of draws and finds most of them,
+    where Storey's count above 0.5 puts every person among the unknown when the nulls are conservative."""
     rng = np.random.default_rng(2)
-    covered = 0
+    covered, lows = 0, []
     for _ in range(200):
-        p = np.r_[rng.uniform(size=800), rng.uniform(0, 0.01, size=200)]
-        estimate, low, high = known_interval(p)
-        covered += low <= 200 <= high
-        assert low <= estimate <= high
-    assert covered >= 180  # a 95% interval: at least 90% of 200 draws
+        null = rng.uniform(size=(800, 2)).max(axis=1) if conservative else rng.uniform(size=800)
+        p = np.r_[null, rng.uniform(0, 1e-3, size=200)]
+        estimate, low, t = known_bound(p)
+        covered += low <= 200
+        lows.append(low)
+        assert low <= estimate <= 1000 and t in KNOWN_GRID
+    assert covered >= 190
+    assert np.median(lows) >= 170
+    if conservative:
+        assert storey_pi0(p) == 1.0  # Storey's estimate of the known: 1,000 - 1,000 = 0
+
+
+def test_the_known_lower_bound_is_zero_without_signal():
+    p = np.random.default_rng(5).uniform(size=5000)
+    estimate, low, _ = known_bound(p)
+    assert low == 0 and estimate <= 100
 
 
 def test_the_summary_counts_what_the_level_flagged():
@@ -60,7 +76,7 @@ def test_the_summary_counts_what_the_level_flagged():
     s = fdr_summary(p, flagged, threshold, {"kind": "fdr", "q": 0.05})
     assert s["flagged"] == 10 and s["threshold_p"] == 1e-4 and s["m"] == 100
     assert s["expected_false_discoveries_at_most"] == round(100 * 1e-4, 3)
-    assert s["known_interval95"][0] <= s["known_estimate"] <= s["known_interval95"][1]
+    assert 0 <= s["known_at_least95"] <= s["known_estimate"] <= 10 and s["known_threshold"] in KNOWN_GRID
 
 
 def test_the_level_per_person_or_fdr():
