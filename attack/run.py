@@ -132,6 +132,8 @@ def run_attack(settings: AttackSettings, loaded: LoadedModel | None = None, pert
     decision = decide(settings, chosen, question, encoded.image_emb, encoded.owner, encoded.texts,
                       encoder.loaded.logit_scale, found.is_reference, labels,
                       own_similarity=encoded.own, others=encoded.others, names=encoded.names)
+    for notice in decision.notices:
+        note(notice)
     timings = {"setup_s": setup_s, "text_s": encoded.text_s, "images_s": encoded.images_s,
                "decide_s": time.perf_counter() - t3,
                "text_cached": all(b["from_cache"] for b in encoder.log.text_blocks), "n_images": encoded.n_images,

@@ -13,7 +13,7 @@ from idia.attack.decide.levels import Level, choose_level
 from idia.attack.decide.metrics import membership_metrics
 from idia.attack.decide.per_person import OthersSample
 from idia.attack.decide.permutation import person_candidate_scores
-from idia.attack.decide.refine import agreement, namesakes, refine, summarise
+from idia.attack.decide.refine import agreement, fdr_power_note, namesakes, refine, summarise
 from idia.attack.decide.rules import RULES, ChosenRule, RuleInputs, flag_at_level, levels_of
 from idia.attack.inputs.question import PER_PERSON, Question
 
@@ -35,6 +35,7 @@ class Decision:
     fdr: dict | None = None  # flagged, expected false discoveries, how many people the model is estimated to know
     agreement: dict | None = None  # every other rule's verdicts against the deciding rule's
     namesakes: list | None = None  # flagged people grouped with near-identical names
+    notices: tuple[str, ...] = ()  # what the run's warnings should say about the decision
 
 
 @dataclass
@@ -87,9 +88,12 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
     }
     groups = namesakes(member & ~is_reference, ev.image_candidate_log_prob, owner, question.true_index,
                        question.name_of, _candidate_text(question, texts), name_means, image_emb)
+    power = fdr_power_note(level, verdicts.p_values, member, is_reference, refined) if chosen.rule.uses_level \
+        else None
     return Decision(ev, member, verdicts.p_values, rule_doc, verdicts.calibration,
                     _metrics(ev, member, is_reference, labels_by_person), blocks, q, fdr,
-                    _agreement(chosen, inputs, level, member, is_reference, settings), groups)
+                    _agreement(chosen, inputs, level, member, is_reference, settings), groups,
+                    (power,) if power else ())
 
 
 def _candidate_text(question: Question, texts: list[np.ndarray]):

@@ -9,6 +9,7 @@ distractors it took (`drawn`), and a `face` block is added. The arithmetic lives
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,27 @@ def summarise(p, member, threshold: float | None, level: Level, is_reference) ->
     if threshold is None:  # a rule with its own threshold (paper, calibrated): the largest p-value it flagged
         threshold = float(p_a[flagged].max()) if flagged.any() else 0.0
     return fdr_summary(p_a, flagged, threshold, level.describe()), q
+
+
+def fdr_power_note(level: Level, p, flagged, is_reference, refined: Refined) -> str | None:
+    """Why an FDR audit flagged nobody when some people stand out on their own: the p-values' floor against
+    what BH needs (k q / m for the k smallest). None when someone was flagged or nobody reaches alpha alone."""
+    audited = ~np.asarray(is_reference, dtype=bool)
+    p = np.asarray(p, dtype=np.float64)[audited]
+    alpha = level.per_person_alpha
+    alone = int((p <= alpha).sum())
+    if level.kind != "fdr" or np.asarray(flagged, dtype=bool)[audited].any() or not alone:
+        return None
+    m, floor = int(audited.sum()), refined.smallest_p()
+    need = math.ceil(floor * m / level.q - 1e-9)
+    bank = int(refined.face.bank.max(initial=0))
+    return (f"nobody is flagged at a false-discovery rate of {level.q} among {m} people, though {alone} have "
+            f"p <= {alpha} on their own: BH flags the k smallest p-values only when the k-th is at most k x {level.q} "
+            f"/ {m}, and the smallest p-value these inputs can give is {floor:.2g} (the face side ranks each name "
+            f"among {bank} other people's photos), so at least {need} people would have to reach it together. With "
+            f"--alpha {alpha} each person is judged alone: {alone} flagged, of whom up to {m * alpha:.0f} could be "
+            "chance; more photos per person (the face side compares photo means) or more people make the face side "
+            "finer")
 
 
 def agreement(candidates: dict[str, tuple[np.ndarray, str]], decided_by: str, is_reference) -> dict:

@@ -89,3 +89,25 @@ def test_the_level_per_person_or_fdr():
     flagged, threshold = fdr.decide(p, np.ones(10, bool))
     assert flagged.sum() == 5 and threshold == 1e-5  # BH over the p-values it is given (m = 10)
     assert (choose_level(0.01, 0.05, 10).decide(p, np.ones(10, bool))[0] == (p <= 0.01)).all()
+
+
+def test_an_fdr_audit_that_flags_nobody_says_why():
+    """Five people at p = 0.001 among 1,000 stand out alone, but BH needs the 5th smallest at 5 x 0.05 / 1,000;
+    with the face side's floor at 1/1,000 it takes 20 such people together: the note says so, and what --alpha
+    would flag."""
+    from idia.attack.decide.faces import FaceSide
+    from idia.attack.decide.refine import Refined, fdr_power_note
+    n = 1000
+    p = np.r_[np.full(5, 0.001), np.linspace(0.02, 1, n - 5)]
+    face = FaceSide(p, np.full(n, 3), np.full(n, 999), np.full(n, 999), np.zeros(n, np.int64), np.zeros(n))
+    refined = Refined(p, face, 9_999, 999)
+    level, reference = choose_level(None, 0.05, n), np.zeros(n, bool)
+    flagged, _ = level.decide(p, ~reference)
+    assert not flagged.any()
+    note = fdr_power_note(level, p, flagged, reference, refined)
+    assert "among 1000 people, though 5 have p <= 0.01" in note and "at least 20 people" in note
+    assert "--alpha 0.01" in note
+    # Nothing to explain: someone was flagged, nobody stands out alone, or each person was judged alone.
+    assert fdr_power_note(level, p, flagged | (np.arange(n) == 0), reference, refined) is None
+    assert fdr_power_note(level, np.full(n, 0.5), flagged, reference, refined) is None
+    assert fdr_power_note(choose_level(0.01, 0.05, n), p, flagged, reference, refined) is None
