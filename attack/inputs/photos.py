@@ -168,12 +168,42 @@ def check_image(path: Path) -> str | None:
     return check_photo(path)[1]
 
 
+_CHECKED: dict[tuple, tuple[str | None, str | None]] = {}  # this process's checks of unchanged regular files
+_CHECKED_MAX = 500_000
+
+
 def check_photo(path: Path) -> tuple[str | None, str | None]:
     """(SHA-256 of the bytes read, None) if the file is a photo we can decode safely (those same bytes decoded in
-    full, not just a header), else (None, why not)."""
+    full, not just a header), else (None, why not).
+
+    A regular file checked before in this process, and unchanged since (same device, inode, size, modification
+    and change times, to the nanosecond), is not read again: a verification attacks the same photos a dozen
+    times, and decoding them is most of a scan."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return None, (f"not an image file type ({path.suffix or 'no extension'}); expected one of "
                       f"{', '.join(IMAGE_SUFFIXES)}")
+    key = _unchanged_key(path)
+    if key is not None and key in _CHECKED:
+        return _CHECKED[key]
+    result = _check_photo(path)
+    if key is not None and key == _unchanged_key(path):  # not changed while it was read
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = result
+    return result
+
+
+def _unchanged_key(path: Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _check_photo(path: Path) -> tuple[str | None, str | None]:
     try:
         data = read_photo(path)
         decode_rgb(io.BytesIO(data), str(path))

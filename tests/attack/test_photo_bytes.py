@@ -192,3 +192,20 @@ def test_a_swapped_photo_never_enters_the_image_cache(tmp_path):
     emb = _stub_encoder(tmp_path / "cache").encode_photos([a], [recorded])
     again = _stub_encoder(tmp_path / "cache")
     assert np.array_equal(again.encode_photos([a], [recorded]), emb) and again.log.images_from_cache == 1
+
+
+def test_an_unchanged_photo_is_checked_once_a_process_and_a_changed_one_again(tmp_path, monkeypatch):
+    """A verification scans the same photos a dozen times: the second check of an unchanged file reads nothing;
+    a file rewritten in place (new bytes, or damaged) is read and judged again."""
+    from idia.attack.inputs import photos as photos_module
+    reads = []
+    real = photos_module._check_photo
+    monkeypatch.setattr(photos_module, "_check_photo", lambda p: reads.append(p) or real(p))
+    f = photo(tmp_path / "a.png", seed=1)
+    first = check_photo(f)
+    assert check_photo(f) == first and len(reads) == 1 and first[1] is None
+    f.write_bytes((tmp_path / "b.png").read_bytes() if photo(tmp_path / "b.png", seed=2) else b"")
+    second = check_photo(f)
+    assert len(reads) == 2 and second[1] is None and second[0] != first[0]
+    f.write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    assert check_photo(f)[0] is None and len(reads) == 3
