@@ -51,6 +51,8 @@ photos the defense never saw, other members -10 points at most, utility -5 point
 
   setting (the rest as the previous default)              redacted  others (points)   non-members new  shapes top-1
   previous default                                        10->1     86->77 (-10.0)    0 of 100         .653->.606
+  name_weight 0.01                                        10->2     86->80 (-6.7)     0 of 100         .653->.614
+  name_weight 0.02                                        10->2     86->81 (-5.6)     0 of 100         .653->.619
   name_weight 0.05 (the name-keeping term): DEFAULT       10->2     86->82 (-4.4)     0 of 100         .653->.622
   name_weight 0.1                                         10->4     86->83 (-3.3)     0 of 100         .653->.614
   name_weight 0.2                                         10->5     86->84 (-2.2)     0 of 100         .653->.614
@@ -59,19 +61,27 @@ photos the defense never saw, other members -10 points at most, utility -5 point
   trainable last-block                                    10->5     86->86 (+0.0)     0 of 100         .653->.522
   200 made-up faces kept too (bench --keep-faces 200)     10->1     86->78 (-8.9)     0 of 100         .653->.606
 
+and on seed 1 (`idia world build --seed 1`), the settings that met the goal on seed 0:
+
+  previous default                                        10->0     90->72 (-20.0)    0 of 100         .639->.586
+  name_weight 0.01                                        10->1     90->85 (-5.6)     0 of 100         .639->.594
+  name_weight 0.02                                        10->1     90->88 (-2.2)     0 of 100         .639->.597
+  name_weight 0.05: DEFAULT                               10->2     90->88 (-2.2)     0 of 100         .639->.597
+  200 made-up faces kept too                              10->0     90->73 (-18.9)    0 of 100         .639->.606
+
 The name-keeping term (each kept person's photo-to-own-name log-probability against made-up names held at the
-teacher's) protects exactly what the collateral measures; at 0.05 it halves the other members' loss for one more
-redacted person identified, and is the default. The selection rule (`tuning.choose`): among settings that meet
-the goal on every choosing seed, the smallest worst loss to the other members. Judged on world seed 1, never used
-for choosing (`idia world build --seed 1`):
+teacher's) protects exactly what the collateral measures. The selection rule (`tuning.choose`): among settings
+that meet the goal on both choosing seeds (0 and 1), the smallest worst loss to the other members: name_weight
+0.05 (4.4 points at worst, against 5.6 for 0.02 and 6.7 for 0.01). Judged on world seed 2, never used for
+choosing (`idia world build --seed 2`; the last two rows measured after the judgement):
 
-  previous default                                        9->0      90->72 (-20.0)    0 of 100         .639->.586
-  name_weight 0.05: DEFAULT                               9->3      90->89 (-1.1)     0 of 100         .639->.597
+  name_weight 0.05: DEFAULT                               10->2     90->87 (-3.3)     0 of 100         .575->.514
+  previous default                                        10->0     90->72 (-20.0)    1 of 100         .575->.503
+  name_weight 0.02                                        10->2     90->80 (-11.1)    1 of 100         .575->.503
 
-Neither meets the goal there (3 of 10 redacted people still identified; the previous default costs the others 20
-points), so the verification record and the mitigation report say so and recommend the text-tower redaction for
-forgetting a face and its name. The issue asks for the defaults to be chosen on two seeds; they were chosen on
-seed 0 alone (the second world took 72 minutes to build on shared cores).
+The default meets the identification goals there (2 of 10 redacted people identified, the others -3.3 points) but
+not utility (-6.1 points, the goal 5), and neither other setting meets the goal, so the verification record and the
+mitigation report say so and recommend the text-tower redaction for forgetting a face and its name.
 
 Why the default target and projection. The face embeddings of this model point strongly at their names (cosine .4-.9
 with the name direction), so a target that only removes that part moves each face the least that forgets it; the

@@ -203,9 +203,11 @@ def test_mitigation_leads_with_the_verdict_and_shows_non_members_intervals_and_p
     assert "relearning:norelearningstepcountsgiven" in plain
     assert "otherformstheredactedpeopleareknownby(last)" in plain
     # How the face redaction's defaults were chosen, the held-out world's figures, and the recommendation.
-    assert "Chosenonworldseeds0andjudgedonseed1,whichwasneverusedforchoosing" in plain
+    assert "Chosenonworldseeds0,1andjudgedonseed2,whichwasneverusedforchoosing" in plain
     assert "0chosenon10→2of1086→82of90(-4.4points)0of10065.3%→62.2%yes" in plain
-    assert "1judgedon(neverusedforchoosing)9→3of1090→89of90(-1.1points)0of10063.9%→59.7%no" in plain
+    assert "1chosenon10→2of1090→88of90(-2.2points)0of10063.9%→59.7%yes" in plain
+    assert "2judgedon(neverusedforchoosing)10→2of1090→87of90(-3.3points)0of10057.5%→51.4%no" in plain
+    assert "donotmeetthegoal(utilitylost6.1points,goalatmost5)" in plain
     assert "thetext-towerredaction(--towertext,thedefault)istherecommendeddefault" in plain
 
 
