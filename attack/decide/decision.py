@@ -90,6 +90,8 @@ def decide(settings, chosen: ChosenRule, question: Question, image_emb: np.ndarr
                        question.name_of, _candidate_text(question, texts), name_means, image_emb)
     power = fdr_power_note(level, verdicts.p_values, member, is_reference, refined) if chosen.rule.uses_level \
         else None
+    if power:  # the audit report's findings say it beside the count
+        fdr = {**fdr, "why_none_flagged": power}
     return Decision(ev, member, verdicts.p_values, rule_doc, verdicts.calibration,
                     _metrics(ev, member, is_reference, labels_by_person), blocks, q, fdr,
                     _agreement(chosen, inputs, level, member, is_reference, settings), groups,

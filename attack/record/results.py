@@ -10,7 +10,8 @@ Schema (version 1), `results.json`:
   metrics       with labels: TPR, FPR, accuracy, precision, ROC AUC, TPR at 1% and 0.1% FPR (or null)
   perturbation  the inference-time defense the attack ran through (or null)
   fdr           over the audited people: level, flagged, threshold p, expected false discoveries, Storey's pi0,
-                how many people the model is estimated to know with a 95% interval (attack.decide.fdr)
+                how many people the model is estimated to know (a 95% lower bound and an estimate), and, when an
+                FDR audit flags nobody though some stand out alone, why (attack.decide.fdr, decide.refine)
   agreement     every rule's verdicts on the audited people against the deciding rule's
   namesakes     flagged people grouped with near-identical names, and which name each one's photos prefer
   occurrences   with --occurrences: identification by how often people occur in the training data, in bins

@@ -142,6 +142,22 @@ def test_audit_without_reference_or_labels(paper_json):
     assert html.count("data:image/png;base64,") == 1  # distribution only; no ROC without labels
 
 
+def test_an_fdr_audit_that_flagged_nobody_says_why_in_its_findings(paper_json):
+    """The record's why_none_flagged (decide.refine.fdr_power_note) is printed beside the count, and the people the
+    model is known to know at least are stated as a lower bound."""
+    import numpy as np
+
+    from idia.attack.decide.fdr import fdr_summary
+    from idia.attack.decide.levels import choose_level
+    data = json.loads(paper_json.read_text())
+    p = np.r_[np.full(5, 0.001), np.linspace(0.02, 1, len(data["persons"]) - 5)]
+    data["fdr"] = {**fdr_summary(p, np.zeros(len(p), bool), 0.0, choose_level(None, 0.05, len(p)).describe()),
+                   "why_none_flagged": "nobody is flagged at a false-discovery rate of 0.05 among 200 people"}
+    text = squeeze(report.render_html("audit", data))
+    assert "Whynobodyisflagged:nobodyisflaggedatafalse-discoveryrateof0.05among200people." in text
+    assert f"andatleast{data['fdr']['known_at_least95']}(95%lowerbound;" in text
+
+
 def test_mitigation_shows_before_after_settings_and_plots(verification_json, tmp_path):
     v = json.loads(verification_json.read_text())
     out = tmp_path / "mitigation.pdf"
