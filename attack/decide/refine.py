@@ -69,8 +69,10 @@ def refine(blocks: list[dict], image_emb, owner, name_text, group_of, level: Lev
                       dtype=np.float64)
     drawn, exceeded = n_first.copy(), exceed.copy()
     if further is not None and n_max > int(n_first.max(initial=0)) and n:
+        cap = np.minimum(n_max, n_first + _supply(further, group_of, n))  # the lists may run out first
+        n_max = int(cap.max())
         state = extend_name_side(exceed, n_first, name_text, images, group_of, further,
-                                 np.where(aliased, n_first, n_max))
+                                 np.where(aliased, n_first, cap))
         name_p = np.where(aliased, name_p, state.p_values())
         drawn, exceeded = state.drawn_, state.exceed_
     bank_needed = level.draws_needed(FACE_GROUP)
@@ -83,6 +85,14 @@ def refine(blocks: list[dict], image_emb, owner, name_text, group_of, level: Lev
         perm["drawn"], perm["exceedances"] = int(drawn[i]), int(exceeded[i])
         b["face"] = {**face.block(i), "alpha": alpha, "flagged": bool(face.p_value[i] <= alpha)}
     return Refined(name_p, face, n_max, bank_needed)
+
+
+def _supply(further, group_of, n: int) -> np.ndarray:
+    """[n] how many further distractors each person's group can draw (the balanced draw of the bundled lists
+    stops at twice its female first names' combinations: 81,402 beside the first 999)."""
+    groups = np.zeros(n, np.int64) if group_of is None else np.asarray(group_of, dtype=np.int64)
+    sizes = {int(g): len(further.names(int(g))) for g in np.unique(groups)}
+    return np.array([sizes[int(g)] for g in groups], dtype=np.int64)
 
 
 def summarise(p, member, threshold: float | None, level: Level, is_reference) -> tuple[dict, np.ndarray]:

@@ -122,3 +122,28 @@ def test_photos_per_comparison_keeps_the_bank_the_level_needs():
     assert photos_per_comparison(counts, 1) == 10  # another person with 10 photos
     assert photos_per_comparison(counts, 4) == 3  # four others with 3 or more
     assert photos_per_comparison(counts, 100) == 1  # everyone else, at one photo each
+
+
+def test_the_extension_records_the_distractors_the_lists_could_supply():
+    """The level asks for 9,999 distractors (BH among 10,000), the lists hold 50 more than the first 20: people go
+    through all 70 and the record's ceiling (and so its smallest p-value) is 70, not 9,999."""
+    from idia.attack.decide.levels import choose_level
+    from idia.attack.decide.refine import refine
+    rng, unit, images, owner, own, first = _world_like(3)
+    n_people, n_first = own.shape[1], first.shape[1]
+    more = unit(first.shape[0], 50, first.shape[2]).mean(axis=0)
+
+    class Supply:
+        def names(self, g):
+            return [f"name {i}" for i in range(50)]
+
+        def __call__(self, g, start, stop):
+            return more[start:stop]
+
+    blocks = [{"permutation": {"rank": 1, "n_distractors": n_first, "p_value": 1 / (n_first + 1)},
+               "aliases": None} for _ in range(n_people)]
+    refined = refine(blocks, images, owner, own.mean(axis=0), None, choose_level(None, 0.05, 10_000), 100_000,
+                     further=Supply())
+    assert refined.n_max_distractors == n_first + 50
+    assert max(b["permutation"]["drawn"] for b in blocks) == n_first + 50
+    assert refined.smallest_p() >= 1 / (n_first + 51)
