@@ -89,6 +89,7 @@ def test_names_are_displayed_as_written_and_capitals_as_names():
     assert title_case("RONALD MCDONALD") == "Ronald McDonald"
 
 
+@pytest.mark.slow
 def test_precision_recall_and_counts_on_20000_labelled_captions(extractor):
     """Names named in at least 3 captions: precision and recall at least 0.90; counts within 10% for at least
     90% of them. The set's traps are in test_places_... above; its numbers are printed by bench/bench_scan.py."""

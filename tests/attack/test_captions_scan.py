@@ -60,6 +60,7 @@ def write_all_formats(root: Path, captions: list[str]) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
+@pytest.mark.slow
 def test_every_format_gives_the_counts_of_the_captions_read_directly(tmp_path):
     write_all_formats(tmp_path / "src", CAPTIONS)
     (tmp_path / "src" / "notes.md").write_text("not a caption file")  # skipped in a folder

@@ -28,6 +28,7 @@ def test_shipped_checkpoint_loads_and_matches_its_recorded_sha256(world_model_di
     assert loaded.context_length == 16
 
 
+@pytest.mark.slow
 def test_same_weights_through_every_route(world_model_dir, tmp_path):
     via_dir = load_clip(str(world_model_dir))
     via_local_dir = load_clip(f"local-dir:{world_model_dir}")

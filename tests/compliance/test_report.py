@@ -17,7 +17,6 @@ from pypdf import PdfReader
 from idia.compliance import report
 from idia.compliance.cli import main
 from idia.compliance.report import plots, templating
-from idia.compliance.report.fetcher import DataOnlyURLFetcher
 from idia.defense.record import group_summary
 from idia.defense.tuning import face_tuning
 from idia.errors import InputError
@@ -238,6 +237,7 @@ def test_hostile_names_come_out_as_text_and_nothing_local_is_read(hostile_json, 
         assert "\u202e" not in html  # a bidi override is spelled out, not obeyed
         shows_rlo = person in (None, HOSTILE["rlo"])
         assert ("[U+202E]evil" in html) == shows_rlo
+        from idia.compliance.report.fetcher import DataOnlyURLFetcher  # imports weasyprint: not at collection
         fetcher = DataOnlyURLFetcher()
         pdf = report.render_pdf(html, url_fetcher=fetcher)
         assert all(url.startswith("data:") for url in fetcher.requested) and not fetcher.refused
@@ -253,6 +253,7 @@ def test_hostile_names_come_out_as_text_and_nothing_local_is_read(hostile_json, 
                 assert all(ch in text for ch in name.replace(" ", ""))
 
 
+@pytest.mark.slow
 def test_the_fetcher_refuses_files_network_and_attachments(tmp_path):
     """Raw hostile HTML straight to the PDF engine: our fetcher loads none of it; weasyprint's default would."""
     secret = tmp_path / "secret.txt"
@@ -279,6 +280,7 @@ def test_the_fetcher_refuses_files_network_and_attachments(tmp_path):
       <object data="{file_url}"></object><embed src="{file_url}"><iframe src="{file_url}"></iframe>
       <svg width="10" height="10"><image href="{file_url}"/></svg><p>text</p></body></html>"""
     try:
+        from idia.compliance.report.fetcher import DataOnlyURLFetcher
         fetcher = DataOnlyURLFetcher()
         pdf = report.render_pdf(html, url_fetcher=fetcher)
         assert hits == []
