@@ -107,9 +107,9 @@ def summarise(p, member, threshold: float | None, level: Level, is_reference) ->
 
 
 def fdr_power_note(level: Level, p, flagged, is_reference, refined: Refined) -> str | None:
-    """Why an FDR audit flagged nobody when some people stand out on their own: the smallest p-value those people
-    could get (the name side's 1/(n + 1) or their face bank's 1/(bank + 1), the larger) against what BH needs
-    (k q / m for the k smallest). None when someone was flagged or nobody reaches alpha alone."""
+    """Why an FDR audit flagged nobody when some people stand out on their own: the smallest p-value the median one
+    of them could get (the name side's 1/(n + 1) or their face bank's 1/(bank + 1), the larger) against what BH
+    needs (k q / m for the k smallest). None when someone was flagged or nobody reaches alpha alone."""
     audited = ~np.asarray(is_reference, dtype=bool)
     p = np.asarray(p, dtype=np.float64)
     alpha = level.per_person_alpha
@@ -117,14 +117,14 @@ def fdr_power_note(level: Level, p, flagged, is_reference, refined: Refined) -> 
     if level.kind != "fdr" or np.asarray(flagged, dtype=bool)[audited].any() or not len(alone):
         return None
     floors = np.maximum(smallest_reachable_p(refined.n_max_distractors), 1.0 / (refined.face.bank[alone] + 1))
-    best = int(np.argmin(floors))
-    m, floor, bank = int(audited.sum()), float(floors[best]), int(refined.face.bank[alone][best])
+    typical = int(np.argsort(floors, kind="stable")[len(floors) // 2])  # the median person's floor
+    m, floor, bank = int(audited.sum()), float(floors[typical]), int(refined.face.bank[alone][typical])
     need = math.ceil(floor * m / level.q - 1e-9)
     return (f"nobody is flagged at a false-discovery rate of {level.q} among {m} people, though {len(alone)} have "
             f"p <= {alpha} on their own: BH flags the k smallest p-values only when the k-th is at most k x {level.q} "
-            f"/ {m}, and the smallest p-value those people could get is {floor:.2g} (the larger of the name side's "
-            f"floor and the face side's, which ranks each name among {bank} other people's photos), so at least "
-            f"{need} people would have to reach it together. With --alpha {alpha} each person is judged alone: "
+            f"/ {m}, and the smallest p-value most of those people could get is {floor:.2g} (the larger of the name "
+            f"side's floor and the face side's, which ranks each name among {bank} other people's photos), so at "
+            f"least {need} people would have to reach it together. With --alpha {alpha} each person is judged alone: "
             f"{len(alone)} flagged, of whom up to {m * alpha:.0f} could be chance; more photos per person (the face "
             "side compares photo means) or more people make the face side finer")
 

@@ -100,7 +100,7 @@ def test_an_fdr_audit_that_flags_nobody_says_why():
     n = 1000
     p = np.r_[np.full(5, 0.001), np.linspace(0.02, 1, n - 5)]
     face = FaceSide(p, np.full(n, 3), np.full(n, 999), np.full(n, 999), np.zeros(n, np.int64), np.zeros(n))
-    coarse = FaceSide(p, np.full(n, 3), np.r_[np.full(5, 3463), np.full(n - 5, 9999)], np.full(n, 999),
+    coarse = FaceSide(p, np.full(n, 3), np.r_[9999, np.full(4, 3463), np.full(n - 5, 9999)], np.full(n, 999),
                       np.zeros(n, np.int64), np.zeros(n))
     refined = Refined(p, face, 9_999, 999)
     level, reference = choose_level(None, 0.05, n), np.zeros(n, bool)
@@ -109,9 +109,9 @@ def test_an_fdr_audit_that_flags_nobody_says_why():
     note = fdr_power_note(level, p, flagged, reference, refined)
     assert "among 1000 people, though 5 have p <= 0.01" in note and "at least 20 people" in note
     assert "--alpha 0.01" in note
-    # The floor is that of the people who stand out (their 3-photo bank of 3,463), not the finest anyone's.
+    # The floor is that of most who stand out (their 3-photo bank of 3,463), not the finest of anyone.
     note = fdr_power_note(level, p, flagged, reference, Refined(p, coarse, 9_999, 999))
-    assert "could get is 0.00029" in note and "among 3463 other people's photos" in note and "at least 6 people" in note
+    assert "most of those people could get is 0.00029" in note and "among 3463 other people's photos" in note and "at least 6 people" in note
     # Nothing to explain: someone was flagged, nobody stands out alone, or each person was judged alone.
     assert fdr_power_note(level, p, flagged | (np.arange(n) == 0), reference, refined) is None
     assert fdr_power_note(level, np.full(n, 0.5), flagged, reference, refined) is None
