@@ -168,7 +168,7 @@ def check_image(path: Path) -> str | None:
     return check_photo(path)[1]
 
 
-_CHECKED: dict[tuple, tuple[str | None, str | None]] = {}  # this process's checks of unchanged regular files
+_CHECKED: dict[tuple, tuple[str | None, str | None]] = {}  # this process's passed checks of unchanged files
 _CHECKED_MAX = 500_000
 
 
@@ -176,9 +176,10 @@ def check_photo(path: Path) -> tuple[str | None, str | None]:
     """(SHA-256 of the bytes read, None) if the file is a photo we can decode safely (those same bytes decoded in
     full, not just a header), else (None, why not).
 
-    A regular file checked before in this process, and unchanged since (same device, inode, size, modification
-    and change times, to the nanosecond), is not read again: a verification attacks the same photos a dozen
-    times, and decoding them is most of a scan."""
+    A regular file that passed before in this process, and is unchanged since (same device, inode, size,
+    modification and change times, to the nanosecond; reached by any path or link), is not read again: a
+    verification attacks the same photos a dozen times, through folders of links, and decoding them is most of a
+    scan. A file that failed is read again (its reason names its path)."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return None, (f"not an image file type ({path.suffix or 'no extension'}); expected one of "
                       f"{', '.join(IMAGE_SUFFIXES)}")
@@ -186,7 +187,7 @@ def check_photo(path: Path) -> tuple[str | None, str | None]:
     if key is not None and key in _CHECKED:
         return _CHECKED[key]
     result = _check_photo(path)
-    if key is not None and key == _unchanged_key(path):  # not changed while it was read
+    if key is not None and result[1] is None and key == _unchanged_key(path):  # passed, unchanged while read
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()
         _CHECKED[key] = result
@@ -200,7 +201,7 @@ def _unchanged_key(path: Path) -> tuple | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _check_photo(path: Path) -> tuple[str | None, str | None]:

@@ -195,8 +195,9 @@ def test_a_swapped_photo_never_enters_the_image_cache(tmp_path):
 
 
 def test_an_unchanged_photo_is_checked_once_a_process_and_a_changed_one_again(tmp_path, monkeypatch):
-    """A verification scans the same photos a dozen times: the second check of an unchanged file reads nothing;
-    a file rewritten in place (new bytes, or damaged) is read and judged again."""
+    """A verification scans the same photos a dozen times, through folders of links: the second check of an
+    unchanged file, by any path, reads nothing; a file rewritten in place (new bytes, or damaged) is read and
+    judged again."""
     from idia.attack.inputs import photos as photos_module
     reads = []
     real = photos_module._check_photo
@@ -207,5 +208,9 @@ def test_an_unchanged_photo_is_checked_once_a_process_and_a_changed_one_again(tm
     f.write_bytes((tmp_path / "b.png").read_bytes() if photo(tmp_path / "b.png", seed=2) else b"")
     second = check_photo(f)
     assert len(reads) == 2 and second[1] is None and second[0] != first[0]
+    link = tmp_path / "link.png"
+    link.symlink_to(f)
+    assert check_photo(link) == second and len(reads) == 2  # the same file through a link: not read again
     f.write_bytes(b"\x89PNG\r\n\x1a\n damaged")
     assert check_photo(f)[0] is None and len(reads) == 3
+    assert check_photo(f)[0] is None and len(reads) == 4  # a failure is judged again (its reason names the path)
