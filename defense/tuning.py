@@ -28,14 +28,27 @@ def points(before: float, after: float, n: int | None = None) -> float:
 
 def meets_goal(row: dict) -> dict:
     """Which parts of the goal a bench row meets, recomputed from its counts: {redacted, others, utility, all}."""
-    rb, ra, rn = row["redacted"]
-    ob, oa, on = row["others"]
-    ub, ua = row["utility"]
-    out = {"redacted": ra <= GOAL["redacted_identified_after_at_most"] * rn,
-           "others": -points(ob, oa, on) <= GOAL["others_points_lost_at_most"],
-           "utility": -points(ub, ua) <= GOAL["utility_points_lost_at_most"]}
+    out = {part: missed is None for part, missed in _misses(row).items()}
     out["all"] = all(out.values())
     return out
+
+
+def shortfalls(row: dict) -> list[str]:
+    """Each part of the goal a row misses, in words with its figure."""
+    return [missed for missed in _misses(row).values() if missed is not None]
+
+
+def _misses(row: dict) -> dict[str, str | None]:
+    """Per part of the goal: None when the row meets it, else what it missed by."""
+    _, ra, rn = row["redacted"]
+    others_lost, utility_lost = -points(*row["others"][:2], row["others"][2]), -points(*row["utility"])
+    return {
+        "redacted": None if ra <= GOAL["redacted_identified_after_at_most"] * rn else
+        f"{ra} of {rn} redacted people still identified, goal at most {GOAL['redacted_identified_after_at_most']:.0%}",
+        "others": None if others_lost <= GOAL["others_points_lost_at_most"] else
+        f"other members lost {others_lost:.1f} points, goal at most {GOAL['others_points_lost_at_most']:.0f}",
+        "utility": None if utility_lost <= GOAL["utility_points_lost_at_most"] else
+        f"utility lost {utility_lost:.1f} points, goal at most {GOAL['utility_points_lost_at_most']:.0f}"}
 
 
 def choose(rows: dict[int, list[dict]], seeds) -> str | None:
@@ -58,7 +71,7 @@ def _row(label, params, redacted, others, nonmembers_new, utility):
 
 # The bench's rows, per world seed (`bench/bench_face_redaction.py --world DIR --label L [key=value ...]`; seed 0 is
 # the shipped world, seeds 1 and 2 were built by `idia world build --seed N --out DIR`). Every row of seeds 1 and 2,
-# and seed 0's name_weight 0.01, 0.02 and 0.05, was measured with the same code (stop 25); seed 0's name_weight 0.05
+# and seed 0's name_weight 0.01, 0.02 and 0.05, was measured with the same code; seed 0's name_weight 0.05
 # reproduced its earlier row exactly, so seed 0's older rows stand.
 KEEP_200 = "200 kept made-up faces (bench --keep-faces 200)"
 ROWS = {
@@ -119,23 +132,6 @@ def recommendation(held: dict | None) -> str:
                 "text-tower redaction (--tower text, the default) is the recommended default for forgetting a face "
                 "and its name.")
     return ""
-
-
-def shortfalls(row: dict) -> list[str]:
-    """Each part of the goal a row misses, in words with its figure."""
-    rb, ra, rn = row["redacted"]
-    ob, oa, on = row["others"]
-    out = []
-    if ra > GOAL["redacted_identified_after_at_most"] * rn:
-        out.append(f"{ra} of {rn} redacted people still identified, goal at most "
-                   f"{GOAL['redacted_identified_after_at_most']:.0%}")
-    if -points(ob, oa, on) > GOAL["others_points_lost_at_most"]:
-        out.append(f"other members lost {-points(ob, oa, on):.1f} points, goal at most "
-                   f"{GOAL['others_points_lost_at_most']:.0f}")
-    if -points(*row["utility"]) > GOAL["utility_points_lost_at_most"]:
-        out.append(f"utility lost {-points(*row['utility']):.1f} points, goal at most "
-                   f"{GOAL['utility_points_lost_at_most']:.0f}")
-    return out
 
 
 RECOMMENDATION = (
