@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from scipy.special import logsumexp
 
+from idia.attack.decide.fdr import benjamini_hochberg
+
 
 def capture(out: Path) -> dict:
     """The arrays the decide stage works on, from one default audit of the namesakes (caches reused)."""
@@ -54,13 +56,6 @@ def capture(out: Path) -> dict:
                 stranger=np.array([p.name in strata for p in persons]),
                 name_p=np.array([p.evidence["permutation"]["p_value"] for p in persons]))
     return seen
-
-
-def bh(p, q=0.05) -> np.ndarray:
-    m = len(p)
-    ordered = np.sort(p)
-    ok = np.flatnonzero(ordered <= q * np.arange(1, m + 1) / m)
-    return p <= ordered[ok[-1]] if len(ok) else np.zeros(m, bool)
 
 
 def face_p(stat, owner, n: int, k_max: int) -> np.ndarray:
@@ -121,7 +116,7 @@ def main(argv=None) -> int:
                 continue
             p = face_p(stat, a["owner"], n, k)
             both = np.maximum(p, a["name_p"])
-            flagged = bh(both)
+            flagged = benjamini_hochberg(both, 0.05)[0]
             rows[f"{label}, {k} photos a face"] = row = {
                 "members_median_face_p": float(np.median(p[member])),
                 "strangers_face_p_at_0.01": float(np.mean(p[stranger] <= 0.01)),
